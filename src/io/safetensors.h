@@ -1,0 +1,66 @@
+// safetensors: memory-mapped reading with full validation, and writing.
+// Format: 8-byte little-endian header length N, N bytes of JSON
+//   {"__metadata__": {str: str}, name: {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}}
+// then the data buffer; offsets are relative to the buffer start.
+// Every defect a hostile file can carry is an Error "[safetensors] '<path>': ..." naming the
+// tensor; nothing is read out of bounds.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/mmap.h"
+#include "core/tensor.h"
+
+namespace onebit::io {
+
+inline constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+class SafetensorsFile {
+public:
+    // Maps and validates the file; throws [safetensors] on any defect.
+    static SafetensorsFile open(const std::string& path);
+
+    const std::string& path() const { return file_.path(); }
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+    // Tensor names in file order (by data offset).
+    const std::vector<std::string>& names() const { return names_; }
+    bool contains(const std::string& name) const { return tensors_.count(name) != 0; }
+    // A read-only view of the named tensor (writing through it is undefined). Valid while this
+    // object lives. Throws [safetensors] naming the file when absent.
+    TensorView get(const std::string& name) const;
+
+private:
+    MappedFile file_;
+    std::map<std::string, std::string> metadata_;
+    std::map<std::string, TensorView> tensors_;
+    std::vector<std::string> names_;
+    std::vector<Buffer> realigned_;  // copies of tensors whose offset breaks element alignment
+};
+
+// Writes tensors (contiguous views) in the given order with `metadata` (MLX's {"format": "mlx"}
+// by default). The file appears atomically: written beside `path`, then renamed.
+// Throws [safetensors] on duplicate names, non-contiguous views or I/O failure.
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, TensorView>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {{"format", "mlx"}});
+
+// A checkpoint: one safetensors file, or a folder holding model.safetensors or the shards named
+// by model.safetensors.index.json.
+class Checkpoint {
+public:
+    static Checkpoint open(const std::string& path);
+    std::vector<std::string> names() const;
+    bool contains(const std::string& name) const { return where_.count(name) != 0; }
+    TensorView get(const std::string& name) const;
+
+private:
+    std::string path_;
+    std::vector<std::unique_ptr<SafetensorsFile>> files_;
+    std::map<std::string, const SafetensorsFile*> where_;
+};
+
+}  // namespace onebit::io

@@ -1,0 +1,50 @@
+// Scalar reference of MLX affine quantization (FORMAT.md 1.1-1.4): the source of truth every
+// fast kernel is tested against. Plain loops that read like the math. Inputs are contiguous and
+// already validated by ops (shapes, dtypes, bits, group size); these functions do not check.
+// Float dtypes: float32, float16, bfloat16.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace onebit::quant {
+
+struct AffineParams {
+    float scale;  // float32, before rounding to the stored dtype
+    float bias;
+};
+
+// MLX's scale and bias for one group of g float32 values (bits = 1: max - min and min).
+AffineParams affine_params(const float* w, int g, int bits) noexcept;
+
+// w: [rows, K] of dtype dt. Writes weight [rows, K*bits/32] (uint32), scales and biases
+// [rows, K/g] of dtype dt. Bit-exact with MLX's CPU quantize.
+void quantize_ref(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
+                  uint32_t* weight, void* scales, void* biases) noexcept;
+
+// weight [rows, K*bits/32], scales / biases [rows, K/g] of dtype sdt -> out [rows, K] of sdt.
+// Multiplies, rounds to sdt, adds, rounds again (MLX's CPU dequantize), no fused multiply-add.
+void dequantize_ref(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
+                    int64_t rows, int64_t K, int g, int bits, void* out) noexcept;
+
+// One 2-D quantized matmul with float32 accumulation.
+struct QmmArgs {
+    const void* x;        // [M, K], dtype xdt
+    const uint32_t* w;    // transpose: [N, K*bits/32]; else [K, N*bits/32]
+    const void* scales;   // transpose: [N, K/g];       else [K, N/g]; dtype sdt
+    const void* biases;   // same as scales
+    void* y;              // [M, N], dtype ydt
+    DType xdt, sdt, ydt;
+    int64_t M, N, K;
+    int group_size, bits;
+};
+
+// transpose = true: y = x @ w_hat.T, per FORMAT.md 1.4's reference form
+//   y[m,n] = sum_G scales[n,G] * sum_{k in G} x[m,k] q[n,k] + biases[n,G] * sum_{k in G} x[m,k].
+void qmm_t_ref(const QmmArgs& a) noexcept;
+
+// transpose = false: y = x @ w_hat, groups running along N.
+void qmm_n_ref(const QmmArgs& a) noexcept;
+
+}  // namespace onebit::quant

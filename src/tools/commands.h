@@ -1,0 +1,18 @@
+// The onebit command's subcommands. Each registers its options on the CLI11 app and returns the
+// function that runs it; errors are onebit::Error, which main turns into one line on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace onebit::tools {
+
+using Runner = std::function<void()>;
+
+// `onebit op quantize|dequantize|quantized-matmul` on safetensors files.
+void add_op_command(CLI::App& app, Runner& run);
+
+// `onebit demo`: quantize a random layer at several bit widths and show size and error.
+void add_demo_command(CLI::App& app, Runner& run);
+
+}  // namespace onebit::tools
