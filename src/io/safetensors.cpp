@@ -104,9 +104,25 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
     SafetensorsFile f;
+    f.label_ = path;
     f.file_ = MappedFile(path);
-    const uint8_t* base = f.file_.data();
-    const uint64_t size = f.file_.size();
+    f.index(f.file_.data(), f.file_.size());
+    return f;
+}
+
+SafetensorsFile SafetensorsFile::from_bytes(const std::string& label, const uint8_t* bytes,
+                                            size_t size) {
+    SafetensorsFile f;
+    f.label_ = label;
+    f.owned_ = Buffer(size);
+    if (size) std::memcpy(f.owned_.data(), bytes, size);
+    f.index(static_cast<const uint8_t*>(f.owned_.data()), size);
+    return f;
+}
+
+void SafetensorsFile::index(const uint8_t* base, uint64_t size) {
+    SafetensorsFile& f = *this;
+    const std::string& path = label_;
     if (size < 8) bad(path, "file is ", size, " bytes, too short for the 8-byte header length");
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | base[i];
@@ -162,7 +178,6 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         f.tensors_[e.name] = TensorView(e.dtype, e.shape, const_cast<uint8_t*>(p));
         f.names_.push_back(e.name);
     }
-    return f;
 }
 
 TensorView SafetensorsFile::get(const std::string& name) const {

@@ -23,8 +23,10 @@ class SafetensorsFile {
 public:
     // Maps and validates the file; throws [safetensors] on any defect.
     static SafetensorsFile open(const std::string& path);
+    // Validates an in-memory copy of a file's bytes; `label` names it in errors (fuzzing, tests).
+    static SafetensorsFile from_bytes(const std::string& label, const uint8_t* bytes, size_t size);
 
-    const std::string& path() const { return file_.path(); }
+    const std::string& path() const { return label_; }
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
     // Tensor names in file order (by data offset).
     const std::vector<std::string>& names() const { return names_; }
@@ -34,7 +36,11 @@ public:
     TensorView get(const std::string& name) const;
 
 private:
+    void index(const uint8_t* base, uint64_t size);
+
+    std::string label_;
     MappedFile file_;
+    Buffer owned_;  // the bytes, for from_bytes
     std::map<std::string, std::string> metadata_;
     std::map<std::string, TensorView> tensors_;
     std::vector<std::string> names_;
