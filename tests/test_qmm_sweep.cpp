@@ -1,5 +1,10 @@
-// quantized_matmul against a float64 oracle over FORMAT.md's bound
-//   |y - y_ref| <= tol * sum_k |x * w_hat|
+// quantized_matmul against a float64 oracle. The bound, per output element, is
+//   |y - y_ref| <= tol * sum_k |x| * (|scale * q| + |bias|)
+// FORMAT.md states it with |x * w_hat|, which no float32 evaluation can meet when scale * q and
+// bias cancel (w_hat near 0, e.g. transpose = false with K = 1: the rounding of scale * q alone
+// exceeds it); the magnitude of the two terms is what float32 rounding scales with. For the
+// 1-bit symmetric (Bonsai) form, where |scale * q| + |bias| <= 3 |w_hat|, FORMAT.md's own bound
+// is asserted.
 // for every bits x group size, M in {1, 3, 17}; transpose true with N in {1, 7, 64} and
 // K in {g, 2560, 9728, 4096 + g}; transpose false with N in {g, 2560, 4096 + g}, K in {1, 7, 64};
 // inputs of zero and non-zero mean; random packed codes and scales (1-bit also in the symmetric
@@ -51,7 +56,8 @@ void run_case(const Case& c, std::mt19937& rng) {
     double tol = test::qmm_tol(y.dtype()), floor = test::qmm_abs_floor(y.dtype());
     for (int64_t i = 0; i < c.M * c.N; ++i) {
         double got = load_float(y.dtype(), y.data(), i);
-        ASSERT_LE(std::abs(got - o.y[i]), tol * o.bound[i] + floor) << "element " << i;
+        double bound = c.symmetric ? o.bound[i] : o.terms[i];
+        ASSERT_LE(std::abs(got - o.y[i]), tol * bound + floor) << "element " << i;
     }
 }
 

@@ -95,6 +95,16 @@ TEST(Safetensors, MisalignedDataIsRealigned) {
     EXPECT_EQ(t.ptr<float>()[1], -2.25f);
 }
 
+TEST(Safetensors, NullMetadataAsMlxWritesIt) {
+    fs::path dir = temp_dir();
+    auto f = io::SafetensorsFile::open(write_raw(
+        dir / "n.safetensors",
+        R"({"__metadata__":null,"w":{"data_offsets":[0,4],"dtype":"F32","shape":[1]}})",
+        std::string(4, '\0')));
+    EXPECT_TRUE(f.metadata().empty());
+    EXPECT_EQ(f.get("w").ptr<float>()[0], 0.0f);
+}
+
 TEST(Safetensors, CorruptFilesAreClearErrors) {
     fs::path dir = temp_dir();
     auto p = [&](const char* name) { return dir / name; };

@@ -137,6 +137,7 @@ void SafetensorsFile::index(const uint8_t* base, uint64_t size) {
     std::vector<Entry> entries;
     for (auto it = h.begin(); it != h.end(); ++it) {
         if (it.key() == "__metadata__") {
+            if (it->is_null()) continue;  // MLX writes null when there is no metadata
             if (!it->is_object()) bad(path, "__metadata__ is not a JSON object");
             for (auto m = it->begin(); m != it->end(); ++m) {
                 if (!m->is_string()) bad(path, "__metadata__ value '", m.key(), "' is not a string");

@@ -4,6 +4,7 @@
 //   quantized-matmul:  reads x, weight, scales, biases    -> writes y
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -23,11 +24,14 @@ struct OpOptions {
 
 void run_op(const std::string& which, const OpOptions& o) {
     auto in = io::SafetensorsFile::open(o.input);
-    auto need = [&](const char* name) {
+    std::vector<const char*> needed = {"w"};
+    if (which == "dequantize") needed = {"weight", "scales", "biases"};
+    if (which == "quantized-matmul") needed = {"x", "weight", "scales", "biases"};
+    for (const char* name : needed)
         if (!in.contains(name))
-            fail("op", "'", o.input, "' has no tensor '", name, "' (", which, " needs it)");
-        return in.get(name);
-    };
+            fail("op", "'", o.input, "' has no tensor '", name, "' (", which, " reads ",
+                 join(needed), ")");
+    auto need = [&](const char* name) { return in.get(name); };
     if (which == "quantize") {
         Quantized q = quantize(need("w"), o.group_size, o.bits);
         io::save_safetensors(o.output, {{"weight", q.weight.view()},
@@ -49,7 +53,14 @@ void run_op(const std::string& which, const OpOptions& o) {
 
 void add_op_command(CLI::App& app, Runner& run) {
     auto* op = app.add_subcommand("op", "Run one op on safetensors files");
-    op->require_subcommand(1);
+    op->allow_extras();
+    op->callback([op] {
+        if (!op->get_subcommands().empty()) return;
+        if (op->remaining().empty())
+            fail("op", "an op is required; allowed: quantize, dequantize, quantized-matmul");
+        fail("op", "unknown op '", join(op->remaining(), " "),
+             "'; allowed: quantize, dequantize, quantized-matmul");
+    });
     auto opts = std::make_shared<OpOptions>();
     for (const char* name : {"quantize", "dequantize", "quantized-matmul"}) {
         auto* sub = op->add_subcommand(name);

@@ -13,11 +13,9 @@ int main(int argc, char** argv) {
     onebit::tools::add_demo_command(app, run);
     try {
         app.parse(argc, argv);
+        if (run) run();
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
-    }
-    try {
-        if (run) run();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "onebit: %s\n", e.what());
         return 1;

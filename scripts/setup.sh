@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything onebit needs on a fresh Debian machine (as root, or with sudo), then
+# configures and builds it into build/. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential cmake ninja-build git \
+    nlohmann-json3-dev libcli11-dev libgtest-dev \
+    python3 python3-pip >/dev/null
+
+# Python oracles for the tests (MLX's CPU build, numpy). Optional for the main job.
+PIP_FLAGS="--quiet --disable-pip-version-check"
+if python3 -m pip install $PIP_FLAGS "mlx[cpu]" numpy 2>/dev/null; then :;
+else python3 -m pip install $PIP_FLAGS --break-system-packages "mlx[cpu]" numpy || \
+    echo "setup: could not install MLX; its live oracle test will be skipped" >&2
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build
