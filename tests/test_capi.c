@@ -62,7 +62,7 @@ int main(void) {
     CHECK(onebit_quantize(NULL, G, BITS, &twq, &ts, &tb) == ONEBIT_ERROR);
     CHECK(strstr(onebit_last_error(), "w is NULL") != NULL);
     onebit_tensor bad_dtype = tw;
-    bad_dtype.dtype = (onebit_dtype)99;
+    bad_dtype.dtype = 99;
     CHECK(onebit_quantize(&bad_dtype, G, BITS, &twq, &ts, &tb) == ONEBIT_ERROR);
     CHECK(strstr(onebit_last_error(), "unknown dtype code 99") != NULL);
     onebit_tensor small_y = ty;

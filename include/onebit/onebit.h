@@ -31,7 +31,7 @@ typedef enum {
 } onebit_dtype;
 
 typedef struct {
-    onebit_dtype dtype;
+    int32_t dtype;        /* an onebit_dtype value (int, so a binding passing garbage is an error) */
     int32_t ndim;         /* number of dims, at most 8 */
     const int64_t* shape; /* ndim dims, outermost first */
     void* data;           /* contiguous; read for inputs, written for outputs */
