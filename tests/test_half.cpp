@@ -20,18 +20,28 @@ TEST(Half, Fp16RoundTripsEveryValue) {
     }
 }
 
-#if defined(__FLT16_MAX__)
+#if defined(__aarch64__)
+using CompilerHalf = __fp16;  // IEEE binary16 on aarch64
+#define ONEBIT_HAVE_COMPILER_HALF 1
+#elif defined(__FLT16_MAX__)
+using CompilerHalf = _Float16;
+#define ONEBIT_HAVE_COMPILER_HALF 1
+#endif
+
+#if defined(ONEBIT_HAVE_COMPILER_HALF)
 TEST(Half, Fp16MatchesCompilerFloat16) {
     for (uint32_t h = 0; h < 0x10000; ++h) {
-        _Float16 c;
+        CompilerHalf c;
         uint16_t hb = static_cast<uint16_t>(h);
         std::memcpy(&c, &hb, 2);
         float f = fp16_to_float(hb);
-        if (!std::isnan(f)) EXPECT_EQ(static_cast<float>(c), f) << std::hex << h;
+        if (!std::isnan(f)) {
+            EXPECT_EQ(static_cast<float>(c), f) << std::hex << h;
+        }
     }
     std::mt19937 rng(7);
     auto check = [](float f) {
-        _Float16 c = static_cast<_Float16>(f);
+        CompilerHalf c = static_cast<CompilerHalf>(f);
         uint16_t cb;
         std::memcpy(&cb, &c, 2);
         if (std::isnan(f))

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <string>
 
-#include "backend/cpu/registry.h"
+#include "backend/cpu/dispatch.h"
 #include "core/convert.h"
 #include "core/error.h"
 #include "quant/format.h"
@@ -150,11 +150,10 @@ void quantize_into(const TensorView& w, int group_size, int bits, const TensorVi
     check_out("quantize", spec.scales, scales, "scales");
     check_out("quantize", spec.biases, biases, "biases");
     check_finite("quantize", w);
-    const auto& k = cpu::select(cpu::Op::quantize, bits, group_size, w.dtype);
     int64_t K = w.dim(-1);
     int64_t rows = K == 0 ? 0 : w.numel() / K;
-    k.quantize(w.data, w.dtype, rows, K, group_size, bits, weight.ptr<uint32_t>(), scales.data,
-               biases.data);
+    cpu::quantize(w.data, w.dtype, rows, K, group_size, bits, weight.ptr<uint32_t>(), scales.data,
+                  biases.data);
 }
 
 Quantized quantize(const TensorView& w, int group_size, int bits) {
@@ -178,11 +177,10 @@ void dequantize_into(const TensorView& weight, const TensorView& scales, const T
                      int group_size, int bits, const TensorView& out) {
     OutSpec spec = dequantize_spec(weight, scales, biases, group_size, bits);
     check_out("dequantize", spec, out, "out");
-    const auto& k = cpu::select(cpu::Op::dequantize, bits, group_size, scales.dtype);
     int64_t K = spec.shape.back();
     int64_t rows = K == 0 ? 0 : out.numel() / K;
-    k.dequantize(weight.ptr<uint32_t>(), scales.data, biases.data, scales.dtype, rows, K,
-                 group_size, bits, out.data);
+    cpu::dequantize(weight.ptr<uint32_t>(), scales.data, biases.data, scales.dtype, rows, K,
+                    group_size, bits, out.data);
 }
 
 Tensor dequantize(const TensorView& weight, const TensorView& scales, const TensorView& biases,
@@ -246,10 +244,9 @@ void quantized_matmul_into(const TensorView& x, const TensorView& w, const Tenso
                            const TensorView& out) {
     QmmPlan p = plan_qmm(x, w, scales, biases, transpose, group_size, bits);
     check_out("quantized_matmul", p.out, out, "y");
-    auto op = transpose ? cpu::Op::qmm_t : cpu::Op::qmm_n;
-    const auto& k = cpu::select(op, bits, group_size, x.dtype);
-    quant::QmmArgs a{x.data, w.ptr<uint32_t>(), scales.data, biases.data, out.data,
-                     x.dtype, scales.dtype, out.dtype, p.M, p.N, p.K, group_size, bits};
+    quant::QmmArgs a{x.data,   w.ptr<uint32_t>(), scales.data, biases.data, out.data,
+                     x.dtype,  scales.dtype,      out.dtype,   p.M,         p.N,
+                     p.K,      group_size,        bits,        transpose};
     int64_t n_batch = shape_numel(p.batch);  // 1 for a 2-D weight
     int64_t w_words = transpose ? p.N * quant::packed_words(p.K, bits)
                                 : p.K * quant::packed_words(p.N, bits);
@@ -264,7 +261,7 @@ void quantized_matmul_into(const TensorView& x, const TensorView& w, const Tenso
         ab.scales = static_cast<const uint8_t*>(scales.data) + wb * s_count * ss;
         ab.biases = static_cast<const uint8_t*>(biases.data) + wb * s_count * ss;
         ab.y = static_cast<uint8_t*>(out.data) + b * p.M * p.N * ys;
-        k.qmm(ab);
+        if (p.M > 0 && p.N > 0) cpu::quantized_matmul(ab);
     }
 }
 

@@ -79,7 +79,7 @@ void dequantize_ref(const uint32_t* weight, const void* scales, const void* bias
 }
 
 void qmm_t_ref(const QmmArgs& a) noexcept {
-    const int64_t words = packed_words(a.K, a.bits);
+    const int64_t words = a.w_stride(), lds = a.s_stride(), ldy = a.y_stride();
     const int64_t n_groups = a.K / a.group_size;
     std::vector<float> x(static_cast<size_t>(a.K));  // [K]
     for (int64_t m = 0; m < a.M; ++m) {
@@ -94,18 +94,17 @@ void qmm_t_ref(const QmmArgs& a) noexcept {
                     xq += x[k] * static_cast<float>(get_code(bytes, k, a.bits));
                     xs += x[k];
                 }
-                float s = load_float(a.sdt, a.scales, n * n_groups + G);
-                float b = load_float(a.sdt, a.biases, n * n_groups + G);
+                float s = load_float(a.sdt, a.scales, n * lds + G);
+                float b = load_float(a.sdt, a.biases, n * lds + G);
                 acc += s * xq + b * xs;
             }
-            store_float(a.ydt, a.y, m * a.N + n, acc);
+            store_float(a.ydt, a.y, m * ldy + n, acc);
         }
     }
 }
 
 void qmm_n_ref(const QmmArgs& a) noexcept {
-    const int64_t words = packed_words(a.N, a.bits);
-    const int64_t n_groups = a.N / a.group_size;
+    const int64_t words = a.w_stride(), lds = a.s_stride(), ldy = a.y_stride();
     std::vector<float> x(static_cast<size_t>(a.K));  // [K]
     std::vector<float> acc(static_cast<size_t>(a.N));  // [N]
     for (int64_t m = 0; m < a.M; ++m) {
@@ -115,13 +114,13 @@ void qmm_n_ref(const QmmArgs& a) noexcept {
         for (int64_t k = 0; k < a.K; ++k) {
             const auto* bytes = reinterpret_cast<const uint8_t*>(a.w + k * words);
             for (int64_t n = 0; n < a.N; ++n) {
-                float s = load_float(a.sdt, a.scales, k * n_groups + n / a.group_size);
-                float b = load_float(a.sdt, a.biases, k * n_groups + n / a.group_size);
+                float s = load_float(a.sdt, a.scales, k * lds + n / a.group_size);
+                float b = load_float(a.sdt, a.biases, k * lds + n / a.group_size);
                 float w_hat = s * static_cast<float>(get_code(bytes, n, a.bits)) + b;
                 acc[n] += x[k] * w_hat;
             }
         }
-        for (int64_t n = 0; n < a.N; ++n) store_float(a.ydt, a.y, m * a.N + n, acc[n]);
+        for (int64_t n = 0; n < a.N; ++n) store_float(a.ydt, a.y, m * ldy + n, acc[n]);
     }
 }
 

@@ -28,16 +28,24 @@ void quantize_ref(const void* w, DType dt, int64_t rows, int64_t K, int g, int b
 void dequantize_ref(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                     int64_t rows, int64_t K, int g, int bits, void* out) noexcept;
 
-// One 2-D quantized matmul with float32 accumulation.
+// One 2-D quantized matmul with float32 accumulation. Row strides (in elements) allow a slice
+// of a larger problem: 0 means the natural (contiguous) stride.
 struct QmmArgs {
     const void* x;        // [M, K], dtype xdt
-    const uint32_t* w;    // transpose: [N, K*bits/32]; else [K, N*bits/32]
-    const void* scales;   // transpose: [N, K/g];       else [K, N/g]; dtype sdt
+    const uint32_t* w;    // transpose: [N, K*bits/32]; else [K, N*bits/32]  (row stride ldw)
+    const void* scales;   // transpose: [N, K/g];       else [K, N/g]; dtype sdt (row stride lds)
     const void* biases;   // same as scales
-    void* y;              // [M, N], dtype ydt
+    void* y;              // [M, N], dtype ydt (row stride ldy)
     DType xdt, sdt, ydt;
     int64_t M, N, K;
     int group_size, bits;
+    bool transpose;
+    int64_t ldw = 0, lds = 0, ldy = 0;
+
+    int64_t row_values() const { return transpose ? K : N; }  // values per weight row
+    int64_t w_stride() const { return ldw ? ldw : row_values() * bits / 32; }
+    int64_t s_stride() const { return lds ? lds : row_values() / group_size; }
+    int64_t y_stride() const { return ldy ? ldy : N; }
 };
 
 // transpose = true: y = x @ w_hat.T, per FORMAT.md 1.4's reference form

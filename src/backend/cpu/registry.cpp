@@ -3,35 +3,70 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "backend/cpu/kernels.h"
 #include "core/error.h"
 
 namespace onebit::cpu {
 
 namespace {
 
+constexpr int64_t kAnyM = 0;
+
 // clang-format off
 const std::vector<Kernel> kKernels = {
-    // name                op                 isa          bits       groups      dtypes
-    {"quantize_scalar",    Op::quantize,   Isa::scalar, kAllBits, kAllGroups, kFloatDtypes,
+#if defined(__x86_64__)
+    // name                 op              isa          bits        groups      dtypes        max_m
+    {"qmm_t_1bit_avx512",   Op::qmm_t,      Isa::avx512, kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_1bit_avx512},
+    {"qmm_t_avx512",        Op::qmm_t,      Isa::avx512, kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_avx512},
+    {"qmm_n_avx512",        Op::qmm_n,      Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_n_avx512},
+    {"dequantize_avx512",   Op::dequantize, Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, dequantize_avx512, nullptr},
+    {"qmm_t_1bit_avx2",     Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_1bit_avx2},
+    {"qmm_t_avx2",          Op::qmm_t,      Isa::avx2,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_avx2},
+    {"qmm_n_avx2",          Op::qmm_n,      Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_n_avx2},
+    {"dequantize_avx2",     Op::dequantize, Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, dequantize_avx2, nullptr},
+#endif
+#if defined(__aarch64__)
+    {"qmm_t_1bit_neon",     Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_1bit_neon},
+    {"qmm_t_neon",          Op::qmm_t,      Isa::neon,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_neon},
+    {"qmm_n_neon",          Op::qmm_n,      Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_n_neon},
+    {"dequantize_neon",     Op::dequantize, Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, dequantize_neon, nullptr},
+#endif
+    {"quantize_scalar",     Op::quantize,   Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
      quant::quantize_ref, nullptr, nullptr},
-    {"dequantize_scalar",  Op::dequantize, Isa::scalar, kAllBits, kAllGroups, kFloatDtypes,
+    {"dequantize_scalar",   Op::dequantize, Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
      nullptr, quant::dequantize_ref, nullptr},
-    {"qmm_t_scalar",       Op::qmm_t,      Isa::scalar, kAllBits, kAllGroups, kFloatDtypes,
-     nullptr, nullptr, quant::qmm_t_ref},
-    {"qmm_n_scalar",       Op::qmm_n,      Isa::scalar, kAllBits, kAllGroups, kFloatDtypes,
-     nullptr, nullptr, quant::qmm_n_ref},
+    {"qmm_t_scalar",        Op::qmm_t,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_t_scalar},
+    {"qmm_n_scalar",        Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+     nullptr, nullptr, qmm_n_scalar},
 };
 // clang-format on
+
+}  // namespace
 
 bool cpu_has(Isa isa) {
     switch (isa) {
         case Isa::scalar:
             return true;
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
         case Isa::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                   __builtin_cpu_supports("f16c");
         case Isa::avx512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #endif
 #if defined(__aarch64__)
         case Isa::neon:
@@ -41,10 +76,6 @@ bool cpu_has(Isa isa) {
             return false;
     }
 }
-
-int rank(Isa isa) { return static_cast<int>(isa); }
-
-}  // namespace
 
 const char* isa_name(Isa isa) {
     switch (isa) {
@@ -92,19 +123,18 @@ Isa active_isa() {
         if (!cpu_has(isa)) fail("cpu", "ONEBIT_CPU_ISA=", want, " but this CPU lacks it");
         return isa;
     }
-    fail("cpu", "ONEBIT_CPU_ISA=", want, " is not known; supported: auto, scalar, avx2, avx512, neon");
+    fail("cpu", "ONEBIT_CPU_ISA=", want,
+         " is not known; supported: auto, scalar, avx2, avx512, neon");
 }
 
-const Kernel& select(Op op, int bits, int g, DType dt) {
-    Isa ceiling = active_isa();
+const Kernel& select(Op op, int bits, int g, DType dt, int64_t m) {
+    Isa isa = active_isa();
     for (const Kernel& k : kKernels) {
-        if (k.op != op || !k.supports(bits, g, dt)) continue;
-        if (rank(k.isa) > rank(ceiling)) continue;
-        if (!cpu_has(k.isa)) continue;
-        return k;
+        if (k.op != op || !k.supports(bits, g, dt) || (k.max_m && m > k.max_m)) continue;
+        if (k.isa == isa || k.isa == Isa::scalar) return k;
     }
     fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g,
-         ", dtype ", dtype_name(dt));
+         ", dtype ", dtype_name(dt), " on ", isa_name(isa));
 }
 
 }  // namespace onebit::cpu

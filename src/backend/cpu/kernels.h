@@ -1,0 +1,34 @@
+// Declarations of the CPU kernels; each ISA's definitions live in their own file, compiled with
+// that ISA's flags, and are only called after cpu_has() says the CPU can run them.
+#pragma once
+
+#include "backend/cpu/registry.h"
+
+namespace onebit::cpu {
+
+// scalar: the reference itself (kernels_scalar.cpp)
+void qmm_t_scalar(const QmmTask& t) noexcept;
+void qmm_n_scalar(const QmmTask& t) noexcept;
+
+// AVX-512 F/BW/VL/DQ (kernels_avx512.cpp)
+void qmm_t_1bit_avx512(const QmmTask& t) noexcept;
+void qmm_t_avx512(const QmmTask& t) noexcept;  // bits 2..8
+void qmm_n_avx512(const QmmTask& t) noexcept;
+void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                       int64_t K, int g, int bits, void* out) noexcept;
+
+// AVX2 + FMA + F16C (kernels_avx2.cpp)
+void qmm_t_1bit_avx2(const QmmTask& t) noexcept;
+void qmm_t_avx2(const QmmTask& t) noexcept;
+void qmm_n_avx2(const QmmTask& t) noexcept;
+void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                     int64_t K, int g, int bits, void* out) noexcept;
+
+// NEON (kernels_neon.cpp, aarch64 builds only)
+void qmm_t_1bit_neon(const QmmTask& t) noexcept;
+void qmm_t_neon(const QmmTask& t) noexcept;
+void qmm_n_neon(const QmmTask& t) noexcept;
+void dequantize_neon(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                     int64_t K, int g, int bits, void* out) noexcept;
+
+}  // namespace onebit::cpu

@@ -1,0 +1,292 @@
+// AVX2 + FMA + F16C kernels: the AVX-512 file's algorithms with 8-lane vectors and no mask
+// registers (see kernels_avx512.cpp for the method). 1-bit: a 32-bit word of weight bits is
+// broadcast and shifted per lane so that bit i lands in lane i's sign bit; blendv then selects x
+// or 0 before the add. Packed loads use maskload, so nothing is read past a row end.
+// Matches the reference within FORMAT.md's bound (tests/test_backend_consistency.cpp).
+#include <immintrin.h>
+
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/simd_common.h"
+
+namespace onebit::cpu {
+
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 32 codes of BITS bits starting at a word boundary -> four float vectors.
+template <int BITS>
+struct Unpack32 {
+    __m256i lo_idx[4], hi_idx[4], lo_sh[4], hi_sh[4];
+    __m256i mask, load_mask;
+
+    Unpack32() {
+        alignas(32) int32_t li[32], hi[32], ls[32], hs[32], lm[8];
+        for (int i = 0; i < 32; ++i) {
+            int p = i * BITS;
+            li[i] = p / 32;
+            ls[i] = p % 32;
+            hi[i] = (p / 32 + 1 < 7 ? p / 32 + 1 : 7);
+            hs[i] = 32 - p % 32;
+        }
+        for (int i = 0; i < 8; ++i) lm[i] = i < BITS ? -1 : 0;
+        for (int h = 0; h < 4; ++h) {
+            lo_idx[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(li + 8 * h));
+            hi_idx[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi + 8 * h));
+            lo_sh[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(ls + 8 * h));
+            hi_sh[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(hs + 8 * h));
+        }
+        mask = _mm256_set1_epi32((1 << BITS) - 1);
+        load_mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(lm));
+    }
+
+    inline void operator()(const uint32_t* w, __m256* f) const {
+        __m256i data = _mm256_maskload_epi32(reinterpret_cast<const int*>(w), load_mask);
+        for (int h = 0; h < 4; ++h) {
+            __m256i lo = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(data, lo_idx[h]), lo_sh[h]);
+            if constexpr (32 % BITS != 0) {
+                __m256i hi =
+                    _mm256_sllv_epi32(_mm256_permutevar8x32_epi32(data, hi_idx[h]), hi_sh[h]);
+                lo = _mm256_or_si256(lo, hi);
+            }
+            f[h] = _mm256_cvtepi32_ps(_mm256_and_si256(lo, mask));
+        }
+    }
+};
+
+inline __m256 load8(DType dt, const void* p, int64_t i) {
+    if (dt == DType::float32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+    if (dt == DType::float16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t n_groups) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t G = 0;
+    for (; G + 8 <= n_groups; G += 8)
+        acc = _mm256_fmadd_ps(load8(sdt, biases, G), _mm256_loadu_ps(xsum + G), acc);
+    float s = hsum(acc);
+    for (; G < n_groups; ++G) s += scalar_at(sdt, biases, G) * xsum[G];
+    return s;
+}
+
+template <int R>
+inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
+    const auto& a = t.a;
+    const int g = a.group_size;
+    const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
+    const float* x = t.xf + m * a.K;
+    const float* xs = t.xsum + m * n_groups;
+    // lane i of chunk c (bits 8c..8c+7 of a word) shifts bit 8c+i into the sign bit
+    const __m256i shift[4] = {
+        _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
+        _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
+        _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
+        _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)};
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t G = 0; G < n_groups; ++G) {
+        __m256 part[R];
+        for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_ps();
+        for (int j = 0; j < g; j += 32) {
+            const int64_t k = G * g + j;
+            __m256i word[R];
+            for (int r = 0; r < R; ++r)
+                word[r] = _mm256_set1_epi32(static_cast<int>(a.w[(n0 + r) * ldw + k / 32]));
+            for (int c = 0; c < 4; ++c) {
+                __m256 xv = _mm256_loadu_ps(x + k + 8 * c);
+                for (int r = 0; r < R; ++r) {
+                    __m256 sel = _mm256_castsi256_ps(_mm256_sllv_epi32(word[r], shift[c]));
+                    part[r] = _mm256_add_ps(part[r], _mm256_blendv_ps(zero, xv, sel));
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            float s = scalar_at(a.sdt, a.scales, (n0 + r) * lds + G);
+            acc[r] = _mm256_fmadd_ps(part[r], _mm256_set1_ps(s), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
+        float y = hsum(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
+        store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
+    }
+}
+
+template <int BITS, int R>
+inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0,
+                           int64_t m) {
+    const auto& a = t.a;
+    const int g = a.group_size;
+    const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
+    const float* x = t.xf + m * a.K;
+    const float* xs = t.xsum + m * n_groups;
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t G = 0; G < n_groups; ++G) {
+        __m256 part[R];
+        for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_ps();
+        for (int j = 0; j < g; j += 32) {
+            const int64_t k = G * g + j;
+            for (int r = 0; r < R; ++r) {
+                __m256 q[4];
+                unpack(a.w + (n0 + r) * ldw + k / 32 * BITS, q);
+                for (int c = 0; c < 4; ++c)
+                    part[r] = _mm256_fmadd_ps(q[c], _mm256_loadu_ps(x + k + 8 * c), part[r]);
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            float s = scalar_at(a.sdt, a.scales, (n0 + r) * lds + G);
+            acc[r] = _mm256_fmadd_ps(part[r], _mm256_set1_ps(s), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
+        float y = hsum(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
+        store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
+    }
+}
+
+template <int BITS>
+void qmm_t_bits(const QmmTask& t) {
+    static const Unpack32<BITS> unpack;
+    int64_t n0 = 0;
+    for (; n0 + 4 <= t.a.N; n0 += 4)
+        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 4>(t, unpack, n0, m);
+    for (; n0 < t.a.N; ++n0)
+        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 1>(t, unpack, n0, m);
+}
+
+template <int BITS>
+void qmm_n_bits(const QmmTask& t) {
+    static const Unpack32<BITS> unpack;
+    const auto& a = t.a;
+    const int g = a.group_size;
+    const int64_t ldw = a.w_stride(), lds = a.s_stride();
+    float* acc = t.scratch;  // [N] one output row
+    for (int64_t m = 0; m < a.M; ++m) {
+        for (int64_t n = 0; n < a.N; ++n) acc[n] = 0.0f;
+        for (int64_t k = 0; k < a.K; ++k) {
+            const float xk = t.xf[m * a.K + k];
+            const uint32_t* row = a.w + k * ldw;
+            for (int64_t n = 0; n < a.N; n += 32) {
+                const int64_t G = n / g;
+                __m256 c = _mm256_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
+                __m256 d = _mm256_set1_ps(xk * scalar_at(a.sdt, a.biases, k * lds + G));
+                __m256 q[4];
+                unpack(row + n / 32 * BITS, q);
+                for (int h = 0; h < 4; ++h) {
+                    float* p = acc + n + 8 * h;
+                    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_fmadd_ps(q[h], c, _mm256_loadu_ps(p)), d));
+                }
+            }
+        }
+        for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
+    }
+}
+
+inline __m256 round_vec(DType dt, __m256 v) {
+    if (dt == DType::float16) return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    if (dt == DType::bfloat16) {
+        __m256i u = _mm256_castps_si256(v);
+        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+        __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb));
+        r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xffff0000u)));
+        __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        __m256i quiet = _mm256_or_si256(u, _mm256_set1_epi32(0x00400000));
+        return _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(quiet), nan);
+    }
+    return v;
+}
+
+inline void store_out(DType dt, void* out, int64_t i, __m256 v) {
+    if (dt == DType::float32) {
+        _mm256_storeu_ps(static_cast<float*>(out) + i, v);
+    } else if (dt == DType::float16) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(out) + i),
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    } else {
+        __m256i h = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
+        __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(out) + i), packed);
+    }
+}
+
+template <int BITS>
+void dequantize_bits(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                     int64_t K, int g, void* out) {
+    static const Unpack32<BITS> unpack;
+    const int64_t words = K * BITS / 32, n_groups = K / g;
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < K; k += 32) {
+            const int64_t G = r * n_groups + k / g;
+            __m256 sv = _mm256_set1_ps(scalar_at(sdt, s, G));
+            __m256 bv = _mm256_set1_ps(scalar_at(sdt, b, G));
+            __m256 q[4];
+            unpack(w + r * words + k / 32 * BITS, q);
+            for (int h = 0; h < 4; ++h) {
+                __m256 v = round_vec(sdt, _mm256_mul_ps(sv, q[h]));
+                v = round_vec(sdt, _mm256_add_ps(v, bv));
+                store_out(sdt, out, r * K + k + 8 * h, v);
+            }
+        }
+    }
+}
+
+template <template <int> class F, typename... Args>
+void by_bits(int bits, Args&&... args) {
+    switch (bits) {
+        case 1: F<1>::run(args...); break;
+        case 2: F<2>::run(args...); break;
+        case 3: F<3>::run(args...); break;
+        case 4: F<4>::run(args...); break;
+        case 5: F<5>::run(args...); break;
+        case 6: F<6>::run(args...); break;
+        default: F<8>::run(args...); break;
+    }
+}
+
+template <int B>
+struct QmmT {
+    static void run(const QmmTask& t) { qmm_t_bits<B>(t); }
+};
+template <int B>
+struct QmmN {
+    static void run(const QmmTask& t) { qmm_n_bits<B>(t); }
+};
+template <int B>
+struct Deq {
+    static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                    int64_t K, int g, void* out) {
+        dequantize_bits<B>(w, s, b, sdt, rows, K, g, out);
+    }
+};
+
+}  // namespace
+
+void qmm_t_1bit_avx2(const QmmTask& t) noexcept {
+    int64_t n0 = 0;
+    for (; n0 + 4 <= t.a.N; n0 += 4)
+        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<4>(t, n0, m);
+    for (; n0 < t.a.N; ++n0)
+        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<1>(t, n0, m);
+}
+
+void qmm_t_avx2(const QmmTask& t) noexcept { by_bits<QmmT>(t.a.bits, t); }
+
+void qmm_n_avx2(const QmmTask& t) noexcept { by_bits<QmmN>(t.a.bits, t); }
+
+void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
+                     int64_t K, int g, int bits, void* out) noexcept {
+    by_bits<Deq>(bits, w, s, b, sdt, rows, K, g, out);
+}
+
+}  // namespace onebit::cpu
