@@ -15,4 +15,7 @@ void add_op_command(CLI::App& app, Runner& run);
 // `onebit demo`: quantize a random layer at several bit widths and show size and error.
 void add_demo_command(CLI::App& app, Runner& run);
 
+// `onebit bench kernels`: kernel timings against measured bandwidth and FMA peak.
+void add_bench_command(CLI::App& app, Runner& run);
+
 }  // namespace onebit::tools

@@ -6,6 +6,14 @@
 
 namespace onebit::cpu {
 
+// A burst of independent float32 FMAs with the widest vectors of `isa`; returns the flops done
+// (about 50 ms of work). For measuring the FMA peak.
+int64_t fma_burst(Isa isa) noexcept;
+int64_t fma_burst_avx512() noexcept;
+int64_t fma_burst_avx2() noexcept;
+int64_t fma_burst_neon() noexcept;
+int64_t fma_burst_scalar() noexcept;
+
 // scalar: the reference itself (kernels_scalar.cpp)
 void qmm_t_scalar(const QmmTask& t) noexcept;
 void qmm_n_scalar(const QmmTask& t) noexcept;

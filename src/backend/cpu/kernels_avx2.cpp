@@ -289,4 +289,17 @@ void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt,
     by_bits<Deq>(bits, w, s, b, sdt, rows, K, g, out);
 }
 
+int64_t fma_burst_avx2() noexcept {
+    __m256 acc[12];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    const int64_t iters = 4'000'000;
+    for (int64_t i = 0; i < iters; ++i)
+        for (auto& v : acc) v = _mm256_fmadd_ps(v, m, c);
+    for (int i = 1; i < 12; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+    volatile float sink = hsum(acc[0]);
+    (void)sink;
+    return iters * 12 * 8 * 2;
+}
+
 }  // namespace onebit::cpu

@@ -300,4 +300,17 @@ void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sd
     by_bits<Deq>(bits, w, s, b, sdt, rows, K, g, out);
 }
 
+int64_t fma_burst_avx512() noexcept {
+    __m512 acc[12];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    const int64_t iters = 4'000'000;
+    for (int64_t i = 0; i < iters; ++i)
+        for (auto& v : acc) v = _mm512_fmadd_ps(v, m, c);
+    for (int i = 1; i < 12; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    volatile float sink = _mm512_reduce_add_ps(acc[0]);
+    (void)sink;
+    return iters * 12 * 16 * 2;
+}
+
 }  // namespace onebit::cpu

@@ -251,4 +251,17 @@ void dequantize_neon(const uint32_t* w, const void* s, const void* b, DType sdt,
     by_bits<Deq>(bits, w, s, b, sdt, rows, K, g, out);
 }
 
+int64_t fma_burst_neon() noexcept {
+    float32x4_t acc[12];
+    for (auto& v : acc) v = vdupq_n_f32(0.0f);
+    const float32x4_t m = vdupq_n_f32(0.999999f), c = vdupq_n_f32(1e-7f);
+    const int64_t iters = 4'000'000;
+    for (int64_t i = 0; i < iters; ++i)
+        for (auto& v : acc) v = vfmaq_f32(c, v, m);
+    for (int i = 1; i < 12; ++i) acc[0] = vaddq_f32(acc[0], acc[i]);
+    volatile float sink = vaddvq_f32(acc[0]);
+    (void)sink;
+    return iters * 12 * 4 * 2;
+}
+
 }  // namespace onebit::cpu

@@ -1,0 +1,253 @@
+// Every registered CPU kernel this machine can run, against a float64 oracle with the bound
+//   |y - y_ref| <= tol * sum_k |x| (|scale q| + |bias|)        (see test_qmm_sweep.cpp)
+// for every bits, group size and activation dtype it supports, on fresh random data with
+// poisoned outputs; dequantize variants bit-exact with the reference. Batch invariance: for
+// M up to 64 each row of a batched result is bit-identical to the M = 1 result, whatever the
+// thread count.
+//
+// CI runs a pruned shape list that still has odd K (g, 2560, 9728, 4096 + g), M = 1 and M > 1
+// for every variant; ONEBIT_FULL_SWEEP=1 (the "long" label) runs the full cross product:
+// M in {1, 2, 7, 64, 300}; transpose: N in {1, 7, 256, 4096}, K in {g, 2560, 9728, 4096 + g};
+// transpose false: N in {g, 2560, 4096 + g}, K in {1, 7, 64, 256}. Large outputs are checked
+// on a sample of elements (the first and last row in full, plus 512 random elements).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "backend/cpu/dispatch.h"
+#include "backend/cpu/registry.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "quant/format.h"
+#include "test_util.h"
+
+using namespace onebit;
+
+namespace {
+
+struct Shape3 {
+    int64_t M, N, K;
+};
+
+bool full_sweep() {
+    const char* e = std::getenv("ONEBIT_FULL_SWEEP");
+    return e && std::string(e) == "1";
+}
+
+std::vector<Shape3> shapes(bool transpose, int g) {
+    std::vector<Shape3> out;
+    if (full_sweep()) {
+        for (int64_t M : {1, 2, 7, 64, 300}) {
+            if (transpose) {
+                for (int64_t N : {1, 7, 256, 4096})
+                    for (int64_t K : {int64_t(g), int64_t(2560), int64_t(9728), int64_t(4096 + g)})
+                        out.push_back({M, N, K});
+            } else {
+                for (int64_t N : {int64_t(g), int64_t(2560), int64_t(4096 + g)})
+                    for (int64_t K : {1, 7, 64, 256}) out.push_back({M, N, K});
+            }
+        }
+        return out;
+    }
+    if (transpose)
+        return {{1, 7, 2560}, {2, 256, g}, {7, 1, 4096 + g}, {1, 4096, g}, {64, 7, 9728},
+                {300, 5, g}};
+    return {{1, 4096 + g, 7}, {7, g, 64}, {64, 2560, 1}, {300, 2 * g, 7}};
+}
+
+// Checks y against the float64 oracle on all elements, or a sample of them for large outputs.
+void check_against_oracle(const TensorView& x, const TensorView& w, const TensorView& s,
+                          const TensorView& b, bool transpose, int g, int bits,
+                          const TensorView& y) {
+    const int64_t M = y.dim(0), N = y.dim(1), K = x.dim(1);
+    std::vector<std::pair<int64_t, int64_t>> pts;
+    if (M * N <= 8192) {
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) pts.push_back({m, n});
+    } else {
+        std::mt19937 rng(static_cast<uint32_t>(M * 31 + N * 7 + K));
+        for (int64_t n = 0; n < N; ++n) pts.push_back({0, n}), pts.push_back({M - 1, n});
+        for (int i = 0; i < 512; ++i) pts.push_back({int64_t(rng() % M), int64_t(rng() % N)});
+    }
+    const int64_t words = w.dim(1), n_groups = s.dim(1);
+    const double tol = test::qmm_tol(y.dtype), floor = test::qmm_abs_floor(y.dtype);
+    for (auto [m, n] : pts) {
+        double ref = 0, bound = 0;
+        for (int64_t k = 0; k < K; ++k) {
+            int64_t row = transpose ? n : k, col = transpose ? k : n;
+            int64_t gi = row * n_groups + col / g;
+            double q = quant::get_code(
+                reinterpret_cast<const uint8_t*>(w.ptr<uint32_t>() + row * words), col, bits);
+            double sc = load_float(s.dtype, s.data, gi), bi = load_float(b.dtype, b.data, gi);
+            double xv = load_float(x.dtype, x.data, m * K + k);
+            ref += xv * (sc * q + bi);
+            bound += std::abs(xv) * (std::abs(sc * q) + std::abs(bi));
+        }
+        double got = load_float(y.dtype, y.data, m * N + n);
+        ASSERT_LE(std::abs(got - ref), tol * bound + floor)
+            << "element (" << m << ", " << n << ") got " << got << " want " << ref;
+    }
+}
+
+struct Problem {
+    Tensor x, w, s, b;
+};
+
+Problem make_problem(DType dt, bool transpose, Shape3 sh, int g, int bits, std::mt19937& rng,
+                     float x_mean) {
+    int64_t rows = transpose ? sh.N : sh.K, width = transpose ? sh.K : sh.N;
+    Problem p{Tensor(dt, {sh.M, sh.K}), Tensor(DType::uint32, {rows, width * bits / 32}),
+              Tensor(dt, {rows, width / g}), Tensor(dt, {rows, width / g})};
+    test::fill_normal(p.x.view(), rng, x_mean);
+    test::fill_random_words(p.w.view(), rng);
+    test::fill_scales(p.s.view(), p.b.view(), rng, bits == 1 && (rng() & 1));
+    return p;
+}
+
+quant::QmmArgs args_for(const Problem& p, const Tensor& y, bool transpose, Shape3 sh, int g,
+                        int bits) {
+    return {p.x.data(), p.w.ptr<uint32_t>(), p.s.data(), p.b.data(), y.data(), p.x.dtype(),
+            p.s.dtype(), y.dtype(), sh.M, sh.N, sh.K, g, bits, transpose};
+}
+
+std::vector<const cpu::Kernel*> runnable(cpu::Op op) {
+    std::vector<const cpu::Kernel*> out;
+    for (const auto& k : cpu::kernels())
+        if (k.op == op && cpu::cpu_has(k.isa)) out.push_back(&k);
+    return out;
+}
+
+std::string kernel_name(const ::testing::TestParamInfo<const cpu::Kernel*>& info) {
+    return info.param->name;
+}
+
+class QmmVariant : public ::testing::TestWithParam<const cpu::Kernel*> {};
+
+TEST_P(QmmVariant, MatchesOracleOverShapeSweep) {
+    const cpu::Kernel& k = *GetParam();
+    const bool transpose = k.op == cpu::Op::qmm_t;
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int bits : quant::kSupportedBits)
+        for (int g : quant::kSupportedGroupSizes)
+            for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
+                if (!k.supports(bits, g, dt)) continue;
+                for (Shape3 sh : shapes(transpose, g)) {
+                    if (k.max_m && sh.M > k.max_m) continue;
+                    SCOPED_TRACE(::testing::Message()
+                                 << "seed " << seed << " " << k.name << " bits " << bits << " g " << g << " "
+                                 << dtype_name(dt) << " M " << sh.M << " N " << sh.N << " K "
+                                 << sh.K);
+                    Problem p = make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
+                    Tensor y(dt, {sh.M, sh.N});
+                    test::poison(y.view());
+                    cpu::run_qmm(k, args_for(p, y, transpose, sh, g, bits));
+                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(),
+                                         transpose, g, bits, y.view());
+                    if (HasFatalFailure()) return;
+                }
+            }
+}
+
+// Rows of a batch equal the M = 1 results bit for bit, for 1 and 2 threads.
+TEST_P(QmmVariant, BatchInvariantUpTo64) {
+    const cpu::Kernel& k = *GetParam();
+    const bool transpose = k.op == cpu::Op::qmm_t;
+    if (!transpose) GTEST_SKIP() << "batch invariance is required of the transpose = true path";
+    std::mt19937 rng(std::random_device{}());
+    const int g = 128;
+    for (int bits : quant::kSupportedBits) {
+        if (!k.supports(bits, g, DType::float32)) continue;
+        Shape3 sh{64, 37, 2560};
+        Problem p = make_problem(DType::float32, true, sh, g, bits, rng, 0.3f);
+        std::vector<float> single(sh.M * sh.N);
+        set_num_threads(1);
+        for (int64_t m = 0; m < sh.M; ++m) {
+            Tensor x1(DType::float32, {1, sh.K}), y1(DType::float32, {1, sh.N});
+            std::memcpy(x1.data(), p.x.ptr<float>() + m * sh.K, sh.K * 4);
+            quant::QmmArgs a{x1.data(), p.w.ptr<uint32_t>(), p.s.data(), p.b.data(), y1.data(),
+                             DType::float32, DType::float32, DType::float32, 1, sh.N, sh.K, g,
+                             bits, true};
+            cpu::run_qmm(k, a);
+            std::memcpy(single.data() + m * sh.N, y1.data(), sh.N * 4);
+        }
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            for (int64_t M : {2, 7, 64}) {
+                Tensor y(DType::float32, {M, sh.N});
+                test::poison(y.view());
+                Shape3 shm{M, sh.N, sh.K};
+                cpu::run_qmm(k, args_for(p, y, true, shm, g, bits));
+                ASSERT_EQ(std::memcmp(y.data(), single.data(), M * sh.N * 4), 0)
+                    << k.name << " bits " << bits << " M " << M << " threads " << threads;
+            }
+        }
+    }
+    set_num_threads(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, QmmVariant,
+                         ::testing::ValuesIn([] {
+                             auto a = runnable(cpu::Op::qmm_t);
+                             auto b = runnable(cpu::Op::qmm_n);
+                             a.insert(a.end(), b.begin(), b.end());
+                             return a;
+                         }()),
+                         kernel_name);
+
+class DequantizeVariant : public ::testing::TestWithParam<const cpu::Kernel*> {};
+
+TEST_P(DequantizeVariant, BitExactWithReference) {
+    const cpu::Kernel& k = *GetParam();
+    std::mt19937 rng(std::random_device{}());
+    for (int bits : quant::kSupportedBits)
+        for (int g : quant::kSupportedGroupSizes)
+            for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+                for (int64_t K : {int64_t(g), int64_t(2560), int64_t(4096 + g)}) {
+                    const int64_t rows = 5;
+                    Tensor w(DType::uint32, {rows, K * bits / 32}), s(dt, {rows, K / g}),
+                        b(dt, {rows, K / g}), want(dt, {rows, K}), got(dt, {rows, K});
+                    test::fill_random_words(w.view(), rng);
+                    test::fill_scales(s.view(), b.view(), rng, false);
+                    quant::dequantize_ref(w.ptr<uint32_t>(), s.data(), b.data(), dt, rows, K, g,
+                                          bits, want.data());
+                    test::poison(got.view());
+                    cpu::run_dequantize(k, w.ptr<uint32_t>(), s.data(), b.data(), dt, rows, K, g,
+                                        bits, got.data());
+                    ASSERT_EQ(std::memcmp(want.data(), got.data(), want.nbytes()), 0)
+                        << k.name << " bits " << bits << " g " << g << " " << dtype_name(dt)
+                        << " K " << K;
+                }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, DequantizeVariant,
+                         ::testing::ValuesIn(runnable(cpu::Op::dequantize)), kernel_name);
+
+// The table is well formed: unique names, every op has a scalar variant covering everything.
+TEST(Registry, WellFormed) {
+    std::set<std::string> names;
+    for (const auto& k : cpu::kernels()) EXPECT_TRUE(names.insert(k.name).second) << k.name;
+    for (auto op : {cpu::Op::quantize, cpu::Op::dequantize, cpu::Op::qmm_t, cpu::Op::qmm_n}) {
+        bool has = false;
+        for (const auto& k : cpu::kernels())
+            has |= k.op == op && k.isa == cpu::Isa::scalar && k.bits_mask == cpu::kAllBits &&
+                   k.group_mask == cpu::kAllGroups && k.dtype_mask == cpu::kFloatDtypes && !k.max_m;
+        EXPECT_TRUE(has) << cpu::op_name(op);
+    }
+}
+
+TEST(Registry, IsaOverride) {
+    setenv("ONEBIT_CPU_ISA", "scalar", 1);
+    EXPECT_EQ(cpu::select(cpu::Op::qmm_t, 1, 128, DType::float32).isa, cpu::Isa::scalar);
+    setenv("ONEBIT_CPU_ISA", "sse9", 1);
+    EXPECT_THROW(cpu::active_isa(), Error);
+    unsetenv("ONEBIT_CPU_ISA");
+    EXPECT_EQ(cpu::active_isa(), cpu::available_isas().front());
+}
+
+}  // namespace
