@@ -61,9 +61,11 @@ std::vector<Shape3> shapes(bool transpose, int g) {
 }
 
 // Checks y against the float64 oracle on all elements, or a sample of them for large outputs.
+// symmetric: biases are ignored and taken as -scale / 2. int8: the kernel quantizes activations
+// to int8 per group, and the bound grows by sum_G (dx_G / 2) sum_k |scale q|.
 void check_against_oracle(const TensorView& x, const TensorView& w, const TensorView& s,
                           const TensorView& b, bool transpose, int g, int bits,
-                          const TensorView& y) {
+                          const TensorView& y, bool symmetric, bool int8) {
     const int64_t M = y.dim(0), N = y.dim(1), K = x.dim(1);
     std::vector<std::pair<int64_t, int64_t>> pts;
     if (M * N <= 8192) {
@@ -76,20 +78,31 @@ void check_against_oracle(const TensorView& x, const TensorView& w, const Tensor
     }
     const int64_t words = w.dim(1), n_groups = s.dim(1);
     const double tol = test::qmm_tol(y.dtype), floor = test::qmm_abs_floor(y.dtype);
+    std::vector<float> xf(K), dx(K / g + 1);
+    std::vector<int8_t> xq(K);
+    int64_t dx_row = -1;
     for (auto [m, n] : pts) {
-        double ref = 0, bound = 0;
+        if (int8 && dx_row != m) {
+            for (int64_t k = 0; k < K; ++k) xf[k] = load_float(x.dtype, x.data, m * K + k);
+            quant::quantize_activations_int8(xf.data(), K, g, xq.data(), dx.data());
+            dx_row = m;
+        }
+        double ref = 0, bound = 0, int8_bound = 0;
         for (int64_t k = 0; k < K; ++k) {
             int64_t row = transpose ? n : k, col = transpose ? k : n;
             int64_t gi = row * n_groups + col / g;
             double q = quant::get_code(
                 reinterpret_cast<const uint8_t*>(w.ptr<uint32_t>() + row * words), col, bits);
-            double sc = load_float(s.dtype, s.data, gi), bi = load_float(b.dtype, b.data, gi);
+            double sc = load_float(s.dtype, s.data, gi);
+            double bi = symmetric ? -sc / 2 : load_float(b.dtype, b.data, gi);
             double xv = load_float(x.dtype, x.data, m * K + k);
             ref += xv * (sc * q + bi);
             bound += std::abs(xv) * (std::abs(sc * q) + std::abs(bi));
+            if (int8) int8_bound += dx[k / g] / 2 * std::abs(sc * q);
         }
+        bound = tol * bound + int8_bound * (1 + 1e-6);
         double got = load_float(y.dtype, y.data, m * N + n);
-        ASSERT_LE(std::abs(got - ref), tol * bound + floor)
+        ASSERT_LE(std::abs(got - ref), bound + floor)
             << "element (" << m << ", " << n << ") got " << got << " want " << ref;
     }
 }
@@ -110,15 +123,15 @@ Problem make_problem(DType dt, bool transpose, Shape3 sh, int g, int bits, std::
 }
 
 quant::QmmArgs args_for(const Problem& p, const Tensor& y, bool transpose, Shape3 sh, int g,
-                        int bits) {
-    return {p.x.data(), p.w.ptr<uint32_t>(), p.s.data(), p.b.data(), y.data(), p.x.dtype(),
-            p.s.dtype(), y.dtype(), sh.M, sh.N, sh.K, g, bits, transpose};
+                        int bits, bool symmetric = false) {
+    return {p.x.data(), p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(),
+            y.data(), p.x.dtype(), p.s.dtype(), y.dtype(), sh.M, sh.N, sh.K, g, bits, transpose};
 }
 
 std::vector<const cpu::Kernel*> runnable(cpu::Op op) {
     std::vector<const cpu::Kernel*> out;
     for (const auto& k : cpu::kernels())
-        if (k.op == op && cpu::cpu_has(k.isa)) out.push_back(&k);
+        if (k.op == op && cpu::cpu_can_run(k)) out.push_back(&k);
     return out;
 }
 
@@ -144,11 +157,14 @@ TEST_P(QmmVariant, MatchesOracleOverShapeSweep) {
                                  << dtype_name(dt) << " M " << sh.M << " N " << sh.N << " K "
                                  << sh.K);
                     Problem p = make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
+                    // the symmetric 1-bit form (no biases read) on every other 1-bit case
+                    const bool symmetric = bits == 1 && (rng() & 1);
                     Tensor y(dt, {sh.M, sh.N});
                     test::poison(y.view());
-                    cpu::run_qmm(k, args_for(p, y, transpose, sh, g, bits));
+                    cpu::run_qmm(k, args_for(p, y, transpose, sh, g, bits, symmetric));
                     check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(),
-                                         transpose, g, bits, y.view());
+                                         transpose, g, bits, y.view(), symmetric,
+                                         k.precision == cpu::Precision::int8);
                     if (HasFatalFailure()) return;
                 }
             }

@@ -95,7 +95,7 @@ void qmm_t_ref(const QmmArgs& a) noexcept {
                     xs += x[k];
                 }
                 float s = load_float(a.sdt, a.scales, n * lds + G);
-                float b = load_float(a.sdt, a.biases, n * lds + G);
+                float b = a.biases ? load_float(a.sdt, a.biases, n * lds + G) : -0.5f * s;
                 acc += s * xq + b * xs;
             }
             store_float(a.ydt, a.y, m * ldy + n, acc);
@@ -115,12 +115,56 @@ void qmm_n_ref(const QmmArgs& a) noexcept {
             const auto* bytes = reinterpret_cast<const uint8_t*>(a.w + k * words);
             for (int64_t n = 0; n < a.N; ++n) {
                 float s = load_float(a.sdt, a.scales, k * lds + n / a.group_size);
-                float b = load_float(a.sdt, a.biases, k * lds + n / a.group_size);
+                float b = a.biases ? load_float(a.sdt, a.biases, k * lds + n / a.group_size)
+                                   : -0.5f * s;
                 float w_hat = s * static_cast<float>(get_code(bytes, n, a.bits)) + b;
                 acc[n] += x[k] * w_hat;
             }
         }
         for (int64_t n = 0; n < a.N; ++n) store_float(a.ydt, a.y, m * ldy + n, acc[n]);
+    }
+}
+
+void quantize_activations_int8(const float* x, int64_t K, int g, int8_t* xq, float* dx) noexcept {
+    for (int64_t G = 0; G < K / g; ++G) {
+        const float* xg = x + G * g;
+        float amax = 0.0f;
+        for (int i = 0; i < g; ++i) amax = std::max(amax, std::abs(xg[i]));
+        float d = amax / 127.0f;
+        float inv = d > 0.0f ? 1.0f / d : 0.0f;
+        dx[G] = d;
+        for (int i = 0; i < g; ++i) {
+            float q = std::rint(xg[i] * inv);
+            xq[G * g + i] = static_cast<int8_t>(std::min(std::max(q, -127.0f), 127.0f));
+        }
+    }
+}
+
+void qmm_t_int8_ref(const QmmArgs& a) noexcept {
+    const int64_t words = a.w_stride(), lds = a.s_stride(), ldy = a.y_stride();
+    const int64_t n_groups = a.K / a.group_size;
+    std::vector<float> x(static_cast<size_t>(a.K)), dx(static_cast<size_t>(n_groups));
+    std::vector<int8_t> xq(static_cast<size_t>(a.K));
+    for (int64_t m = 0; m < a.M; ++m) {
+        to_float_row(a.xdt, static_cast<const uint8_t*>(a.x) + m * a.K * dtype_size(a.xdt), a.K,
+                     x.data());
+        quantize_activations_int8(x.data(), a.K, a.group_size, xq.data(), dx.data());
+        for (int64_t n = 0; n < a.N; ++n) {
+            const auto* bytes = reinterpret_cast<const uint8_t*>(a.w + n * words);
+            float acc = 0.0f;
+            for (int64_t G = 0; G < n_groups; ++G) {
+                int32_t isum = 0;
+                float xs = 0.0f;
+                for (int64_t k = G * a.group_size; k < (G + 1) * a.group_size; ++k) {
+                    isum += static_cast<int32_t>(get_code(bytes, k, a.bits)) * xq[k];
+                    xs += x[k];
+                }
+                float s = load_float(a.sdt, a.scales, n * lds + G);
+                float b = a.biases ? load_float(a.sdt, a.biases, n * lds + G) : -0.5f * s;
+                acc += (s * dx[G]) * static_cast<float>(isum) + b * xs;
+            }
+            store_float(a.ydt, a.y, m * ldy + n, acc);
+        }
     }
 }
 

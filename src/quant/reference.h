@@ -34,7 +34,7 @@ struct QmmArgs {
     const void* x;        // [M, K], dtype xdt
     const uint32_t* w;    // transpose: [N, K*bits/32]; else [K, N*bits/32]  (row stride ldw)
     const void* scales;   // transpose: [N, K/g];       else [K, N/g]; dtype sdt (row stride lds)
-    const void* biases;   // same as scales
+    const void* biases;   // same as scales; nullptr: symmetric form, every bias is -scale / 2
     void* y;              // [M, N], dtype ydt (row stride ldy)
     DType xdt, sdt, ydt;
     int64_t M, N, K;
@@ -54,5 +54,18 @@ void qmm_t_ref(const QmmArgs& a) noexcept;
 
 // transpose = false: y = x @ w_hat, groups running along N.
 void qmm_n_ref(const QmmArgs& a) noexcept;
+
+// int8 activations (the fast path's numerics, chosen explicitly by the caller): each group of g
+// values of an activation row is quantized to int8 with scale dx = max|x| / 127,
+// xq = clamp(rint(x / dx), -127, 127) (dx = 0 and xq = 0 for an all-zero group). Writes xq [K]
+// and dx [K / g].
+void quantize_activations_int8(const float* x, int64_t K, int g, int8_t* xq, float* dx) noexcept;
+
+// transpose = true with int8 activations:
+//   y[m,n] = sum_G scales[n,G] * dx[m,G] * (sum_{k in G} q[n,k] * xq[m,k])   (exact integers)
+//          + biases[n,G] * xsum[m,G]                                        (float32 sums of x)
+// Versus the float result: |y_int8 - y| <= sum_G (dx[m,G] / 2) * sum_{k in G} |scales[n,G] *
+// q[n,k]| (each xq is within half a step of x / dx), plus float32 rounding.
+void qmm_t_int8_ref(const QmmArgs& a) noexcept;
 
 }  // namespace onebit::quant

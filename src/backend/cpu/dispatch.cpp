@@ -50,7 +50,8 @@ void dequantize(const uint32_t* weight, const void* scales, const void* biases, 
 }
 
 void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
-    thread_local std::vector<float> xf_buf, xsum_buf;
+    thread_local std::vector<float> xf_buf, xsum_buf, dx_buf;
+    thread_local std::vector<int8_t> xq_buf;
     const int64_t n_groups = a.K / a.group_size;
     // x as float32 [M, K] and, for transpose, its per-group sums [M, K/g]: shared by all rows
     float* xf = scratch(xf_buf, a.M * a.K);
@@ -67,13 +68,23 @@ void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
                 xsum[m * n_groups + G] = s;
             }
     }
+    int8_t* xq = nullptr;
+    float* dx = nullptr;
+    if (k.precision == Precision::int8) {
+        if (static_cast<int64_t>(xq_buf.size()) < a.M * a.K) xq_buf.resize(a.M * a.K);
+        xq = xq_buf.data();
+        dx = scratch(dx_buf, a.M * n_groups);
+        for (int64_t m = 0; m < a.M; ++m)
+            quant::quantize_activations_int8(xf + m * a.K, a.K, a.group_size, xq + m * a.K,
+                                             dx + m * n_groups);
+    }
     const int64_t ldw = a.w_stride(), lds = a.s_stride(), ldy = a.y_stride();
     const size_t ss = dtype_size(a.sdt), ys = dtype_size(a.ydt);
     // transpose: split output rows (weight rows); otherwise split output columns in whole groups
     const int64_t align = a.transpose ? 16 : std::max<int64_t>(32, a.group_size);
     parallel_for(a.N, align, [&](int64_t n0, int64_t n1) {
         thread_local std::vector<float> row_buf;
-        QmmTask t{a, xf, xsum, a.transpose ? nullptr : scratch(row_buf, n1 - n0)};
+        QmmTask t{a, xf, xsum, a.transpose ? nullptr : scratch(row_buf, n1 - n0), xq, dx};
         t.a.N = n1 - n0;
         t.a.ldw = ldw;
         t.a.lds = lds;
@@ -82,18 +93,20 @@ void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
         if (a.transpose) {
             t.a.w = a.w + n0 * ldw;
             t.a.scales = static_cast<const uint8_t*>(a.scales) + n0 * lds * ss;
-            t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 * lds * ss;
+            if (a.biases) t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 * lds * ss;
         } else {
             t.a.w = a.w + n0 * a.bits / 32;
             t.a.scales = static_cast<const uint8_t*>(a.scales) + n0 / a.group_size * ss;
-            t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 / a.group_size * ss;
+            if (a.biases) t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 / a.group_size * ss;
         }
         k.qmm(t);
     });
 }
 
-void quantized_matmul(const quant::QmmArgs& a) {
-    run_qmm(select(a.transpose ? Op::qmm_t : Op::qmm_n, a.bits, a.group_size, a.xdt, a.M), a);
+void quantized_matmul(const quant::QmmArgs& a, Precision precision) {
+    run_qmm(select(a.transpose ? Op::qmm_t : Op::qmm_n, a.bits, a.group_size, a.xdt, a.M,
+                   precision),
+            a);
 }
 
 }  // namespace onebit::cpu

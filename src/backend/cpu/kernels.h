@@ -16,6 +16,7 @@ int64_t fma_burst_scalar() noexcept;
 
 // scalar: the reference itself (kernels_scalar.cpp)
 void qmm_t_scalar(const QmmTask& t) noexcept;
+void qmm_t_int8_scalar(const QmmTask& t) noexcept;
 void qmm_n_scalar(const QmmTask& t) noexcept;
 
 // AVX-512 F/BW/VL/DQ (kernels_avx512.cpp)
@@ -24,6 +25,9 @@ void qmm_t_avx512(const QmmTask& t) noexcept;  // bits 2..8
 void qmm_n_avx512(const QmmTask& t) noexcept;
 void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
                        int64_t K, int g, int bits, void* out) noexcept;
+
+// AVX-512 VNNI + VBMI, int8 activations (kernels_avx512_vnni.cpp)
+void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;
 
 // AVX2 + FMA + F16C (kernels_avx2.cpp)
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept;

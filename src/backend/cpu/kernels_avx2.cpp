@@ -77,6 +77,13 @@ inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t 
     return s;
 }
 
+// The bias term of weight row `row` (symmetric form without biases: bias = -scale / 2).
+inline float row_bias(const quant::QmmArgs& a, int64_t row, const float* xsum, int64_t n_groups) {
+    const int64_t off = row * a.s_stride() * static_cast<int64_t>(dtype_size(a.sdt));
+    if (a.biases) return bias_dot(a.sdt, static_cast<const uint8_t*>(a.biases) + off, xsum, n_groups);
+    return -0.5f * bias_dot(a.sdt, static_cast<const uint8_t*>(a.scales) + off, xsum, n_groups);
+}
+
 template <int R>
 inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
     const auto& a = t.a;
@@ -115,8 +122,7 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
         }
     }
     for (int r = 0; r < R; ++r) {
-        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
-        float y = hsum(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
+        float y = hsum(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
@@ -149,8 +155,7 @@ inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64
         }
     }
     for (int r = 0; r < R; ++r) {
-        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
-        float y = hsum(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
+        float y = hsum(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
@@ -180,7 +185,8 @@ void qmm_n_bits(const QmmTask& t) {
             for (int64_t n = 0; n < a.N; n += 32) {
                 const int64_t G = n / g;
                 __m256 c = _mm256_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                __m256 d = _mm256_set1_ps(xk * scalar_at(a.sdt, a.biases, k * lds + G));
+                __m256 d = _mm256_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                                    : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
                 __m256 q[4];
                 unpack(row + n / 32 * BITS, q);
                 for (int h = 0; h < 4; ++h) {

@@ -20,7 +20,7 @@
 
 
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/simd_common.h"
+#include "backend/cpu/avx512_common.h"
 
 namespace onebit::cpu {
 
@@ -69,61 +69,52 @@ struct Unpack32 {
     }
 };
 
-// sum_G bias[G] * xsum[G] over n_groups groups, 16 at a time.
-inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t n_groups) {
-    __m512 acc = _mm512_setzero_ps();
-    int64_t G = 0;
-    for (; G + 16 <= n_groups; G += 16) {
-        __m512 b;
-        if (sdt == DType::float32) {
-            b = _mm512_loadu_ps(static_cast<const float*>(biases) + G);
-        } else {
-            __m256i h = _mm256_loadu_si256(
-                reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(biases) + G));
-            b = sdt == DType::float16
-                    ? _mm512_cvtph_ps(h)
-                    : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-        }
-        acc = _mm512_fmadd_ps(b, _mm512_loadu_ps(xsum + G), acc);
-    }
-    float s = _mm512_reduce_add_ps(acc);
-    for (; G < n_groups; ++G) s += scalar_at(sdt, biases, G) * xsum[G];
-    return s;
-}
-
-// R rows of a 1-bit qmm_t for one activation row x.
-template <int R>
-inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
+// R rows of a 1-bit qmm_t with group size G for one activation row x.
+template <int G, int R>
+inline void one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_t m) {
     const auto& a = t.a;
-    const int g = a.group_size, steps = g / 16;
-    const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
+    constexpr int kSteps = G / 16;
     const float* x = t.xf + m * a.K;
-    const float* xs = t.xsum + m * n_groups;
+    const float* xs = t.xsum + m * st.n_groups;
     const uint16_t* bits[R];
-    for (int r = 0; r < R; ++r) bits[r] = reinterpret_cast<const uint16_t*>(a.w + (n0 + r) * ldw);
+    const uint8_t* scales[R];
+    for (int r = 0; r < R; ++r) {
+        bits[r] = reinterpret_cast<const uint16_t*>(a.w + (n0 + r) * st.ldw);
+        scales[r] = static_cast<const uint8_t*>(a.scales) + (n0 + r) * st.lds * st.s_size;
+    }
     __m512 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    for (int64_t G = 0; G < n_groups; ++G) {
-        const float* xg = x + G * g;
+    for (int64_t gi = 0; gi < st.n_groups; ++gi) {
+        const float* xg = x + gi * G;
         __m512 part[R];
         __m512 xv = _mm512_loadu_ps(xg);
-        for (int r = 0; r < R; ++r) part[r] = _mm512_maskz_mov_ps(bits[r][G * steps], xv);
-        for (int j = 1; j < steps; ++j) {
+        for (int r = 0; r < R; ++r) part[r] = _mm512_maskz_mov_ps(bits[r][gi * kSteps], xv);
+        for (int j = 1; j < kSteps; ++j) {
             xv = _mm512_loadu_ps(xg + 16 * j);
             for (int r = 0; r < R; ++r)
-                part[r] = _mm512_mask_add_ps(part[r], bits[r][G * steps + j], part[r], xv);
+                part[r] = _mm512_mask_add_ps(part[r], bits[r][gi * kSteps + j], part[r], xv);
         }
-        for (int r = 0; r < R; ++r) {
-            float s = scalar_at(a.sdt, a.scales, (n0 + r) * lds + G);
-            acc[r] = _mm512_fmadd_ps(part[r], _mm512_set1_ps(s), acc[r]);
-        }
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm512_fmadd_ps(part[r], _mm512_set1_ps(scalar_at(a.sdt, scales[r], gi)),
+                                     acc[r]);
     }
     for (int r = 0; r < R; ++r) {
-        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
-        float y = _mm512_reduce_add_ps(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
-        store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
+        float y = _mm512_reduce_add_ps(acc[r]) + row_bias(a, n0 + r, xs, st.n_groups);
+        store_y(a.ydt, a.y, m * st.ldy + n0 + r, y);
     }
 }
+
+template <int G>
+struct OneBit {
+    static void run(const QmmTask& t) {
+        const Strides st(t.a);
+        int64_t n0 = 0;
+        for (; n0 + 4 <= t.a.N; n0 += 4)
+            for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<G, 4>(t, st, n0, m);
+        for (; n0 < t.a.N; ++n0)
+            for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<G, 1>(t, st, n0, m);
+    }
+};
 
 // R rows of a BITS-bit qmm_t for one activation row x.
 template <int BITS, int R>
@@ -155,8 +146,7 @@ inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64
         }
     }
     for (int r = 0; r < R; ++r) {
-        const void* b = static_cast<const uint8_t*>(a.biases) + (n0 + r) * lds * dtype_size(a.sdt);
-        float y = _mm512_reduce_add_ps(acc[r]) + bias_dot(a.sdt, b, xs, n_groups);
+        float y = _mm512_reduce_add_ps(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
@@ -186,7 +176,8 @@ void qmm_n_bits(const QmmTask& t) {
             for (int64_t n = 0; n < a.N; n += 32) {
                 const int64_t G = n / g;
                 __m512 c = _mm512_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                __m512 d = _mm512_set1_ps(xk * scalar_at(a.sdt, a.biases, k * lds + G));
+                __m512 d = _mm512_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                                    : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
                 __m512 q0, q1;
                 unpack(row + n / 32 * BITS, q0, q1);
                 _mm512_storeu_ps(acc + n,
@@ -283,13 +274,7 @@ struct Deq {
 
 }  // namespace
 
-void qmm_t_1bit_avx512(const QmmTask& t) noexcept {
-    int64_t n0 = 0;
-    for (; n0 + 4 <= t.a.N; n0 += 4)
-        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<4>(t, n0, m);
-    for (; n0 < t.a.N; ++n0)
-        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<1>(t, n0, m);
-}
+void qmm_t_1bit_avx512(const QmmTask& t) noexcept { by_group<OneBit>(t.a.group_size, t); }
 
 void qmm_t_avx512(const QmmTask& t) noexcept { by_bits<QmmT>(t.a.bits, t); }
 

@@ -5,6 +5,7 @@ namespace onebit::cpu {
 
 void qmm_t_scalar(const QmmTask& t) noexcept { quant::qmm_t_ref(t.a); }
 void qmm_n_scalar(const QmmTask& t) noexcept { quant::qmm_n_ref(t.a); }
+void qmm_t_int8_scalar(const QmmTask& t) noexcept { quant::qmm_t_int8_ref(t.a); }
 
 int64_t fma_burst_scalar() noexcept {
     float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};

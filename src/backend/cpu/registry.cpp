@@ -13,43 +13,48 @@ namespace {
 constexpr int64_t kAnyM = 0;
 
 // clang-format off
+constexpr Precision F32 = Precision::float32, I8 = Precision::int8;
 const std::vector<Kernel> kKernels = {
+    // name                  op              isa          bits        groups      dtypes        max_m  precision features
 #if defined(__x86_64__)
-    // name                 op              isa          bits        groups      dtypes        max_m
-    {"qmm_t_1bit_avx512",   Op::qmm_t,      Isa::avx512, kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_int8_avx512vnni", Op::qmm_t,     Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, I8,  kVnni | kVbmi,
+     nullptr, nullptr, qmm_t_int8_avx512vnni},
+    {"qmm_t_1bit_avx512",    Op::qmm_t,      Isa::avx512, kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_1bit_avx512},
-    {"qmm_t_avx512",        Op::qmm_t,      Isa::avx512, kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_avx512",         Op::qmm_t,      Isa::avx512, kMultiBits, kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_avx512},
-    {"qmm_n_avx512",        Op::qmm_n,      Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_n_avx512",         Op::qmm_n,      Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_avx512},
-    {"dequantize_avx512",   Op::dequantize, Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"dequantize_avx512",    Op::dequantize, Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_avx512, nullptr},
-    {"qmm_t_1bit_avx2",     Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_1bit_avx2",      Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_1bit_avx2},
-    {"qmm_t_avx2",          Op::qmm_t,      Isa::avx2,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_avx2",           Op::qmm_t,      Isa::avx2,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_avx2},
-    {"qmm_n_avx2",          Op::qmm_n,      Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_n_avx2",           Op::qmm_n,      Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_avx2},
-    {"dequantize_avx2",     Op::dequantize, Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"dequantize_avx2",      Op::dequantize, Isa::avx2,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_avx2, nullptr},
 #endif
 #if defined(__aarch64__)
-    {"qmm_t_1bit_neon",     Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_1bit_neon",      Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_1bit_neon},
-    {"qmm_t_neon",          Op::qmm_t,      Isa::neon,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_neon",           Op::qmm_t,      Isa::neon,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_neon},
-    {"qmm_n_neon",          Op::qmm_n,      Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_n_neon",           Op::qmm_n,      Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_neon},
-    {"dequantize_neon",     Op::dequantize, Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"dequantize_neon",      Op::dequantize, Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_neon, nullptr},
 #endif
-    {"quantize_scalar",     Op::quantize,   Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"quantize_scalar",      Op::quantize,   Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      quant::quantize_ref, nullptr, nullptr},
-    {"dequantize_scalar",   Op::dequantize, Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"dequantize_scalar",    Op::dequantize, Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, quant::dequantize_ref, nullptr},
-    {"qmm_t_scalar",        Op::qmm_t,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_scalar",         Op::qmm_t,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_scalar},
-    {"qmm_n_scalar",        Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM,
+    {"qmm_t_int8_scalar",    Op::qmm_t,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, I8,  0,
+     nullptr, nullptr, qmm_t_int8_scalar},
+    {"qmm_n_scalar",         Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_scalar},
 };
 // clang-format on
@@ -76,6 +81,17 @@ bool cpu_has(Isa isa) {
             return false;
     }
 }
+
+bool cpu_can_run(const Kernel& k) {
+    if (!cpu_has(k.isa)) return false;
+#if defined(__x86_64__)
+    if ((k.features & kVnni) && !__builtin_cpu_supports("avx512vnni")) return false;
+    if ((k.features & kVbmi) && !__builtin_cpu_supports("avx512vbmi")) return false;
+#endif
+    return true;
+}
+
+const char* precision_name(Precision p) { return p == Precision::int8 ? "int8" : "float32"; }
 
 const char* isa_name(Isa isa) {
     switch (isa) {
@@ -127,14 +143,16 @@ Isa active_isa() {
          " is not known; supported: auto, scalar, avx2, avx512, neon");
 }
 
-const Kernel& select(Op op, int bits, int g, DType dt, int64_t m) {
+const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision precision) {
     Isa isa = active_isa();
     for (const Kernel& k : kKernels) {
         if (k.op != op || !k.supports(bits, g, dt) || (k.max_m && m > k.max_m)) continue;
-        if (k.isa == isa || k.isa == Isa::scalar) return k;
+        if ((op == Op::qmm_t || op == Op::qmm_n) && k.precision != precision) continue;
+        if ((k.isa == isa || k.isa == Isa::scalar) && cpu_can_run(k)) return k;
     }
     fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g,
-         ", dtype ", dtype_name(dt), " on ", isa_name(isa));
+         ", dtype ", dtype_name(dt), ", precision ", precision_name(precision), " on ",
+         isa_name(isa));
 }
 
 }  // namespace onebit::cpu

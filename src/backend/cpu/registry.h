@@ -18,13 +18,26 @@ const char* isa_name(Isa isa);
 enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n };
 const char* op_name(Op op);
 
+// Numerics of a quantized matmul kernel: float32 activations (the default, within FORMAT.md's
+// bound of the exact result) or int8 activations per group (faster; see
+// quant::qmm_t_int8_ref for the bound). The caller chooses.
+enum class Precision : uint8_t { float32, int8 };
+const char* precision_name(Precision p);
+
+// CPU features a kernel needs beyond its ISA.
+inline constexpr uint32_t kVnni = 1u;  // AVX-512 VNNI
+inline constexpr uint32_t kVbmi = 2u;  // AVX-512 VBMI
+
 // A quantized matmul slice as kernels receive it: the raw problem (the scalar reference reads
-// x from here) plus x already converted to float32 and its per-group sums.
+// x from here) plus x already converted to float32 and its per-group sums. a.biases == nullptr
+// means the symmetric 1-bit form: every bias is -scale / 2.
 struct QmmTask {
     quant::QmmArgs a;
     const float* xf;    // [M, K] float32 copy of x (row stride K)
     const float* xsum;  // [M, K / group_size] sums of xf over each group (transpose only)
     float* scratch;     // [N] per-thread working row (transpose = false only)
+    const int8_t* xq;   // [M, K] int8 activations (int8 precision only)
+    const float* dx;    // [M, K / group_size] their scales (int8 precision only)
 };
 
 using QuantizeFn = void (*)(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
@@ -53,6 +66,8 @@ struct Kernel {
     uint32_t group_mask;  // group_bit(g) for each supported group size
     uint32_t dtype_mask;  // activation (qmm), input (quantize) or scales (dequantize) dtypes
     int64_t max_m;        // largest M it is chosen for (0: any); qmm only
+    Precision precision;  // qmm only
+    uint32_t features;    // kVnni | kVbmi ...
     QuantizeFn quantize = nullptr;
     DequantizeFn dequantize = nullptr;
     QmmFn qmm = nullptr;
@@ -66,8 +81,9 @@ struct Kernel {
 // Every registered kernel, most preferred first within an op.
 const std::vector<Kernel>& kernels();
 
-// Whether this CPU can run kernels of `isa`.
+// Whether this CPU can run kernels of `isa`, and the kernel k (its ISA and extra features).
 bool cpu_has(Isa isa);
+bool cpu_can_run(const Kernel& k);
 
 // ISAs this CPU can run, best first.
 std::vector<Isa> available_isas();
@@ -76,8 +92,9 @@ std::vector<Isa> available_isas();
 // Throws [cpu] when the variable names an unknown ISA or one this CPU lacks.
 Isa active_isa();
 
-// The first kernel for op supporting (bits, g, dt, m) whose ISA is the active one or scalar.
-// Throws [cpu] naming the combination and what is registered when none does.
-const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1);
+// The first kernel for op supporting (bits, g, dt, m, precision) that this CPU can run and whose
+// ISA is the active one or scalar. Throws [cpu] naming the combination when none does.
+const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1,
+                     Precision precision = Precision::float32);
 
 }  // namespace onebit::cpu

@@ -1,0 +1,43 @@
+// Helpers shared by the AVX-512 kernel files (internal linkage; see simd_common.h).
+#pragma once
+
+#include <immintrin.h>
+
+#include "backend/cpu/simd_common.h"
+#include "quant/reference.h"
+
+namespace onebit::cpu {
+namespace {
+
+// sum_G bias[G] * xsum[G] over n_groups groups, 16 at a time.
+inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t n_groups) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t G = 0;
+    for (; G + 16 <= n_groups; G += 16) {
+        __m512 b;
+        if (sdt == DType::float32) {
+            b = _mm512_loadu_ps(static_cast<const float*>(biases) + G);
+        } else {
+            __m256i h = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(biases) + G));
+            b = sdt == DType::float16
+                    ? _mm512_cvtph_ps(h)
+                    : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        }
+        acc = _mm512_fmadd_ps(b, _mm512_loadu_ps(xsum + G), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    for (; G < n_groups; ++G) s += scalar_at(sdt, biases, G) * xsum[G];
+    return s;
+}
+
+// The bias term of weight row `row`: sum_G bias[row,G] * xsum[G]; with no biases (symmetric
+// 1-bit form, bias = -scale / 2) it is -1/2 sum_G scale[row,G] * xsum[G].
+inline float row_bias(const quant::QmmArgs& a, int64_t row, const float* xsum, int64_t n_groups) {
+    const int64_t off = row * a.s_stride() * static_cast<int64_t>(dtype_size(a.sdt));
+    if (a.biases) return bias_dot(a.sdt, static_cast<const uint8_t*>(a.biases) + off, xsum, n_groups);
+    return -0.5f * bias_dot(a.sdt, static_cast<const uint8_t*>(a.scales) + off, xsum, n_groups);
+}
+
+}  // namespace
+}  // namespace onebit::cpu
