@@ -200,9 +200,14 @@ struct QmmPlan {
 };
 
 QmmPlan plan_qmm(const TensorView& x, const TensorView& w, const TensorView& scales,
-                 const TensorView& biases, bool transpose, int group_size, int bits) {
+                 const TensorView& biases, bool transpose, int group_size, int bits,
+                 const QmmOptions& options) {
     const char* op = "quantized_matmul";
-    int64_t width = check_packed(op, w, scales, biases, group_size, bits);
+    if (options.int8_activations && !transpose)
+        fail(op, "int8 activations are supported with transpose = true only");
+    // symmetric: biases are not read; validate as if they were the scales
+    int64_t width = check_packed(op, w, scales, options.symmetric ? scales : biases, group_size,
+                                 bits);
     check_float(op, "x", x);
     check_contiguous(op, "x", x);
     check_rank(op, "x", x, 1);
@@ -235,14 +240,25 @@ QmmPlan plan_qmm(const TensorView& x, const TensorView& w, const TensorView& sca
 
 OutSpec quantized_matmul_spec(const TensorView& x, const TensorView& weight,
                               const TensorView& scales, const TensorView& biases, bool transpose,
-                              int group_size, int bits) {
-    return plan_qmm(x, weight, scales, biases, transpose, group_size, bits).out;
+                              int group_size, int bits, const QmmOptions& options) {
+    return plan_qmm(x, weight, scales, biases, transpose, group_size, bits, options).out;
+}
+
+bool is_symmetric(const TensorView& scales, const TensorView& biases) {
+    check_float("is_symmetric", "scales", scales);
+    check_contiguous("is_symmetric", "scales", scales);
+    check_contiguous("is_symmetric", "biases", biases);
+    if (biases.dtype != scales.dtype || biases.shape != scales.shape) return false;
+    for (int64_t i = 0; i < scales.numel(); ++i)
+        if (load_float(biases.dtype, biases.data, i) != -0.5f * load_float(scales.dtype, scales.data, i))
+            return false;
+    return true;
 }
 
 void quantized_matmul_into(const TensorView& x, const TensorView& w, const TensorView& scales,
                            const TensorView& biases, bool transpose, int group_size, int bits,
-                           const TensorView& out) {
-    QmmPlan p = plan_qmm(x, w, scales, biases, transpose, group_size, bits);
+                           const TensorView& out, const QmmOptions& options) {
+    QmmPlan p = plan_qmm(x, w, scales, biases, transpose, group_size, bits, options);
     check_out("quantized_matmul", p.out, out, "y");
     quant::QmmArgs a{x.data,   w.ptr<uint32_t>(), scales.data, biases.data, out.data,
                      x.dtype,  scales.dtype,      out.dtype,   p.M,         p.N,
@@ -259,17 +275,24 @@ void quantized_matmul_into(const TensorView& x, const TensorView& w, const Tenso
         ab.x = static_cast<const uint8_t*>(x.data) + xb * p.M * p.K * xs;
         ab.w = w.ptr<uint32_t>() + wb * w_words;
         ab.scales = static_cast<const uint8_t*>(scales.data) + wb * s_count * ss;
-        ab.biases = static_cast<const uint8_t*>(biases.data) + wb * s_count * ss;
+        ab.biases = options.symmetric
+                        ? nullptr
+                        : static_cast<const uint8_t*>(biases.data) + wb * s_count * ss;
         ab.y = static_cast<uint8_t*>(out.data) + b * p.M * p.N * ys;
-        if (p.M > 0 && p.N > 0) cpu::quantized_matmul(ab);
+        if (p.M > 0 && p.N > 0)
+            cpu::quantized_matmul(ab, options.int8_activations ? cpu::Precision::int8
+                                                               : cpu::Precision::float32);
     }
 }
 
 Tensor quantized_matmul(const TensorView& x, const TensorView& weight, const TensorView& scales,
-                        const TensorView& biases, bool transpose, int group_size, int bits) {
-    OutSpec spec = quantized_matmul_spec(x, weight, scales, biases, transpose, group_size, bits);
+                        const TensorView& biases, bool transpose, int group_size, int bits,
+                        const QmmOptions& options) {
+    OutSpec spec =
+        quantized_matmul_spec(x, weight, scales, biases, transpose, group_size, bits, options);
     Tensor out(spec.dtype, spec.shape);
-    quantized_matmul_into(x, weight, scales, biases, transpose, group_size, bits, out.view());
+    quantized_matmul_into(x, weight, scales, biases, transpose, group_size, bits, out.view(),
+                          options);
     return out;
 }
 

@@ -28,6 +28,22 @@ Tensor dequantize(const TensorView& weight, const TensorView& scales, const Tens
 void dequantize_into(const TensorView& weight, const TensorView& scales, const TensorView& biases,
                      int group_size, int bits, const TensorView& out);
 
+// How quantized_matmul may compute (the caller's explicit choice; defaults are exact-as-float).
+struct QmmOptions {
+    // false: activations stay float32 (within FORMAT.md's bound of the exact result).
+    // true: activations are quantized to int8 per group (scale max|x| / 127), which adds at most
+    // sum_G (dx_G / 2) * sum_k |scale * q| per output (quant::qmm_t_int8_ref); faster where the
+    // CPU has int8 dot products. transpose = true only.
+    bool int8_activations = false;
+    // true: every bias is -scale / 2 (the 1-bit Bonsai form); biases are not read (and may be an
+    // empty view), so 1-bit g128 streams 1.125 instead of 1.25 bits per weight.
+    bool symmetric = false;
+};
+
+// Whether every bias equals -scale / 2 exactly (then QmmOptions::symmetric gives the same
+// results reading only the scales). scales and biases as for quantized_matmul.
+bool is_symmetric(const TensorView& scales, const TensorView& biases);
+
 // transpose = true:  x [..., M, K], weight [..., N, K*bits/32], scales [..., N, K/g] -> [..., M, N]
 // transpose = false: x [..., M, K], weight [..., K, N*bits/32], scales [..., K, N/g] -> [..., M, N]
 // A 2-D weight folds all of x's leading dims into M; batched weights broadcast against x's batch
@@ -35,10 +51,10 @@ void dequantize_into(const TensorView& weight, const TensorView& scales, const T
 // float32.
 Tensor quantized_matmul(const TensorView& x, const TensorView& weight, const TensorView& scales,
                         const TensorView& biases, bool transpose = true, int group_size = 64,
-                        int bits = 4);
+                        int bits = 4, const QmmOptions& options = {});
 void quantized_matmul_into(const TensorView& x, const TensorView& weight, const TensorView& scales,
                            const TensorView& biases, bool transpose, int group_size, int bits,
-                           const TensorView& out);
+                           const TensorView& out, const QmmOptions& options = {});
 
 // Output shapes and dtypes the ops produce (and validate their arguments as the ops do).
 struct OutSpec {
@@ -53,6 +69,6 @@ OutSpec dequantize_spec(const TensorView& weight, const TensorView& scales,
                         const TensorView& biases, int group_size, int bits);
 OutSpec quantized_matmul_spec(const TensorView& x, const TensorView& weight,
                               const TensorView& scales, const TensorView& biases, bool transpose,
-                              int group_size, int bits);
+                              int group_size, int bits, const QmmOptions& options = {});
 
 }  // namespace onebit

@@ -31,6 +31,8 @@ namespace {
 struct BenchOptions {
     bool json = false;
     bool all_variants = false;
+    bool symmetric = false;
+    std::vector<std::string> precisions = {"float32", "int8"};
     std::vector<int> bits = {1};
     std::vector<int64_t> ms = {1, 8, 64, 512};
     int group_size = 128;
@@ -86,12 +88,14 @@ Weights make_weights(int64_t n, int64_t k, int g, int bits, size_t min_bytes, st
 // Median seconds per call of kernel on (m, n, k), rotating over the weight copies. With rows <
 // n, runs only the first `rows` weight rows (for the slow scalar reference).
 double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, Tensor& y,
-                   int64_t m, int64_t rows, int64_t k, int g, int bits, double min_seconds) {
+                   int64_t m, int64_t rows, int64_t k, int g, int bits, double min_seconds,
+                   bool symmetric) {
     std::vector<double> times;
     size_t c = 0;
     double start = now_s();
     for (int rep = 0;; ++rep) {
-        quant::QmmArgs a{x.data(), wt.w[c].ptr<uint32_t>(), wt.s[c].data(), wt.b[c].data(),
+        quant::QmmArgs a{x.data(), wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
+                         symmetric ? nullptr : wt.b[c].data(),
                          y.data(), DType::float32, DType::float16, DType::float32, m, rows, k,
                          g, bits, true};
         double t0 = now_s();
@@ -125,18 +129,27 @@ void run_bench(const BenchOptions& o) {
         if (kk.op == cpu::Op::qmm_t && kk.isa == cpu::Isa::scalar) scalar = &kk;
     for (int bits : o.bits) {
         std::vector<const cpu::Kernel*> variants;
-        if (o.all_variants) {
-            for (const auto& kk : cpu::kernels())
-                if (kk.op == cpu::Op::qmm_t && kk.isa != cpu::Isa::scalar && cpu::cpu_has(kk.isa) &&
-                    kk.supports(bits, o.group_size, DType::float32))
-                    variants.push_back(&kk);
-        } else {
-            variants.push_back(&cpu::select(cpu::Op::qmm_t, bits, o.group_size, DType::float32));
+        for (const auto& kk : cpu::kernels()) {
+            if (kk.op != cpu::Op::qmm_t || kk.isa == cpu::Isa::scalar || !cpu::cpu_can_run(kk) ||
+                !kk.supports(bits, o.group_size, DType::float32))
+                continue;
+            bool wanted = false;
+            for (const auto& p : o.precisions) wanted |= p == cpu::precision_name(kk.precision);
+            if (!wanted) continue;
+            bool chosen = false;  // the variant ops would pick for this precision
+            try {
+                chosen = &cpu::select(cpu::Op::qmm_t, bits, o.group_size, DType::float32, 1,
+                                      kk.precision) == &kk;
+            } catch (const Error&) {
+            }
+            if (o.all_variants || chosen) variants.push_back(&kk);
         }
         for (const auto& shape : bonsai_shapes()) {
             if (shape.k % o.group_size) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
-            const double bytes = shape.n * shape.k * bits / 8.0 + 4.0 * shape.n * shape.k / o.group_size;
+            // packed codes + float16 scales (+ float16 biases unless symmetric)
+            const double bytes = shape.n * shape.k * bits / 8.0 +
+                                 (o.symmetric ? 2.0 : 4.0) * shape.n * shape.k / o.group_size;
             for (int64_t m : o.ms) {
                 Tensor x(DType::float32, {m, shape.k}), y(DType::float32, {m, shape.n});
                 std::normal_distribution<float> nd;
@@ -144,14 +157,16 @@ void run_bench(const BenchOptions& o) {
                 // the scalar reference on a slice: rows and activation rows scaled up
                 const int64_t s_rows = std::min<int64_t>(shape.n, 64), s_m = std::min<int64_t>(m, 4);
                 double t_scalar = time_kernel(*scalar, wt, x, y, s_m, s_rows, shape.k,
-                                              o.group_size, bits, 0.05) *
+                                              o.group_size, bits, 0.05, o.symmetric) *
                                   (double(shape.n) / s_rows) * (double(m) / s_m);
                 for (const cpu::Kernel* kern : variants) {
                     double t = time_kernel(*kern, wt, x, y, m, shape.n, shape.k, o.group_size,
-                                           bits, o.min_seconds);
+                                           bits, o.min_seconds, o.symmetric);
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
                     nlohmann::json r = {
                         {"op", "quantized_matmul"}, {"variant", kern->name},
+                        {"precision", cpu::precision_name(kern->precision)},
+                        {"symmetric", o.symmetric},
                         {"model", shape.model},      {"bits", bits},
                         {"group_size", o.group_size}, {"m", m},
                         {"n", shape.n},              {"k", shape.k},
@@ -187,6 +202,8 @@ void add_bench_command(CLI::App& app, Runner& run) {
     auto o = std::make_shared<BenchOptions>();
     k->add_flag("--json", o->json, "JSON records on stdout");
     k->add_flag("--all-variants", o->all_variants, "every registered variant this CPU runs");
+    k->add_flag("--symmetric", o->symmetric, "1-bit symmetric form: scales only (1.125 bpw)");
+    k->add_option("--precision", o->precisions, "float32, int8")->delimiter(',');
     k->add_option("--bits", o->bits, "bits values")->delimiter(',')->capture_default_str();
     k->add_option("--m", o->ms, "activation rows (M) values")->delimiter(',');
     k->add_option("--group-size", o->group_size, "group size")->capture_default_str();

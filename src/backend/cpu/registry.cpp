@@ -46,7 +46,7 @@ const std::vector<Kernel> kKernels = {
     {"dequantize_neon",      Op::dequantize, Isa::neon,   kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_neon, nullptr},
 #endif
-    {"quantize_scalar",      Op::quantize,   Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
+    {"quantize_scalar",      Op::quantize,   Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, kPortable,
      quant::quantize_ref, nullptr, nullptr},
     {"dequantize_scalar",    Op::dequantize, Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, quant::dequantize_ref, nullptr},
@@ -148,7 +148,8 @@ const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision prec
     for (const Kernel& k : kKernels) {
         if (k.op != op || !k.supports(bits, g, dt) || (k.max_m && m > k.max_m)) continue;
         if ((op == Op::qmm_t || op == Op::qmm_n) && k.precision != precision) continue;
-        if ((k.isa == isa || k.isa == Isa::scalar) && cpu_can_run(k)) return k;
+        bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
+        if (isa_ok && cpu_can_run(k)) return k;
     }
     fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g,
          ", dtype ", dtype_name(dt), ", precision ", precision_name(precision), " on ",

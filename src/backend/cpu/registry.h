@@ -27,6 +27,10 @@ const char* precision_name(Precision p);
 // CPU features a kernel needs beyond its ISA.
 inline constexpr uint32_t kVnni = 1u;  // AVX-512 VNNI
 inline constexpr uint32_t kVbmi = 2u;  // AVX-512 VBMI
+// A scalar kernel that is the implementation on every ISA (ops with no SIMD variant, such as
+// quantize). Other scalar kernels run only when the active ISA is scalar: never a silent slow
+// fallback.
+inline constexpr uint32_t kPortable = 4u;
 
 // A quantized matmul slice as kernels receive it: the raw problem (the scalar reference reads
 // x from here) plus x already converted to float32 and its per-group sums. a.biases == nullptr
@@ -93,7 +97,8 @@ std::vector<Isa> available_isas();
 Isa active_isa();
 
 // The first kernel for op supporting (bits, g, dt, m, precision) that this CPU can run and whose
-// ISA is the active one or scalar. Throws [cpu] naming the combination when none does.
+// ISA is the active one (or scalar and kPortable). Throws [cpu] naming the combination when none
+// does.
 const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1,
                      Precision precision = Precision::float32);
 
