@@ -16,6 +16,8 @@
 // row's bytes. Matches qmm_t_int8_ref within float32 rounding (test_backend_consistency).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "backend/cpu/avx512_common.h"
 #include "backend/cpu/kernels.h"
 
@@ -70,20 +72,20 @@ inline void scale_block(DType sdt, const uint8_t* scales, const float* dx, int64
     _mm512_storeu_ps(out, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, dx + gi)));
 }
 
-// R rows with group size G for one activation row. Each step covers kSpan codes (one group, or
-// two groups of 32 in one 64-code chunk with per-lane scales). Scales times dx are converted
-// 16 groups at a time and broadcast from memory, keeping the vector pipes for the products.
-template <int BITS, int G, int R>
-inline void int8_rows(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st,
-                      int64_t n0, int64_t m) {
+// R weight rows x RM activation rows with group size G. Each step covers kSpan codes (one
+// group, or two groups of 32 in one 64-code chunk with per-lane scales). Codes are expanded to
+// bytes once per weight row and reused by the RM activation rows. The integer sums are exact,
+// and every (m, n) result then goes through the same float operations whatever RM is, so
+// results are batch invariant. Scales times dx are converted 16 groups at a time and broadcast
+// from memory.
+template <int BITS, int G, int R, int RM>
+inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st,
+                      int64_t n0, int64_t m0) {
     const auto& a = t.a;
     constexpr int kSpan = G < 64 ? 64 : G;
     constexpr int kGroupsPerStep = kSpan / G;
     constexpr int kBytes = 64 * BITS / 8;  // packed bytes per 64 codes
     const int64_t K = a.K;
-    const int8_t* xq = t.xq + m * K;
-    const float* dx = t.dx + m * st.n_groups;
-    const float* xs = t.xsum + m * st.n_groups;
     const uint8_t* rows[R];
     const uint8_t* scales[R];
     for (int r = 0; r < R; ++r) {
@@ -91,73 +93,87 @@ inline void int8_rows(const QmmTask& t, const Codes64<BITS>& codes, const Stride
         scales[r] = static_cast<const uint8_t*>(a.scales) + (n0 + r) * st.lds * st.s_size;
     }
     const __m512i ones = _mm512_set1_epi8(1);
-    alignas(64) float sc[R][16];
-    __m512 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    const int64_t full = K / kSpan * kSpan;  // a final half chunk exists only when G = 32
-    int64_t gi = 0;
-    for (int64_t c0 = 0; c0 < full; c0 += kSpan, gi += kGroupsPerStep) {
+    alignas(64) float sc[RM][R][16];
+    __m512 acc[RM][R];
+    for (int i = 0; i < RM; ++i)
+        for (int r = 0; r < R; ++r) acc[i][r] = _mm512_setzero_ps();
+    // one step of kSpan codes at c0 (HALF: only the last 32 codes of a row, G = 32)
+    auto step = [&](auto half_tag, int64_t c0, int64_t gi) __attribute__((always_inline)) {
+        constexpr bool kHalf = decltype(half_tag)::value;
+        constexpr int kCodes = kHalf ? 64 : kSpan;
         if (gi % 16 == 0)
-            for (int r = 0; r < R; ++r)
-                scale_block(a.sdt, scales[r], dx, gi, st.n_groups, sc[r]);
-        __m512i isum[R];
-        for (int r = 0; r < R; ++r) isum[r] = _mm512_setzero_si512();
-        for (int j = 0; j < kSpan; j += 64) {
-            const __m512i xv = _mm512_loadu_si512(xq + c0 + j);
+            for (int i = 0; i < RM; ++i)
+                for (int r = 0; r < R; ++r)
+                    scale_block(a.sdt, scales[r], t.dx + (m0 + i) * st.n_groups, gi,
+                                st.n_groups, sc[i][r]);
+        __m512i isum[RM][R];
+        for (int i = 0; i < RM; ++i)
+            for (int r = 0; r < R; ++r) isum[i][r] = _mm512_setzero_si512();
+        for (int j = 0; j < kCodes; j += 64) {
+            __m512i xv[RM];
+            for (int i = 0; i < RM; ++i) {
+                const int8_t* xq = t.xq + (m0 + i) * K + c0 + j;
+                xv[i] = kHalf ? _mm512_maskz_loadu_epi8(0xffffffffull, xq) : _mm512_loadu_si512(xq);
+            }
             for (int r = 0; r < R; ++r) {
                 const uint8_t* p = rows[r] + (c0 + j) / 64 * kBytes;
+                __m512i wb;
                 if constexpr (BITS == 1) {
-                    __mmask64 k;
-                    __builtin_memcpy(&k, p, 8);
-                    isum[r] = _mm512_dpbusd_epi32(isum[r], ones, _mm512_maskz_mov_epi8(k, xv));
+                    __mmask64 k = 0;
+                    __builtin_memcpy(&k, p, kHalf ? 4 : 8);
+                    wb = _mm512_maskz_mov_epi8(k, ones);
                 } else {
-                    isum[r] = _mm512_dpbusd_epi32(isum[r], codes(p), xv);
+                    wb = codes(p, kHalf);
                 }
+                for (int i = 0; i < RM; ++i) isum[i][r] = _mm512_dpbusd_epi32(isum[i][r], wb, xv[i]);
             }
         }
         const int lane = static_cast<int>(gi % 16);
-        for (int r = 0; r < R; ++r) {
-            __m512 sv = _mm512_set1_ps(sc[r][lane]);
-            if constexpr (G < 64) sv = _mm512_mask_mov_ps(sv, 0xff00, _mm512_set1_ps(sc[r][lane + 1]));
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), sv, acc[r]);
-        }
-    }
-    if (full < K) {  // G = 32 and K an odd multiple of 32: one last group of 32 codes
-        if (gi % 16 == 0)
-            for (int r = 0; r < R; ++r)
-                scale_block(a.sdt, scales[r], dx, gi, st.n_groups, sc[r]);
-        const __m512i xv = _mm512_maskz_loadu_epi8(0xffffffffull, xq + full);
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* p = rows[r] + full / 64 * kBytes;
-            __m512i isum;
-            if constexpr (BITS == 1) {
-                __mmask64 k = 0;
-                __builtin_memcpy(&k, p, 4);
-                isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones,
-                                           _mm512_maskz_mov_epi8(k, xv));
-            } else {
-                isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes(p, true), xv);
+        for (int i = 0; i < RM; ++i)
+            for (int r = 0; r < R; ++r) {
+                __m512 sv = _mm512_set1_ps(sc[i][r][lane]);
+                if constexpr (G < 64 && !kHalf)
+                    sv = _mm512_mask_mov_ps(sv, 0xff00, _mm512_set1_ps(sc[i][r][lane + 1]));
+                acc[i][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][r]), sv, acc[i][r]);
             }
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(sc[r][gi % 16]),
-                                     acc[r]);
+    };
+    const int64_t full = K / kSpan * kSpan;  // a final half chunk exists only when G = 32
+    int64_t gi = 0;
+    for (int64_t c0 = 0; c0 < full; c0 += kSpan, gi += kGroupsPerStep)
+        step(std::false_type{}, c0, gi);
+    if (full < K) step(std::true_type{}, full, gi);
+    for (int i = 0; i < RM; ++i)
+        for (int r = 0; r < R; ++r) {
+            const float* xs = t.xsum + (m0 + i) * st.n_groups;
+            store_y(a.ydt, a.y, (m0 + i) * st.ldy + n0 + r,
+                    _mm512_reduce_add_ps(acc[i][r]) + row_bias(a, n0 + r, xs, st.n_groups));
         }
-    }
-    for (int r = 0; r < R; ++r)
-        store_y(a.ydt, a.y, m * st.ldy + n0 + r,
-                _mm512_reduce_add_ps(acc[r]) + row_bias(a, n0 + r, xs, st.n_groups));
 }
 
-constexpr int kRows = 4;
+constexpr int kRows = 4;     // weight rows per tile
+constexpr int kActRows = 4;  // activation rows per tile (with 2 weight rows)
+
+template <int BITS, int G, int R>
+void int8_rows_all_m(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st,
+                     int64_t n0) {
+    int64_t m = 0;
+    for (; m + kActRows <= t.a.M; m += kActRows)
+        for (int r = 0; r < R; r += (R >= 2 ? 2 : 1)) {
+            if constexpr (R >= 2)
+                int8_tile<BITS, G, 2, kActRows>(t, codes, st, n0 + r, m);
+            else
+                int8_tile<BITS, G, 1, kActRows>(t, codes, st, n0 + r, m);
+        }
+    for (; m < t.a.M; ++m) int8_tile<BITS, G, R, 1>(t, codes, st, n0, m);
+}
 
 template <int BITS, int G>
 void qmm_t_int8_bits(const QmmTask& t) {
     static const Codes64<BITS> codes;
     const Strides st(t.a);
     int64_t n0 = 0;
-    for (; n0 + kRows <= t.a.N; n0 += kRows)
-        for (int64_t m = 0; m < t.a.M; ++m) int8_rows<BITS, G, kRows>(t, codes, st, n0, m);
-    for (; n0 < t.a.N; ++n0)
-        for (int64_t m = 0; m < t.a.M; ++m) int8_rows<BITS, G, 1>(t, codes, st, n0, m);
+    for (; n0 + kRows <= t.a.N; n0 += kRows) int8_rows_all_m<BITS, G, kRows>(t, codes, st, n0);
+    for (; n0 < t.a.N; ++n0) int8_rows_all_m<BITS, G, 1>(t, codes, st, n0);
 }
 
 template <int BITS>
