@@ -31,13 +31,5 @@ inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t 
     return s;
 }
 
-// The bias term of weight row `row`: sum_G bias[row,G] * xsum[G]; with no biases (symmetric
-// 1-bit form, bias = -scale / 2) it is -1/2 sum_G scale[row,G] * xsum[G].
-inline float row_bias(const quant::QmmArgs& a, int64_t row, const float* xsum, int64_t n_groups) {
-    const int64_t off = row * a.s_stride() * static_cast<int64_t>(dtype_size(a.sdt));
-    if (a.biases) return bias_dot(a.sdt, static_cast<const uint8_t*>(a.biases) + off, xsum, n_groups);
-    return -0.5f * bias_dot(a.sdt, static_cast<const uint8_t*>(a.scales) + off, xsum, n_groups);
-}
-
 }  // namespace
 }  // namespace onebit::cpu

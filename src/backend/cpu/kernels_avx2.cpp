@@ -77,13 +77,6 @@ inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t 
     return s;
 }
 
-// The bias term of weight row `row` (symmetric form without biases: bias = -scale / 2).
-inline float row_bias(const quant::QmmArgs& a, int64_t row, const float* xsum, int64_t n_groups) {
-    const int64_t off = row * a.s_stride() * static_cast<int64_t>(dtype_size(a.sdt));
-    if (a.biases) return bias_dot(a.sdt, static_cast<const uint8_t*>(a.biases) + off, xsum, n_groups);
-    return -0.5f * bias_dot(a.sdt, static_cast<const uint8_t*>(a.scales) + off, xsum, n_groups);
-}
-
 template <int R>
 inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
     const auto& a = t.a;
@@ -122,7 +115,7 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
         }
     }
     for (int r = 0; r < R; ++r) {
-        float y = hsum(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
+        float y = hsum(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
@@ -155,49 +148,51 @@ inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64
         }
     }
     for (int r = 0; r < R; ++r) {
-        float y = hsum(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
+        float y = hsum(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
 
 template <int BITS>
-void qmm_t_bits(const QmmTask& t) {
-    static const Unpack32<BITS> unpack;
-    int64_t n0 = 0;
-    for (; n0 + 4 <= t.a.N; n0 += 4)
-        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 4>(t, unpack, n0, m);
-    for (; n0 < t.a.N; ++n0)
-        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 1>(t, unpack, n0, m);
-}
+struct QmmT {
+    static void run(const QmmTask& t) {
+        static const Unpack32<BITS> unpack;
+        for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
+            multi_bit_rows<BITS, decltype(rows)::value>(t, unpack, n0, m);
+        });
+    }
+};
 
 template <int BITS>
-void qmm_n_bits(const QmmTask& t) {
-    static const Unpack32<BITS> unpack;
-    const auto& a = t.a;
-    const int g = a.group_size;
-    const int64_t ldw = a.w_stride(), lds = a.s_stride();
-    float* acc = t.scratch;  // [N] one output row
-    for (int64_t m = 0; m < a.M; ++m) {
-        for (int64_t n = 0; n < a.N; ++n) acc[n] = 0.0f;
-        for (int64_t k = 0; k < a.K; ++k) {
-            const float xk = t.xf[m * a.K + k];
-            const uint32_t* row = a.w + k * ldw;
-            for (int64_t n = 0; n < a.N; n += 32) {
-                const int64_t G = n / g;
-                __m256 c = _mm256_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                __m256 d = _mm256_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
-                                                    : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
-                __m256 q[4];
-                unpack(row + n / 32 * BITS, q);
-                for (int h = 0; h < 4; ++h) {
-                    float* p = acc + n + 8 * h;
-                    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_fmadd_ps(q[h], c, _mm256_loadu_ps(p)), d));
+struct QmmN {
+    static void run(const QmmTask& t) {
+        static const Unpack32<BITS> unpack;
+        const auto& a = t.a;
+        const int g = a.group_size;
+        const int64_t ldw = a.w_stride(), lds = a.s_stride();
+        float* acc = t.scratch;  // [N] one output row
+        for (int64_t m = 0; m < a.M; ++m) {
+            for (int64_t n = 0; n < a.N; ++n) acc[n] = 0.0f;
+            for (int64_t k = 0; k < a.K; ++k) {
+                const float xk = t.xf[m * a.K + k];
+                const uint32_t* row = a.w + k * ldw;
+                for (int64_t n = 0; n < a.N; n += 32) {
+                    const int64_t G = n / g;
+                    __m256 c = _mm256_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
+                    __m256 d = _mm256_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                                        : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
+                    __m256 q[4];
+                    unpack(row + n / 32 * BITS, q);
+                    for (int h = 0; h < 4; ++h) {
+                        float* p = acc + n + 8 * h;
+                        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_fmadd_ps(q[h], c, _mm256_loadu_ps(p)), d));
+                    }
                 }
             }
+            for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
         }
-        for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
     }
-}
+};
 
 inline __m256 round_vec(DType dt, __m256 v) {
     if (dt == DType::float16) return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
@@ -227,63 +222,34 @@ inline void store_out(DType dt, void* out, int64_t i, __m256 v) {
 }
 
 template <int BITS>
-void dequantize_bits(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                     int64_t K, int g, void* out) {
-    static const Unpack32<BITS> unpack;
-    const int64_t words = K * BITS / 32, n_groups = K / g;
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t k = 0; k < K; k += 32) {
-            const int64_t G = r * n_groups + k / g;
-            __m256 sv = _mm256_set1_ps(scalar_at(sdt, s, G));
-            __m256 bv = _mm256_set1_ps(scalar_at(sdt, b, G));
-            __m256 q[4];
-            unpack(w + r * words + k / 32 * BITS, q);
-            for (int h = 0; h < 4; ++h) {
-                __m256 v = round_vec(sdt, _mm256_mul_ps(sv, q[h]));
-                v = round_vec(sdt, _mm256_add_ps(v, bv));
-                store_out(sdt, out, r * K + k + 8 * h, v);
-            }
-        }
-    }
-}
-
-template <template <int> class F, typename... Args>
-void by_bits(int bits, Args&&... args) {
-    switch (bits) {
-        case 1: F<1>::run(args...); break;
-        case 2: F<2>::run(args...); break;
-        case 3: F<3>::run(args...); break;
-        case 4: F<4>::run(args...); break;
-        case 5: F<5>::run(args...); break;
-        case 6: F<6>::run(args...); break;
-        default: F<8>::run(args...); break;
-    }
-}
-
-template <int B>
-struct QmmT {
-    static void run(const QmmTask& t) { qmm_t_bits<B>(t); }
-};
-template <int B>
-struct QmmN {
-    static void run(const QmmTask& t) { qmm_n_bits<B>(t); }
-};
-template <int B>
 struct Deq {
     static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                    int64_t K, int g, void* out) {
-        dequantize_bits<B>(w, s, b, sdt, rows, K, g, out);
+                     int64_t K, int g, void* out) {
+        static const Unpack32<BITS> unpack;
+        const int64_t words = K * BITS / 32, n_groups = K / g;
+        for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t k = 0; k < K; k += 32) {
+                const int64_t G = r * n_groups + k / g;
+                __m256 sv = _mm256_set1_ps(scalar_at(sdt, s, G));
+                __m256 bv = _mm256_set1_ps(scalar_at(sdt, b, G));
+                __m256 q[4];
+                unpack(w + r * words + k / 32 * BITS, q);
+                for (int h = 0; h < 4; ++h) {
+                    __m256 v = round_vec(sdt, _mm256_mul_ps(sv, q[h]));
+                    v = round_vec(sdt, _mm256_add_ps(v, bv));
+                    store_out(sdt, out, r * K + k + 8 * h, v);
+                }
+            }
+        }
     }
 };
 
 }  // namespace
 
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept {
-    int64_t n0 = 0;
-    for (; n0 + 4 <= t.a.N; n0 += 4)
-        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<4>(t, n0, m);
-    for (; n0 < t.a.N; ++n0)
-        for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<1>(t, n0, m);
+    for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
+        one_bit_rows<decltype(rows)::value>(t, n0, m);
+    });
 }
 
 void qmm_t_avx2(const QmmTask& t) noexcept { by_bits<QmmT>(t.a.bits, t); }

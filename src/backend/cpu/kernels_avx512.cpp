@@ -99,7 +99,7 @@ inline void one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_
                                      acc[r]);
     }
     for (int r = 0; r < R; ++r) {
-        float y = _mm512_reduce_add_ps(acc[r]) + row_bias(a, n0 + r, xs, st.n_groups);
+        float y = _mm512_reduce_add_ps(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
         store_y(a.ydt, a.y, m * st.ldy + n0 + r, y);
     }
 }
@@ -108,11 +108,9 @@ template <int G>
 struct OneBit {
     static void run(const QmmTask& t) {
         const Strides st(t.a);
-        int64_t n0 = 0;
-        for (; n0 + 4 <= t.a.N; n0 += 4)
-            for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<G, 4>(t, st, n0, m);
-        for (; n0 < t.a.N; ++n0)
-            for (int64_t m = 0; m < t.a.M; ++m) one_bit_rows<G, 1>(t, st, n0, m);
+        for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
+            one_bit_rows<G, decltype(rows)::value>(t, st, n0, m);
+        });
     }
 };
 
@@ -146,49 +144,51 @@ inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64
         }
     }
     for (int r = 0; r < R; ++r) {
-        float y = _mm512_reduce_add_ps(acc[r]) + row_bias(a, n0 + r, xs, n_groups);
+        float y = _mm512_reduce_add_ps(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, n_groups);
         store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
     }
 }
 
 template <int BITS>
-void qmm_t_bits(const QmmTask& t) {
-    static const Unpack32<BITS> unpack;
-    int64_t n0 = 0;
-    for (; n0 + 4 <= t.a.N; n0 += 4)
-        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 4>(t, unpack, n0, m);
-    for (; n0 < t.a.N; ++n0)
-        for (int64_t m = 0; m < t.a.M; ++m) multi_bit_rows<BITS, 1>(t, unpack, n0, m);
-}
+struct QmmT {
+    static void run(const QmmTask& t) {
+        static const Unpack32<BITS> unpack;
+        for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
+            multi_bit_rows<BITS, decltype(rows)::value>(t, unpack, n0, m);
+        });
+    }
+};
 
 template <int BITS>
-void qmm_n_bits(const QmmTask& t) {
-    static const Unpack32<BITS> unpack;
-    const auto& a = t.a;
-    const int g = a.group_size;
-    const int64_t ldw = a.w_stride(), lds = a.s_stride();
-    float* acc = t.scratch;  // [N] one output row
-    for (int64_t m = 0; m < a.M; ++m) {
-        for (int64_t n = 0; n < a.N; ++n) acc[n] = 0.0f;
-        for (int64_t k = 0; k < a.K; ++k) {
-            const float xk = t.xf[m * a.K + k];
-            const uint32_t* row = a.w + k * ldw;
-            for (int64_t n = 0; n < a.N; n += 32) {
-                const int64_t G = n / g;
-                __m512 c = _mm512_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                __m512 d = _mm512_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
-                                                    : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
-                __m512 q0, q1;
-                unpack(row + n / 32 * BITS, q0, q1);
-                _mm512_storeu_ps(acc + n,
-                                 _mm512_add_ps(_mm512_fmadd_ps(q0, c, _mm512_loadu_ps(acc + n)), d));
-                _mm512_storeu_ps(acc + n + 16, _mm512_add_ps(
-                                                   _mm512_fmadd_ps(q1, c, _mm512_loadu_ps(acc + n + 16)), d));
+struct QmmN {
+    static void run(const QmmTask& t) {
+        static const Unpack32<BITS> unpack;
+        const auto& a = t.a;
+        const int g = a.group_size;
+        const int64_t ldw = a.w_stride(), lds = a.s_stride();
+        float* acc = t.scratch;  // [N] one output row
+        for (int64_t m = 0; m < a.M; ++m) {
+            for (int64_t n = 0; n < a.N; ++n) acc[n] = 0.0f;
+            for (int64_t k = 0; k < a.K; ++k) {
+                const float xk = t.xf[m * a.K + k];
+                const uint32_t* row = a.w + k * ldw;
+                for (int64_t n = 0; n < a.N; n += 32) {
+                    const int64_t G = n / g;
+                    __m512 c = _mm512_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
+                    __m512 d = _mm512_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                                        : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
+                    __m512 q0, q1;
+                    unpack(row + n / 32 * BITS, q0, q1);
+                    _mm512_storeu_ps(acc + n,
+                                     _mm512_add_ps(_mm512_fmadd_ps(q0, c, _mm512_loadu_ps(acc + n)), d));
+                    _mm512_storeu_ps(acc + n + 16, _mm512_add_ps(
+                                                       _mm512_fmadd_ps(q1, c, _mm512_loadu_ps(acc + n + 16)), d));
+                }
             }
+            for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
         }
-        for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
     }
-}
+};
 
 // Rounds 16 floats to dtype dt's precision (float32: unchanged), matching round_to().
 inline __m512 round_vec(DType dt, __m512 v) {
@@ -224,51 +224,24 @@ inline void store_out(DType dt, void* out, int64_t i, __m512 v) {
 }
 
 template <int BITS>
-void dequantize_bits(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                     int64_t K, int g, void* out) {
-    static const Unpack32<BITS> unpack;
-    const int64_t words = K * BITS / 32, n_groups = K / g;
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t k = 0; k < K; k += 32) {
-            const int64_t G = r * n_groups + k / g;
-            __m512 sv = load_broadcast(sdt, s, G), bv = load_broadcast(sdt, b, G);
-            __m512 q[2];
-            unpack(w + r * words + k / 32 * BITS, q[0], q[1]);
-            for (int h = 0; h < 2; ++h) {
-                __m512 v = round_vec(sdt, _mm512_mul_ps(sv, q[h]));
-                v = round_vec(sdt, _mm512_add_ps(v, bv));
-                store_out(sdt, out, r * K + k + 16 * h, v);
-            }
-        }
-    }
-}
-
-template <template <int> class F, typename... Args>
-void by_bits(int bits, Args&&... args) {
-    switch (bits) {
-        case 1: F<1>::run(args...); break;
-        case 2: F<2>::run(args...); break;
-        case 3: F<3>::run(args...); break;
-        case 4: F<4>::run(args...); break;
-        case 5: F<5>::run(args...); break;
-        case 6: F<6>::run(args...); break;
-        default: F<8>::run(args...); break;
-    }
-}
-
-template <int B>
-struct QmmT {
-    static void run(const QmmTask& t) { qmm_t_bits<B>(t); }
-};
-template <int B>
-struct QmmN {
-    static void run(const QmmTask& t) { qmm_n_bits<B>(t); }
-};
-template <int B>
 struct Deq {
     static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                    int64_t K, int g, void* out) {
-        dequantize_bits<B>(w, s, b, sdt, rows, K, g, out);
+                     int64_t K, int g, void* out) {
+        static const Unpack32<BITS> unpack;
+        const int64_t words = K * BITS / 32, n_groups = K / g;
+        for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t k = 0; k < K; k += 32) {
+                const int64_t G = r * n_groups + k / g;
+                __m512 sv = load_broadcast(sdt, s, G), bv = load_broadcast(sdt, b, G);
+                __m512 q[2];
+                unpack(w + r * words + k / 32 * BITS, q[0], q[1]);
+                for (int h = 0; h < 2; ++h) {
+                    __m512 v = round_vec(sdt, _mm512_mul_ps(sv, q[h]));
+                    v = round_vec(sdt, _mm512_add_ps(v, bv));
+                    store_out(sdt, out, r * K + k + 16 * h, v);
+                }
+            }
+        }
     }
 };
 

@@ -146,7 +146,7 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
         for (int r = 0; r < R; ++r) {
             const float* xs = t.xsum + (m0 + i) * st.n_groups;
             store_y(a.ydt, a.y, (m0 + i) * st.ldy + n0 + r,
-                    _mm512_reduce_add_ps(acc[i][r]) + row_bias(a, n0 + r, xs, st.n_groups));
+                    _mm512_reduce_add_ps(acc[i][r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups));
         }
 }
 

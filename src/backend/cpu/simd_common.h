@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cpu/kernel_common.h"
 #include "core/dtype.h"
-#include "quant/reference.h"
 
 namespace onebit::cpu {
 namespace {
@@ -50,31 +50,6 @@ inline void store_y(DType ydt, void* y, int64_t i, float v) {
         default:
             static_cast<float*>(y)[i] = v;
     }
-}
-
-inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-// Strides of a task, computed once per call: no division on the hot path.
-struct Strides {
-    int64_t n_groups, ldw, lds, ldy;
-    size_t s_size;  // bytes per scale
-    explicit Strides(const quant::QmmArgs& a)
-        : n_groups(a.K / a.group_size),
-          ldw(a.w_stride()),
-          lds(a.s_stride()),
-          ldy(a.y_stride()),
-          s_size(dtype_size(a.sdt)) {}
-};
-
-// Runs F<G>::run(args...) for the group size g (32, 64 or 128) as a compile-time constant.
-template <template <int> class F, typename... Args>
-inline void by_group(int g, Args&&... args) {
-    if (g == 32)
-        F<32>::run(args...);
-    else if (g == 64)
-        F<64>::run(args...);
-    else
-        F<128>::run(args...);
 }
 
 }  // namespace
