@@ -55,8 +55,8 @@ std::vector<Shape3> shapes(bool transpose, int g) {
         return out;
     }
     if (transpose)
-        return {{1, 7, 2560}, {2, 256, g}, {7, 1, 4096 + g}, {1, 4096, g}, {64, 7, 9728},
-                {300, 5, g}};
+        return {{1, 7, 2560}, {2, 256, g},   {7, 1, 4096 + g},
+                {1, 4096, g}, {64, 7, 9728}, {300, 5, g}};
     return {{1, 4096 + g, 7}, {7, g, 64}, {64, 2560, 1}, {300, 2 * g, 7}};
 }
 
@@ -64,8 +64,8 @@ std::vector<Shape3> shapes(bool transpose, int g) {
 // symmetric: biases are ignored and taken as -scale / 2. int8: the kernel quantizes activations
 // to int8 per group, and the bound grows by sum_G (dx_G / 2) sum_k |scale q|.
 void check_against_oracle(const TensorView& x, const TensorView& w, const TensorView& s,
-                          const TensorView& b, bool transpose, int g, int bits,
-                          const TensorView& y, bool symmetric, bool int8) {
+                          const TensorView& b, bool transpose, int g, int bits, const TensorView& y,
+                          bool symmetric, bool int8) {
     const int64_t M = y.dim(0), N = y.dim(1), K = x.dim(1);
     std::vector<std::pair<int64_t, int64_t>> pts;
     if (M * N <= 8192) {
@@ -124,8 +124,13 @@ Problem make_problem(DType dt, bool transpose, Shape3 sh, int g, int bits, std::
 
 quant::QmmArgs args_for(const Problem& p, const Tensor& y, bool transpose, Shape3 sh, int g,
                         int bits, bool symmetric = false) {
-    return {p.x.data(), p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(),
-            y.data(), p.x.dtype(), p.s.dtype(), y.dtype(), sh.M, sh.N, sh.K, g, bits, transpose};
+    return {p.x.data(),  p.w.ptr<uint32_t>(),
+            p.s.data(),  symmetric ? nullptr : p.b.data(),
+            y.data(),    p.x.dtype(),
+            p.s.dtype(), y.dtype(),
+            sh.M,        sh.N,
+            sh.K,        g,
+            bits,        transpose};
 }
 
 std::vector<const cpu::Kernel*> runnable(cpu::Op op) {
@@ -153,17 +158,18 @@ TEST_P(QmmVariant, MatchesOracleOverShapeSweep) {
                 for (Shape3 sh : shapes(transpose, g)) {
                     if (k.max_m && sh.M > k.max_m) continue;
                     SCOPED_TRACE(::testing::Message()
-                                 << "seed " << seed << " " << k.name << " bits " << bits << " g " << g << " "
-                                 << dtype_name(dt) << " M " << sh.M << " N " << sh.N << " K "
-                                 << sh.K);
-                    Problem p = make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
+                                 << "seed " << seed << " " << k.name << " bits " << bits << " g "
+                                 << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N
+                                 << " K " << sh.K);
+                    Problem p =
+                        make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
                     // the symmetric 1-bit form (no biases read) on every other 1-bit case
                     const bool symmetric = bits == 1 && (rng() & 1);
                     Tensor y(dt, {sh.M, sh.N});
                     test::poison(y.view());
                     cpu::run_qmm(k, args_for(p, y, transpose, sh, g, bits, symmetric));
-                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(),
-                                         transpose, g, bits, y.view(), symmetric,
+                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), transpose,
+                                         g, bits, y.view(), symmetric,
                                          k.precision == cpu::Precision::int8);
                     if (HasFatalFailure()) return;
                 }
@@ -186,9 +192,20 @@ TEST_P(QmmVariant, BatchInvariantUpTo64) {
         for (int64_t m = 0; m < sh.M; ++m) {
             Tensor x1(DType::float32, {1, sh.K}), y1(DType::float32, {1, sh.N});
             std::memcpy(x1.data(), p.x.ptr<float>() + m * sh.K, sh.K * 4);
-            quant::QmmArgs a{x1.data(), p.w.ptr<uint32_t>(), p.s.data(), p.b.data(), y1.data(),
-                             DType::float32, DType::float32, DType::float32, 1, sh.N, sh.K, g,
-                             bits, true};
+            quant::QmmArgs a{x1.data(),
+                             p.w.ptr<uint32_t>(),
+                             p.s.data(),
+                             p.b.data(),
+                             y1.data(),
+                             DType::float32,
+                             DType::float32,
+                             DType::float32,
+                             1,
+                             sh.N,
+                             sh.K,
+                             g,
+                             bits,
+                             true};
             cpu::run_qmm(k, a);
             std::memcpy(single.data() + m * sh.N, y1.data(), sh.N * 4);
         }
@@ -207,8 +224,7 @@ TEST_P(QmmVariant, BatchInvariantUpTo64) {
     set_num_threads(0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Registered, QmmVariant,
-                         ::testing::ValuesIn([] {
+INSTANTIATE_TEST_SUITE_P(Registered, QmmVariant, ::testing::ValuesIn([] {
                              auto a = runnable(cpu::Op::qmm_t);
                              auto b = runnable(cpu::Op::qmm_n);
                              a.insert(a.end(), b.begin(), b.end());

@@ -76,11 +76,11 @@ TEST(Cli, OpsMatchTheLibrary) {
     EXPECT_EQ(std::memcmp(dq.get("w").data, dref.data(), dref.nbytes()), 0);
 
     io::save_safetensors((d / "mm.safetensors").string(), {{"x", x.view()},
-                                                            {"weight", ref.weight.view()},
-                                                            {"scales", ref.scales.view()},
-                                                            {"biases", ref.biases.view()}});
-    ASSERT_EQ(run("op quantized-matmul --input " + (d / "mm.safetensors").string() +
-                  " --output " + (d / "y.safetensors").string() + " --bits 3 --group-size 32")
+                                                           {"weight", ref.weight.view()},
+                                                           {"scales", ref.scales.view()},
+                                                           {"biases", ref.biases.view()}});
+    ASSERT_EQ(run("op quantized-matmul --input " + (d / "mm.safetensors").string() + " --output " +
+                  (d / "y.safetensors").string() + " --bits 3 --group-size 32")
                   .status,
               0);
     Tensor yref = quantized_matmul(x.view(), ref.weight.view(), ref.scales.view(),
@@ -107,9 +107,7 @@ TEST(Cli, BadInputIsOneLineAndNonZeroExit) {
     expect_fail("op quantized-matmul --input " + in + " --output " + out, "has no tensor 'x'");
     expect_fail("op quantize --input " + (d / "missing").string() + " --output " + out,
                 "cannot open");
-    {
-        std::ofstream(d / "junk.safetensors") << "not a safetensors file at all";
-    }
+    { std::ofstream(d / "junk.safetensors") << "not a safetensors file at all"; }
     expect_fail("op quantize --input " + (d / "junk.safetensors").string() + " --output " + out,
                 "[safetensors]");
     expect_fail("op quantize --input " + in + " --output " + (d / "no" / "x").string(),

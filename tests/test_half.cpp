@@ -71,9 +71,9 @@ TEST(Half, Fp16SpecialValues) {
     EXPECT_EQ(float_to_fp16(INFINITY), 0x7c00);
     EXPECT_EQ(float_to_fp16(-INFINITY), 0xfc00);
     EXPECT_EQ(float_to_fp16(-0.0f), 0x8000);
-    EXPECT_EQ(float_to_fp16(std::ldexp(1.0f, -24)), 0x0001);     // smallest subnormal
-    EXPECT_EQ(float_to_fp16(std::ldexp(1.0f, -25)), 0x0000);     // tie -> even (0)
-    EXPECT_EQ(float_to_fp16(std::ldexp(1.5f, -24)), 0x0002);     // tie -> even (2)
+    EXPECT_EQ(float_to_fp16(std::ldexp(1.0f, -24)), 0x0001);         // smallest subnormal
+    EXPECT_EQ(float_to_fp16(std::ldexp(1.0f, -25)), 0x0000);         // tie -> even (0)
+    EXPECT_EQ(float_to_fp16(std::ldexp(1.5f, -24)), 0x0002);         // tie -> even (2)
     EXPECT_EQ(float_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie -> even
     EXPECT_EQ(float_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
     EXPECT_EQ(float_to_fp16(NAN) & 0x7e00, 0x7e00);
@@ -94,7 +94,8 @@ TEST(Half, Bf16RoundTripsAndRounds) {
     EXPECT_EQ(float_to_bf16(bits_float(0x7f7fffff)), 0x7f80);  // rounds up to inf
     EXPECT_EQ(float_to_bf16(INFINITY), 0x7f80);
     EXPECT_EQ(float_to_bf16(-0.0f), 0x8000);
-    EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(bits_float(0x7f800001)))));  // sNaN stays NaN
+    EXPECT_TRUE(
+        std::isnan(bf16_to_float(float_to_bf16(bits_float(0x7f800001)))));  // sNaN stays NaN
     // against a float64 computation of round-to-nearest-even
     std::mt19937 rng(3);
     for (int i = 0; i < 1000000; ++i) {

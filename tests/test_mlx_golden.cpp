@@ -40,7 +40,7 @@ void expect_same_bytes(const TensorView& got, const TensorView& want, const std:
 using Param = std::tuple<int, int, std::string>;
 
 class MlxGolden : public ::testing::TestWithParam<Param> {
-protected:
+  protected:
     std::string prefix() const {
         auto [bits, g, dt] = GetParam();
         return "b" + std::to_string(bits) + "_g" + std::to_string(g) + "_" + dt + ".";
@@ -52,8 +52,8 @@ protected:
 // outlier rows (bias 5.0, weights near 0.01) make scale * q + bias cancel, so the error of any
 // float32 evaluation scales with the terms' magnitude, not with |w_hat| (FORMAT.md's bound holds
 // for the random sweep in test_qmm_sweep, whose groups do not cancel like this).
-void expect_close(const TensorView& y, const std::vector<double>& ref_vals,
-                  const test::Oracle& o, double tol, const std::string& what) {
+void expect_close(const TensorView& y, const std::vector<double>& ref_vals, const test::Oracle& o,
+                  double tol, const std::string& what) {
     double floor = test::qmm_abs_floor(y.dtype);
     for (int64_t i = 0; i < y.numel(); ++i) {
         double a = load_float(y.dtype, y.data, i);
@@ -108,11 +108,12 @@ TEST_P(MlxGolden, QuantizedMatmulMatchesOracleAndMlx) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllFormats, MlxGolden,
-    ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 6, 8), ::testing::Values(32, 64, 128),
-                       ::testing::Values("float32", "float16", "bfloat16")),
-    [](const auto& info) {
-        return "b" + std::to_string(std::get<0>(info.param)) + "_g" +
-               std::to_string(std::get<1>(info.param)) + "_" + std::get<2>(info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(AllFormats, MlxGolden,
+                         ::testing::Combine(::testing::Values(1, 2, 3, 4, 5, 6, 8),
+                                            ::testing::Values(32, 64, 128),
+                                            ::testing::Values("float32", "float16", "bfloat16")),
+                         [](const auto& info) {
+                             return "b" + std::to_string(std::get<0>(info.param)) + "_g" +
+                                    std::to_string(std::get<1>(info.param)) + "_" +
+                                    std::get<2>(info.param);
+                         });

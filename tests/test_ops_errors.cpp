@@ -52,8 +52,7 @@ TEST(OpsErrors, Quantize) {
     expect_error([&] { quantize(odd.view(), 64, 4); }, "quantize",
                  {"last dimension of w (96", "not a multiple of group_size 64"});
     Tensor flat(DType::float32, {128});
-    expect_error([&] { quantize(flat.view(), 64, 4); }, "quantize",
-                 {"rank >= 2", "[128]"});
+    expect_error([&] { quantize(flat.view(), 64, 4); }, "quantize", {"rank >= 2", "[128]"});
     Tensor ints(DType::int32, {4, 128});
     expect_error([&] { quantize(ints.view(), 64, 4); }, "quantize",
                  {"dtype int32", "supported: float32, float16, bfloat16"});
@@ -66,8 +65,8 @@ TEST(OpsErrors, Quantize) {
     // *_into with a wrong output leaves it untouched
     Tensor wq(DType::uint32, {4, 8}), s(DType::float32, {4, 2}), b(DType::float32, {4, 3});
     test::poison(s.view());
-    expect_error([&] { quantize_into(w.view(), 64, 4, wq.view(), s.view(), b.view()); },
-                 "quantize", {"output weight", "expected uint32 [4, 16]"});
+    expect_error([&] { quantize_into(w.view(), 64, 4, wq.view(), s.view(), b.view()); }, "quantize",
+                 {"output weight", "expected uint32 [4, 16]"});
     EXPECT_TRUE(std::isnan(s.ptr<float>()[0]));
 }
 
@@ -135,7 +134,6 @@ TEST(OpsErrors, QuantizedMatmul) {
     // batched weights that do not broadcast
     Tensor xb(DType::float32, {3, 2, 256}), wb(DType::uint32, {2, 8, 16}),
         sb(DType::float32, {2, 8, 4}), bb(DType::float32, {2, 8, 4});
-    expect_error(
-        [&] { quantized_matmul(xb.view(), wb.view(), sb.view(), bb.view(), true, 64, 2); },
-        "quantized_matmul", {"batch dims [3] of x and [2] of weight do not broadcast"});
+    expect_error([&] { quantized_matmul(xb.view(), wb.view(), sb.view(), bb.view(), true, 64, 2); },
+                 "quantized_matmul", {"batch dims [3] of x and [2] of weight do not broadcast"});
 }

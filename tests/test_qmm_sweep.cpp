@@ -13,7 +13,6 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-
 #include <random>
 #include <string>
 #include <tuple>
@@ -48,14 +47,14 @@ void run_case(const Case& c, std::mt19937& rng) {
     test::fill_normal(x.view(), rng, c.x_mean);
     test::fill_random_words(w.view(), rng);
     test::fill_scales(s.view(), b.view(), rng, c.symmetric);
-    OutSpec spec = quantized_matmul_spec(x.view(), w.view(), s.view(), b.view(), c.transpose, c.g,
-                                         c.bits);
+    OutSpec spec =
+        quantized_matmul_spec(x.view(), w.view(), s.view(), b.view(), c.transpose, c.g, c.bits);
     Tensor y(spec.dtype, spec.shape);
     test::poison(y.view());
     quantized_matmul_into(x.view(), w.view(), s.view(), b.view(), c.transpose, c.g, c.bits,
                           y.view());
-    test::Oracle o = test::qmm_oracle(x.view(), w.view(), s.view(), b.view(), c.transpose, c.g,
-                                      c.bits);
+    test::Oracle o =
+        test::qmm_oracle(x.view(), w.view(), s.view(), b.view(), c.transpose, c.g, c.bits);
     double tol = test::qmm_tol(y.dtype()), floor = test::qmm_abs_floor(y.dtype());
     for (int64_t i = 0; i < c.M * c.N; ++i) {
         double got = load_float(y.dtype(), y.data(), i);
@@ -205,8 +204,8 @@ TEST(QmmOptions, Int8Activations) {
     test::Oracle ref = test::qmm_oracle(x.view(), w.view(), s.view(), b.view(), true, 32, 4);
     for (int64_t i = 0; i < 10; ++i) {
         double err = std::abs(y.ptr<float>()[i] - ref.y[i]);
-        EXPECT_GT(err, 0.0);                       // it really is the int8 path
-        EXPECT_LE(err, 0.02 * ref.terms[i]);        // coarse: the exact bound is in the backend test
+        EXPECT_GT(err, 0.0);                  // it really is the int8 path
+        EXPECT_LE(err, 0.02 * ref.terms[i]);  // coarse: the exact bound is in the backend test
     }
     EXPECT_THROW(quantized_matmul(x.view(), w.view(), s.view(), b.view(), false, 32, 4, o), Error);
 }

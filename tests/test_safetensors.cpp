@@ -97,10 +97,10 @@ TEST(Safetensors, MisalignedDataIsRealigned) {
 
 TEST(Safetensors, NullMetadataAsMlxWritesIt) {
     fs::path dir = temp_dir();
-    auto f = io::SafetensorsFile::open(write_raw(
-        dir / "n.safetensors",
-        R"({"__metadata__":null,"w":{"data_offsets":[0,4],"dtype":"F32","shape":[1]}})",
-        std::string(4, '\0')));
+    auto f = io::SafetensorsFile::open(
+        write_raw(dir / "n.safetensors",
+                  R"({"__metadata__":null,"w":{"data_offsets":[0,4],"dtype":"F32","shape":[1]}})",
+                  std::string(4, '\0')));
     EXPECT_TRUE(f.metadata().empty());
     EXPECT_EQ(f.get("w").ptr<float>()[0], 0.0f);
 }
@@ -120,12 +120,12 @@ TEST(Safetensors, CorruptFilesAreClearErrors) {
     expect_error(write_raw(p("len_absurd"), "{}", "", int64_t(1) << 40), {"absurdly large"});
     expect_error(write_raw(p("json"), R"({"a": {"dtype": )", ""), {"malformed JSON"});
     expect_error(write_raw(p("array"), "[1, 2]", ""), {"not a JSON object"});
-    expect_error(write_raw(p("dtype"),
-                           R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", "xx"),
-                 {"tensor 'w'", "unknown dtype 'Q4'", "supported"});
-    expect_error(write_raw(p("neg"),
-                           R"({"w":{"dtype":"F32","shape":[-1,2],"data_offsets":[0,8]}})", k16),
-                 {"tensor 'w'", "shape dimension -1"});
+    expect_error(
+        write_raw(p("dtype"), R"({"w":{"dtype":"Q4","shape":[2],"data_offsets":[0,2]}})", "xx"),
+        {"tensor 'w'", "unknown dtype 'Q4'", "supported"});
+    expect_error(
+        write_raw(p("neg"), R"({"w":{"dtype":"F32","shape":[-1,2],"data_offsets":[0,8]}})", k16),
+        {"tensor 'w'", "shape dimension -1"});
     expect_error(
         write_raw(p("overflow"),
                   R"({"w":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,8]}})",
@@ -141,18 +141,17 @@ TEST(Safetensors, CorruptFilesAreClearErrors) {
                   "{" + ok_a + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
                   k16 + k16),
         {"tensor 'b'", "overlap"});
+    expect_error(write_raw(p("gap"),
+                           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                           R"("b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
+                           k16),
+                 {"tensor 'b'", "gap"});
     expect_error(
-        write_raw(p("gap"),
-                  R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                  R"("b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}})",
-                  k16),
-        {"tensor 'b'", "gap"});
-    expect_error(write_raw(p("reversed"),
-                           R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", k16),
-                 {"tensor 'a'", "end before they begin"});
-    expect_error(write_raw(p("length"),
-                           R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", k16),
-                 {"tensor 'a'", "span 12 bytes", "needs 16"});
+        write_raw(p("reversed"), R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", k16),
+        {"tensor 'a'", "end before they begin"});
+    expect_error(
+        write_raw(p("length"), R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", k16),
+        {"tensor 'a'", "span 12 bytes", "needs 16"});
     expect_error(write_raw(p("dup"), "{" + ok_a + "," + ok_a + "}", k16),
                  {"duplicate tensor name 'a'"});
     expect_error(write_raw(p("trailing"), "{" + ok_a + "}", k16 + "xyz"), {"3 trailing bytes"});

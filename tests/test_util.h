@@ -18,7 +18,8 @@ namespace onebit::test {
 inline void fill_normal(const TensorView& t, std::mt19937& rng, float mean = 0.0f,
                         float stddev = 1.0f) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    for (int64_t i = 0; i < t.numel(); ++i) store_float(t.dtype, t.data, i, mean + stddev * nd(rng));
+    for (int64_t i = 0; i < t.numel(); ++i)
+        store_float(t.dtype, t.data, i, mean + stddev * nd(rng));
 }
 
 // Fills any float tensor with NaN: outputs are poisoned before a kernel writes them.

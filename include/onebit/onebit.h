@@ -31,8 +31,8 @@ typedef enum {
 } onebit_dtype;
 
 typedef struct {
-    int32_t dtype;        /* an onebit_dtype value (int, so a binding passing garbage is an error) */
-    int32_t ndim;         /* number of dims, at most 8 */
+    int32_t dtype; /* an onebit_dtype value (int, so a binding passing garbage is an error) */
+    int32_t ndim;  /* number of dims, at most 8 */
     const int64_t* shape; /* ndim dims, outermost first */
     void* data;           /* contiguous; read for inputs, written for outputs */
 } onebit_tensor;
@@ -52,8 +52,8 @@ int onebit_dequantize(const onebit_tensor* weight, const onebit_tensor* scales,
  * transpose == 0: y = x @ w_hat   with weight [..., K, N*bits/32].
  * y is [..., M, N] of dtype promote(x, scales): equal dtypes stay, anything else is float32. */
 int onebit_quantized_matmul(const onebit_tensor* x, const onebit_tensor* weight,
-                            const onebit_tensor* scales, const onebit_tensor* biases,
-                            int transpose, int group_size, int bits, const onebit_tensor* y);
+                            const onebit_tensor* scales, const onebit_tensor* biases, int transpose,
+                            int group_size, int bits, const onebit_tensor* y);
 
 /* The calling thread's last error message ("" when none). Valid until the thread's next call. */
 const char* onebit_last_error(void);

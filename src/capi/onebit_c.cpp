@@ -75,8 +75,8 @@ int onebit_dequantize(const onebit_tensor* weight, const onebit_tensor* scales,
 }
 
 int onebit_quantized_matmul(const onebit_tensor* x, const onebit_tensor* weight,
-                            const onebit_tensor* scales, const onebit_tensor* biases,
-                            int transpose, int group_size, int bits, const onebit_tensor* y) {
+                            const onebit_tensor* scales, const onebit_tensor* biases, int transpose,
+                            int group_size, int bits, const onebit_tensor* y) {
     return guarded([&] {
         onebit::quantized_matmul_into(view(x, "x"), view(weight, "weight"), view(scales, "scales"),
                                       view(biases, "biases"), transpose != 0, group_size, bits,

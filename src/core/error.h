@@ -12,7 +12,7 @@
 namespace onebit {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -46,9 +46,9 @@ std::string join(const Container& c, const char* sep = ", ") {
 }  // namespace onebit
 
 // Always-on invariant check: a failure here is a bug in onebit, not bad input.
-#define ONEBIT_CHECK(cond)                                                                  \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
+#define ONEBIT_CHECK(cond)                                                                      \
+    do {                                                                                        \
+        if (!(cond))                                                                            \
             ::onebit::fail("internal", "check failed: " #cond " at ", __FILE__, ":", __LINE__); \
     } while (0)
 

@@ -47,7 +47,8 @@ inline uint16_t float_to_fp16(float f) {
     uint32_t u = float_bits(f);
     uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x1ffu));  // NaN
+    if (a > 0x7f800000u)
+        return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x1ffu));  // NaN
     if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
     if (a >= 0x38800000u) {
         // normal half: rebias exponent (127 -> 15) and round 13 dropped bits to nearest even

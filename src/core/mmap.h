@@ -8,7 +8,7 @@
 namespace onebit {
 
 class MappedFile {
-public:
+  public:
     MappedFile() = default;
     // Maps the whole file read-only; throws [io] naming the path when it cannot be opened.
     explicit MappedFile(const std::string& path);
@@ -22,7 +22,7 @@ public:
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     void reset();
     std::string path_;
     const uint8_t* data_ = nullptr;

@@ -48,13 +48,13 @@ struct TensorView {
 
 // Owning aligned storage. Move-only.
 class Buffer {
-public:
+  public:
     Buffer() = default;
     explicit Buffer(size_t nbytes);
     void* data() const { return data_.get(); }
     size_t size() const { return size_; }
 
-private:
+  private:
     struct Free {
         void operator()(void* p) const;
     };
@@ -64,7 +64,7 @@ private:
 
 // An owning contiguous tensor: a Buffer plus its view.
 class Tensor {
-public:
+  public:
     Tensor() = default;
     Tensor(DType dtype, Shape shape);
     const TensorView& view() const { return view_; }
@@ -77,7 +77,7 @@ public:
         return static_cast<T*>(view_.data);
     }
 
-private:
+  private:
     Buffer buffer_;
     TensorView view_;
 };

@@ -14,7 +14,7 @@
 namespace onebit {
 
 class ThreadPool {
-public:
+  public:
     // n_threads in total, the calling thread included (>= 1).
     explicit ThreadPool(int n_threads);
     ~ThreadPool();
@@ -27,11 +27,12 @@ public:
     // one job at a time (calls from several threads are serialised).
     template <typename F>
     void run(int64_t n_tasks, F&& fn) {
-        run_impl(n_tasks, [](void* ctx, int64_t t) { (*static_cast<F*>(ctx))(t); },
-                 const_cast<void*>(static_cast<const void*>(&fn)));
+        run_impl(
+            n_tasks, [](void* ctx, int64_t t) { (*static_cast<F*>(ctx))(t); },
+            const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
-private:
+  private:
     void run_impl(int64_t n_tasks, void (*call)(void*, int64_t), void* ctx);
     void worker_loop();
     void work();

@@ -53,10 +53,9 @@ json parse_header(const std::string& path, const char* text, size_t n) {
 
 uint64_t get_u64(const std::string& path, const std::string& name, const json& v,
                  const char* what) {
-    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() &&
-                                    v.get<int64_t>() < 0))
-        bad(path, "tensor '", name, "': ", what, " ", v.dump(),
-            " is not a non-negative integer");
+    if (!v.is_number_integer() ||
+        (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
+        bad(path, "tensor '", name, "': ", what, " ", v.dump(), " is not a non-negative integer");
     return v.get<uint64_t>();
 }
 
@@ -94,9 +93,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
         bad(path, "tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
             "] end before they begin");
     if (e.end - e.begin != nbytes)
-        bad(path, "tensor '", name, "': data_offsets span ", e.end - e.begin,
-            " bytes but shape ", shape.dump(), " of ", dtype_safetensors_name(e.dtype),
-            " needs ", nbytes);
+        bad(path, "tensor '", name, "': data_offsets span ", e.end - e.begin, " bytes but shape ",
+            shape.dump(), " of ", dtype_safetensors_name(e.dtype), " needs ", nbytes);
     return e;
 }
 
@@ -140,7 +138,8 @@ void SafetensorsFile::index(const uint8_t* base, uint64_t size) {
             if (it->is_null()) continue;  // MLX writes null when there is no metadata
             if (!it->is_object()) bad(path, "__metadata__ is not a JSON object");
             for (auto m = it->begin(); m != it->end(); ++m) {
-                if (!m->is_string()) bad(path, "__metadata__ value '", m.key(), "' is not a string");
+                if (!m->is_string())
+                    bad(path, "__metadata__ value '", m.key(), "' is not a string");
                 f.metadata_[m.key()] = m->get<std::string>();
             }
             continue;

@@ -20,7 +20,7 @@ namespace onebit::io {
 inline constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 class SafetensorsFile {
-public:
+  public:
     // Maps and validates the file; throws [safetensors] on any defect.
     static SafetensorsFile open(const std::string& path);
     // Validates an in-memory copy of a file's bytes; `label` names it in errors (fuzzing, tests).
@@ -35,7 +35,7 @@ public:
     // object lives. Throws [safetensors] naming the file when absent.
     TensorView get(const std::string& name) const;
 
-private:
+  private:
     void index(const uint8_t* base, uint64_t size);
 
     std::string label_;
@@ -57,13 +57,13 @@ void save_safetensors(const std::string& path,
 // A checkpoint: one safetensors file, or a folder holding model.safetensors or the shards named
 // by model.safetensors.index.json.
 class Checkpoint {
-public:
+  public:
     static Checkpoint open(const std::string& path);
     std::vector<std::string> names() const;
     bool contains(const std::string& name) const { return where_.count(name) != 0; }
     TensorView get(const std::string& name) const;
 
-private:
+  private:
     std::string path_;
     std::vector<std::unique_ptr<SafetensorsFile>> files_;
     std::map<std::string, const SafetensorsFile*> where_;

@@ -19,8 +19,8 @@ void check_params(const char* op, int group_size, int bits) {
     if (!quant::is_supported_bits(bits))
         fail(op, "bits ", bits, " is not supported; supported: ", join(kSupportedBits));
     if (!quant::is_supported_group_size(group_size))
-        fail(op, "group_size ", group_size, " is not supported; supported: ",
-             join(kSupportedGroupSizes));
+        fail(op, "group_size ", group_size,
+             " is not supported; supported: ", join(kSupportedGroupSizes));
 }
 
 void check_float(const char* op, const char* what, const TensorView& t) {
@@ -69,10 +69,9 @@ int64_t check_packed(const char* op, const TensorView& w, const TensorView& scal
         fail(op, "scales last dimension ", scales.dim(-1), " is too large");
     int64_t width = scales.dim(-1) * group_size;
     if (w.dim(-1) * 32 != width * bits)
-        fail(op, "packed width ", w.dim(-1), " of weight ", shape_str(w.shape),
-             " does not match ", width, " values (scales.shape[-1] ", scales.dim(-1),
-             " x group_size ", group_size, ") at ", bits, " bits: expected ",
-             width * bits / 32, " uint32 words");
+        fail(op, "packed width ", w.dim(-1), " of weight ", shape_str(w.shape), " does not match ",
+             width, " values (scales.shape[-1] ", scales.dim(-1), " x group_size ", group_size,
+             ") at ", bits, " bits: expected ", width * bits / 32, " uint32 words");
     return width;
 }
 
@@ -206,8 +205,8 @@ QmmPlan plan_qmm(const TensorView& x, const TensorView& w, const TensorView& sca
     if (options.int8_activations && !transpose)
         fail(op, "int8 activations are supported with transpose = true only");
     // symmetric: biases are not read; validate as if they were the scales
-    int64_t width = check_packed(op, w, scales, options.symmetric ? scales : biases, group_size,
-                                 bits);
+    int64_t width =
+        check_packed(op, w, scales, options.symmetric ? scales : biases, group_size, bits);
     check_float(op, "x", x);
     check_contiguous(op, "x", x);
     check_rank(op, "x", x, 1);
@@ -250,7 +249,8 @@ bool is_symmetric(const TensorView& scales, const TensorView& biases) {
     check_contiguous("is_symmetric", "biases", biases);
     if (biases.dtype != scales.dtype || biases.shape != scales.shape) return false;
     for (int64_t i = 0; i < scales.numel(); ++i)
-        if (load_float(biases.dtype, biases.data, i) != -0.5f * load_float(scales.dtype, scales.data, i))
+        if (load_float(biases.dtype, biases.data, i) !=
+            -0.5f * load_float(scales.dtype, scales.data, i))
             return false;
     return true;
 }
@@ -260,12 +260,12 @@ void quantized_matmul_into(const TensorView& x, const TensorView& w, const Tenso
                            const TensorView& out, const QmmOptions& options) {
     QmmPlan p = plan_qmm(x, w, scales, biases, transpose, group_size, bits, options);
     check_out("quantized_matmul", p.out, out, "y");
-    quant::QmmArgs a{x.data,   w.ptr<uint32_t>(), scales.data, biases.data, out.data,
-                     x.dtype,  scales.dtype,      out.dtype,   p.M,         p.N,
-                     p.K,      group_size,        bits,        transpose};
+    quant::QmmArgs a{x.data,  w.ptr<uint32_t>(), scales.data, biases.data, out.data,
+                     x.dtype, scales.dtype,      out.dtype,   p.M,         p.N,
+                     p.K,     group_size,        bits,        transpose};
     int64_t n_batch = shape_numel(p.batch);  // 1 for a 2-D weight
-    int64_t w_words = transpose ? p.N * quant::packed_words(p.K, bits)
-                                : p.K * quant::packed_words(p.N, bits);
+    int64_t w_words =
+        transpose ? p.N * quant::packed_words(p.K, bits) : p.K * quant::packed_words(p.N, bits);
     int64_t s_count = transpose ? p.N * (p.K / group_size) : p.K * (p.N / group_size);
     size_t xs = dtype_size(x.dtype), ss = dtype_size(scales.dtype), ys = dtype_size(out.dtype);
     for (int64_t b = 0; b < n_batch; ++b) {
@@ -280,8 +280,8 @@ void quantized_matmul_into(const TensorView& x, const TensorView& w, const Tenso
                         : static_cast<const uint8_t*>(biases.data) + wb * s_count * ss;
         ab.y = static_cast<uint8_t*>(out.data) + b * p.M * p.N * ys;
         if (p.M > 0 && p.N > 0)
-            cpu::quantized_matmul(ab, options.int8_activations ? cpu::Precision::int8
-                                                               : cpu::Precision::float32);
+            cpu::quantized_matmul(
+                ab, options.int8_activations ? cpu::Precision::int8 : cpu::Precision::float32);
     }
 }
 

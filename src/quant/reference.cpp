@@ -105,7 +105,7 @@ void qmm_t_ref(const QmmArgs& a) noexcept {
 
 void qmm_n_ref(const QmmArgs& a) noexcept {
     const int64_t words = a.w_stride(), lds = a.s_stride(), ldy = a.y_stride();
-    std::vector<float> x(static_cast<size_t>(a.K));  // [K]
+    std::vector<float> x(static_cast<size_t>(a.K));    // [K]
     std::vector<float> acc(static_cast<size_t>(a.N));  // [N]
     for (int64_t m = 0; m < a.M; ++m) {
         to_float_row(a.xdt, static_cast<const uint8_t*>(a.x) + m * a.K * dtype_size(a.xdt), a.K,
@@ -115,8 +115,8 @@ void qmm_n_ref(const QmmArgs& a) noexcept {
             const auto* bytes = reinterpret_cast<const uint8_t*>(a.w + k * words);
             for (int64_t n = 0; n < a.N; ++n) {
                 float s = load_float(a.sdt, a.scales, k * lds + n / a.group_size);
-                float b = a.biases ? load_float(a.sdt, a.biases, k * lds + n / a.group_size)
-                                   : -0.5f * s;
+                float b =
+                    a.biases ? load_float(a.sdt, a.biases, k * lds + n / a.group_size) : -0.5f * s;
                 float w_hat = s * static_cast<float>(get_code(bytes, n, a.bits)) + b;
                 acc[n] += x[k] * w_hat;
             }

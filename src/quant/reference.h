@@ -31,11 +31,11 @@ void dequantize_ref(const uint32_t* weight, const void* scales, const void* bias
 // One 2-D quantized matmul with float32 accumulation. Row strides (in elements) allow a slice
 // of a larger problem: 0 means the natural (contiguous) stride.
 struct QmmArgs {
-    const void* x;        // [M, K], dtype xdt
-    const uint32_t* w;    // transpose: [N, K*bits/32]; else [K, N*bits/32]  (row stride ldw)
-    const void* scales;   // transpose: [N, K/g];       else [K, N/g]; dtype sdt (row stride lds)
-    const void* biases;   // same as scales; nullptr: symmetric form, every bias is -scale / 2
-    void* y;              // [M, N], dtype ydt (row stride ldy)
+    const void* x;       // [M, K], dtype xdt
+    const uint32_t* w;   // transpose: [N, K*bits/32]; else [K, N*bits/32]  (row stride ldw)
+    const void* scales;  // transpose: [N, K/g];       else [K, N/g]; dtype sdt (row stride lds)
+    const void* biases;  // same as scales; nullptr: symmetric form, every bias is -scale / 2
+    void* y;             // [M, N], dtype ydt (row stride ldy)
     DType xdt, sdt, ydt;
     int64_t M, N, K;
     int group_size, bits;

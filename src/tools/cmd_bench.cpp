@@ -48,10 +48,9 @@ struct LayerShape {
 
 const std::vector<LayerShape>& bonsai_shapes() {
     static const std::vector<LayerShape> s = {
-        {"1.7B", 2048, 2048},  {"1.7B", 1024, 2048},  {"1.7B", 6144, 2048},
-        {"1.7B", 2048, 6144},  {"4B", 4096, 2560},    {"4B", 1024, 2560},
-        {"4B", 9728, 2560},    {"4B", 2560, 9728},    {"8B", 4096, 4096},
-        {"8B", 12288, 4096},   {"8B", 4096, 12288},   {"8B", 151936, 4096},
+        {"1.7B", 2048, 2048}, {"1.7B", 1024, 2048}, {"1.7B", 6144, 2048}, {"1.7B", 2048, 6144},
+        {"4B", 4096, 2560},   {"4B", 1024, 2560},   {"4B", 9728, 2560},   {"4B", 2560, 9728},
+        {"8B", 4096, 4096},   {"8B", 12288, 4096},  {"8B", 4096, 12288},  {"8B", 151936, 4096},
     };
     return s;
 }
@@ -94,10 +93,20 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
     size_t c = 0;
     double start = now_s();
     for (int rep = 0;; ++rep) {
-        quant::QmmArgs a{x.data(), wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
+        quant::QmmArgs a{x.data(),
+                         wt.w[c].ptr<uint32_t>(),
+                         wt.s[c].data(),
                          symmetric ? nullptr : wt.b[c].data(),
-                         y.data(), DType::float32, DType::float16, DType::float32, m, rows, k,
-                         g, bits, true};
+                         y.data(),
+                         DType::float32,
+                         DType::float16,
+                         DType::float32,
+                         m,
+                         rows,
+                         k,
+                         g,
+                         bits,
+                         true};
         double t0 = now_s();
         cpu::run_qmm(kern, a);
         double t = now_s() - t0;
@@ -117,11 +126,11 @@ void run_bench(const BenchOptions& o) {
     const double peak = cpu::measure_fma_peak_gflops();
     const cpu::Isa isa = cpu::active_isa();
     if (!o.json)
-        std::printf("threads %d, ISA %s, read bandwidth %.1f GB/s, float32 FMA peak %.0f GFLOP/s, "
-                    "LLC %zu MiB\n%-5s %-20s %4s %4s %7s %6s %6s %10s %8s %6s %8s %6s %8s\n",
-                    num_threads(), cpu::isa_name(isa), bw, peak, llc >> 20, "model", "variant",
-                    "bits", "m", "n", "k", "g", "time_us", "GB/s", "bw%", "GFLOP/s", "fma%",
-                    "speedup");
+        std::printf(
+            "threads %d, ISA %s, read bandwidth %.1f GB/s, float32 FMA peak %.0f GFLOP/s, "
+            "LLC %zu MiB\n%-5s %-20s %4s %4s %7s %6s %6s %10s %8s %6s %8s %6s %8s\n",
+            num_threads(), cpu::isa_name(isa), bw, peak, llc >> 20, "model", "variant", "bits", "m",
+            "n", "k", "g", "time_us", "GB/s", "bw%", "GFLOP/s", "fma%", "speedup");
     nlohmann::json records = nlohmann::json::array();
     std::mt19937 rng(1);
     const cpu::Kernel* scalar = nullptr;
@@ -155,35 +164,44 @@ void run_bench(const BenchOptions& o) {
                 std::normal_distribution<float> nd;
                 for (int64_t i = 0; i < m * shape.k; ++i) x.ptr<float>()[i] = nd(rng);
                 // the scalar reference on a slice: rows and activation rows scaled up
-                const int64_t s_rows = std::min<int64_t>(shape.n, 64), s_m = std::min<int64_t>(m, 4);
-                double t_scalar = time_kernel(*scalar, wt, x, y, s_m, s_rows, shape.k,
-                                              o.group_size, bits, 0.05, o.symmetric) *
+                const int64_t s_rows = std::min<int64_t>(shape.n, 64),
+                              s_m = std::min<int64_t>(m, 4);
+                double t_scalar = time_kernel(*scalar, wt, x, y, s_m, s_rows, shape.k, o.group_size,
+                                              bits, 0.05, o.symmetric) *
                                   (double(shape.n) / s_rows) * (double(m) / s_m);
                 for (const cpu::Kernel* kern : variants) {
-                    double t = time_kernel(*kern, wt, x, y, m, shape.n, shape.k, o.group_size,
-                                           bits, o.min_seconds, o.symmetric);
+                    double t = time_kernel(*kern, wt, x, y, m, shape.n, shape.k, o.group_size, bits,
+                                           o.min_seconds, o.symmetric);
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
-                    nlohmann::json r = {
-                        {"op", "quantized_matmul"}, {"variant", kern->name},
-                        {"precision", cpu::precision_name(kern->precision)},
-                        {"symmetric", o.symmetric},
-                        {"model", shape.model},      {"bits", bits},
-                        {"group_size", o.group_size}, {"m", m},
-                        {"n", shape.n},              {"k", shape.k},
-                        {"time_us", t * 1e6},        {"weight_gbps", gbps},
-                        {"bw_fraction", gbps / bw},  {"gflops", gflops},
-                        {"fma_fraction", gflops / peak}, {"speedup_vs_scalar", t_scalar / t},
-                        {"threads", num_threads()},  {"read_bw_gbps", bw},
-                        {"fma_peak_gflops", peak}};
+                    nlohmann::json r = {{"op", "quantized_matmul"},
+                                        {"variant", kern->name},
+                                        {"precision", cpu::precision_name(kern->precision)},
+                                        {"symmetric", o.symmetric},
+                                        {"model", shape.model},
+                                        {"bits", bits},
+                                        {"group_size", o.group_size},
+                                        {"m", m},
+                                        {"n", shape.n},
+                                        {"k", shape.k},
+                                        {"time_us", t * 1e6},
+                                        {"weight_gbps", gbps},
+                                        {"bw_fraction", gbps / bw},
+                                        {"gflops", gflops},
+                                        {"fma_fraction", gflops / peak},
+                                        {"speedup_vs_scalar", t_scalar / t},
+                                        {"threads", num_threads()},
+                                        {"read_bw_gbps", bw},
+                                        {"fma_peak_gflops", peak}};
                     if (o.json) {
                         records.push_back(r);
                     } else {
-                        std::printf("%-5s %-20s %4d %4lld %7lld %6lld %6d %10.1f %8.2f %5.0f%% "
-                                    "%8.1f %5.0f%% %8.1f\n",
-                                    shape.model, kern->name, bits, static_cast<long long>(m),
-                                    static_cast<long long>(shape.n),
-                                    static_cast<long long>(shape.k), o.group_size, t * 1e6, gbps,
-                                    100 * gbps / bw, gflops, 100 * gflops / peak, t_scalar / t);
+                        std::printf(
+                            "%-5s %-20s %4d %4lld %7lld %6lld %6d %10.1f %8.2f %5.0f%% "
+                            "%8.1f %5.0f%% %8.1f\n",
+                            shape.model, kern->name, bits, static_cast<long long>(m),
+                            static_cast<long long>(shape.n), static_cast<long long>(shape.k),
+                            o.group_size, t * 1e6, gbps, 100 * gbps / bw, gflops,
+                            100 * gflops / peak, t_scalar / t);
                         std::fflush(stdout);
                     }
                 }

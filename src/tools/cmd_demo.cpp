@@ -31,7 +31,8 @@ void run_demo(const DemoOptions& o) {
     std::vector<double> ref(o.n);  // [N] float64 x @ w^T
     for (int64_t n = 0; n < o.n; ++n) {
         double s = 0;
-        for (int64_t k = 0; k < o.k; ++k) s += double(x.ptr<float>()[k]) * w.ptr<float>()[n * o.k + k];
+        for (int64_t k = 0; k < o.k; ++k)
+            s += double(x.ptr<float>()[k]) * w.ptr<float>()[n * o.k + k];
         ref[n] = s;
     }
     std::printf("layer [%lld, %lld] float32, group size %d, one activation row\n",

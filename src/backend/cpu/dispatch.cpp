@@ -31,15 +31,14 @@ void quantize(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
     });
 }
 
-void run_dequantize(const Kernel& k, const uint32_t* weight, const void* scales,
-                    const void* biases, DType sdt, int64_t rows, int64_t K, int g, int bits,
-                    void* out) {
+void run_dequantize(const Kernel& k, const uint32_t* weight, const void* scales, const void* biases,
+                    DType sdt, int64_t rows, int64_t K, int g, int bits, void* out) {
     const int64_t words = quant::packed_words(K, bits), n_groups = K / g;
     const size_t es = dtype_size(sdt);
     parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
         k.dequantize(weight + r0 * words, static_cast<const uint8_t*>(scales) + r0 * n_groups * es,
-                     static_cast<const uint8_t*>(biases) + r0 * n_groups * es, sdt, r1 - r0, K,
-                     g, bits, static_cast<uint8_t*>(out) + r0 * K * es);
+                     static_cast<const uint8_t*>(biases) + r0 * n_groups * es, sdt, r1 - r0, K, g,
+                     bits, static_cast<uint8_t*>(out) + r0 * K * es);
     });
 }
 
@@ -97,16 +96,17 @@ void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
         } else {
             t.a.w = a.w + n0 * a.bits / 32;
             t.a.scales = static_cast<const uint8_t*>(a.scales) + n0 / a.group_size * ss;
-            if (a.biases) t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 / a.group_size * ss;
+            if (a.biases)
+                t.a.biases = static_cast<const uint8_t*>(a.biases) + n0 / a.group_size * ss;
         }
         k.qmm(t);
     });
 }
 
 void quantized_matmul(const quant::QmmArgs& a, Precision precision) {
-    run_qmm(select(a.transpose ? Op::qmm_t : Op::qmm_n, a.bits, a.group_size, a.xdt, a.M,
-                   precision),
-            a);
+    run_qmm(
+        select(a.transpose ? Op::qmm_t : Op::qmm_n, a.bits, a.group_size, a.xdt, a.M, precision),
+        a);
 }
 
 }  // namespace onebit::cpu

@@ -13,9 +13,8 @@ void dequantize(const uint32_t* weight, const void* scales, const void* biases, 
 void quantized_matmul(const quant::QmmArgs& a, Precision precision = Precision::float32);
 
 // Runs one given kernel (tests and benchmarks call every registered variant this way).
-void run_dequantize(const Kernel& k, const uint32_t* weight, const void* scales,
-                    const void* biases, DType sdt, int64_t rows, int64_t K, int g, int bits,
-                    void* out);
+void run_dequantize(const Kernel& k, const uint32_t* weight, const void* scales, const void* biases,
+                    DType sdt, int64_t rows, int64_t K, int g, int bits, void* out);
 void run_qmm(const Kernel& k, const quant::QmmArgs& a);
 
 }  // namespace onebit::cpu

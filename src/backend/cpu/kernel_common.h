@@ -38,13 +38,27 @@ inline void by_group(int g, Args&&... args) {
 template <template <int> class F, typename... Args>
 inline void by_bits(int bits, Args&&... args) {
     switch (bits) {
-        case 1: F<1>::run(args...); break;
-        case 2: F<2>::run(args...); break;
-        case 3: F<3>::run(args...); break;
-        case 4: F<4>::run(args...); break;
-        case 5: F<5>::run(args...); break;
-        case 6: F<6>::run(args...); break;
-        default: F<8>::run(args...); break;
+        case 1:
+            F<1>::run(args...);
+            break;
+        case 2:
+            F<2>::run(args...);
+            break;
+        case 3:
+            F<3>::run(args...);
+            break;
+        case 4:
+            F<4>::run(args...);
+            break;
+        case 5:
+            F<5>::run(args...);
+            break;
+        case 6:
+            F<6>::run(args...);
+            break;
+        default:
+            F<8>::run(args...);
+            break;
     }
 }
 

@@ -5,7 +5,6 @@
 // Matches the reference within FORMAT.md's bound (tests/test_backend_consistency.cpp).
 #include <immintrin.h>
 
-
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/simd_common.h"
 
@@ -62,7 +61,8 @@ struct Unpack32 {
 
 inline __m256 load8(DType dt, const void* p, int64_t i) {
     if (dt == DType::float32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+    __m128i h =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
     if (dt == DType::float16) return _mm256_cvtph_ps(h);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
@@ -85,11 +85,10 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
     const float* x = t.xf + m * a.K;
     const float* xs = t.xsum + m * n_groups;
     // lane i of chunk c (bits 8c..8c+7 of a word) shifts bit 8c+i into the sign bit
-    const __m256i shift[4] = {
-        _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
-        _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
-        _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
-        _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)};
+    const __m256i shift[4] = {_mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
+                              _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
+                              _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
+                              _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)};
     const __m256 zero = _mm256_setzero_ps();
     __m256 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
@@ -121,8 +120,7 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
 }
 
 template <int BITS, int R>
-inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0,
-                           int64_t m) {
+inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0, int64_t m) {
     const auto& a = t.a;
     const int g = a.group_size;
     const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
@@ -179,13 +177,15 @@ struct QmmN {
                 for (int64_t n = 0; n < a.N; n += 32) {
                     const int64_t G = n / g;
                     __m256 c = _mm256_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                    __m256 d = _mm256_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
-                                                        : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
+                    __m256 d = _mm256_set1_ps(
+                        xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                       : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
                     __m256 q[4];
                     unpack(row + n / 32 * BITS, q);
                     for (int h = 0; h < 4; ++h) {
                         float* p = acc + n + 8 * h;
-                        _mm256_storeu_ps(p, _mm256_add_ps(_mm256_fmadd_ps(q[h], c, _mm256_loadu_ps(p)), d));
+                        _mm256_storeu_ps(
+                            p, _mm256_add_ps(_mm256_fmadd_ps(q[h], c, _mm256_loadu_ps(p)), d));
                     }
                 }
             }
@@ -216,7 +216,8 @@ inline void store_out(DType dt, void* out, int64_t i, __m256 v) {
                          _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     } else {
         __m256i h = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
-        __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        __m128i packed =
+            _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(out) + i), packed);
     }
 }
@@ -224,7 +225,7 @@ inline void store_out(DType dt, void* out, int64_t i, __m256 v) {
 template <int BITS>
 struct Deq {
     static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                     int64_t K, int g, void* out) {
+                    int64_t K, int g, void* out) {
         static const Unpack32<BITS> unpack;
         const int64_t words = K * BITS / 32, n_groups = K / g;
         for (int64_t r = 0; r < rows; ++r) {

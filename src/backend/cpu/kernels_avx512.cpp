@@ -18,9 +18,8 @@
 // bound (tests/test_backend_consistency.cpp).
 #include <immintrin.h>
 
-
-#include "backend/cpu/kernels.h"
 #include "backend/cpu/avx512_common.h"
+#include "backend/cpu/kernels.h"
 
 namespace onebit::cpu {
 
@@ -58,8 +57,7 @@ struct Unpack32 {
         for (int h = 0; h < 2; ++h) {
             __m512i lo = _mm512_srlv_epi32(_mm512_permutexvar_epi32(lo_idx[h], data), lo_sh[h]);
             if constexpr (32 % BITS != 0) {
-                __m512i hi =
-                    _mm512_sllv_epi32(_mm512_permutexvar_epi32(hi_idx[h], data), hi_sh[h]);
+                __m512i hi = _mm512_sllv_epi32(_mm512_permutexvar_epi32(hi_idx[h], data), hi_sh[h]);
                 lo = _mm512_or_si512(lo, hi);
             }
             v[h] = _mm512_and_si512(lo, mask);
@@ -95,11 +93,12 @@ inline void one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_
                 part[r] = _mm512_mask_add_ps(part[r], bits[r][gi * kSteps + j], part[r], xv);
         }
         for (int r = 0; r < R; ++r)
-            acc[r] = _mm512_fmadd_ps(part[r], _mm512_set1_ps(scalar_at(a.sdt, scales[r], gi)),
-                                     acc[r]);
+            acc[r] =
+                _mm512_fmadd_ps(part[r], _mm512_set1_ps(scalar_at(a.sdt, scales[r], gi)), acc[r]);
     }
     for (int r = 0; r < R; ++r) {
-        float y = _mm512_reduce_add_ps(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
+        float y =
+            _mm512_reduce_add_ps(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
         store_y(a.ydt, a.y, m * st.ldy + n0 + r, y);
     }
 }
@@ -116,8 +115,7 @@ struct OneBit {
 
 // R rows of a BITS-bit qmm_t for one activation row x.
 template <int BITS, int R>
-inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0,
-                           int64_t m) {
+inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0, int64_t m) {
     const auto& a = t.a;
     const int g = a.group_size;
     const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
@@ -175,14 +173,17 @@ struct QmmN {
                 for (int64_t n = 0; n < a.N; n += 32) {
                     const int64_t G = n / g;
                     __m512 c = _mm512_set1_ps(xk * scalar_at(a.sdt, a.scales, k * lds + G));
-                    __m512 d = _mm512_set1_ps(xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
-                                                        : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
+                    __m512 d = _mm512_set1_ps(
+                        xk * (a.biases ? scalar_at(a.sdt, a.biases, k * lds + G)
+                                       : -0.5f * scalar_at(a.sdt, a.scales, k * lds + G)));
                     __m512 q0, q1;
                     unpack(row + n / 32 * BITS, q0, q1);
-                    _mm512_storeu_ps(acc + n,
-                                     _mm512_add_ps(_mm512_fmadd_ps(q0, c, _mm512_loadu_ps(acc + n)), d));
-                    _mm512_storeu_ps(acc + n + 16, _mm512_add_ps(
-                                                       _mm512_fmadd_ps(q1, c, _mm512_loadu_ps(acc + n + 16)), d));
+                    _mm512_storeu_ps(
+                        acc + n,
+                        _mm512_add_ps(_mm512_fmadd_ps(q0, c, _mm512_loadu_ps(acc + n)), d));
+                    _mm512_storeu_ps(
+                        acc + n + 16,
+                        _mm512_add_ps(_mm512_fmadd_ps(q1, c, _mm512_loadu_ps(acc + n + 16)), d));
                 }
             }
             for (int64_t n = 0; n < a.N; ++n) store_y(a.ydt, a.y, m * a.y_stride() + n, acc[n]);
@@ -226,7 +227,7 @@ inline void store_out(DType dt, void* out, int64_t i, __m512 v) {
 template <int BITS>
 struct Deq {
     static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                     int64_t K, int g, void* out) {
+                    int64_t K, int g, void* out) {
         static const Unpack32<BITS> unpack;
         const int64_t words = K * BITS / 32, n_groups = K / g;
         for (int64_t r = 0; r < rows; ++r) {

@@ -79,8 +79,8 @@ inline void scale_block(DType sdt, const uint8_t* scales, const float* dx, int64
 // results are batch invariant. Scales times dx are converted 16 groups at a time and broadcast
 // from memory.
 template <int BITS, int G, int R, int RM>
-inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st,
-                      int64_t n0, int64_t m0) {
+inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st, int64_t n0,
+                      int64_t m0) {
     const auto& a = t.a;
     constexpr int kSpan = G < 64 ? 64 : G;
     constexpr int kGroupsPerStep = kSpan / G;
@@ -104,8 +104,8 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
         if (gi % 16 == 0)
             for (int i = 0; i < RM; ++i)
                 for (int r = 0; r < R; ++r)
-                    scale_block(a.sdt, scales[r], t.dx + (m0 + i) * st.n_groups, gi,
-                                st.n_groups, sc[i][r]);
+                    scale_block(a.sdt, scales[r], t.dx + (m0 + i) * st.n_groups, gi, st.n_groups,
+                                sc[i][r]);
         __m512i isum[RM][R];
         for (int i = 0; i < RM; ++i)
             for (int r = 0; r < R; ++r) isum[i][r] = _mm512_setzero_si512();
@@ -125,7 +125,8 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
                 } else {
                     wb = codes(p, kHalf);
                 }
-                for (int i = 0; i < RM; ++i) isum[i][r] = _mm512_dpbusd_epi32(isum[i][r], wb, xv[i]);
+                for (int i = 0; i < RM; ++i)
+                    isum[i][r] = _mm512_dpbusd_epi32(isum[i][r], wb, xv[i]);
             }
         }
         const int lane = static_cast<int>(gi % 16);
@@ -146,7 +147,8 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
         for (int r = 0; r < R; ++r) {
             const float* xs = t.xsum + (m0 + i) * st.n_groups;
             store_y(a.ydt, a.y, (m0 + i) * st.ldy + n0 + r,
-                    _mm512_reduce_add_ps(acc[i][r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups));
+                    _mm512_reduce_add_ps(acc[i][r]) +
+                        row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups));
         }
 }
 
@@ -154,8 +156,7 @@ constexpr int kRows = 4;     // weight rows per tile
 constexpr int kActRows = 4;  // activation rows per tile (with 2 weight rows)
 
 template <int BITS, int G, int R>
-void int8_rows_all_m(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st,
-                     int64_t n0) {
+void int8_rows_all_m(const QmmTask& t, const Codes64<BITS>& codes, const Strides& st, int64_t n0) {
     int64_t m = 0;
     for (; m + kActRows <= t.a.M; m += kActRows)
         for (int r = 0; r < R; r += (R >= 2 ? 2 : 1)) {
@@ -189,13 +190,27 @@ struct Int8 {
 
 void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept {
     switch (t.a.bits) {
-        case 1: Int8<1>::run(t); break;
-        case 2: Int8<2>::run(t); break;
-        case 3: Int8<3>::run(t); break;
-        case 4: Int8<4>::run(t); break;
-        case 5: Int8<5>::run(t); break;
-        case 6: Int8<6>::run(t); break;
-        default: Int8<8>::run(t); break;
+        case 1:
+            Int8<1>::run(t);
+            break;
+        case 2:
+            Int8<2>::run(t);
+            break;
+        case 3:
+            Int8<3>::run(t);
+            break;
+        case 4:
+            Int8<4>::run(t);
+            break;
+        case 5:
+            Int8<5>::run(t);
+            break;
+        case 6:
+            Int8<6>::run(t);
+            break;
+        default:
+            Int8<8>::run(t);
+            break;
     }
 }
 

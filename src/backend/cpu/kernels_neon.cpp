@@ -108,8 +108,7 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
 }
 
 template <int BITS, int R>
-inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0,
-                           int64_t m) {
+inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64_t n0, int64_t m) {
     const auto& a = t.a;
     const int g = a.group_size;
     const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
@@ -125,7 +124,8 @@ inline void multi_bit_rows(const QmmTask& t, const Unpack32<BITS>& unpack, int64
             for (int r = 0; r < R; ++r) {
                 float32x4_t q[8];
                 unpack(a.w + (n0 + r) * ldw + k / 32 * BITS, q);
-                for (int c = 0; c < 8; ++c) part[r] = vfmaq_f32(part[r], q[c], vld1q_f32(x + k + 4 * c));
+                for (int c = 0; c < 8; ++c)
+                    part[r] = vfmaq_f32(part[r], q[c], vld1q_f32(x + k + 4 * c));
             }
         }
         for (int r = 0; r < R; ++r) {
@@ -165,8 +165,9 @@ struct QmmN {
                 for (int64_t n = 0; n < a.N; n += 32) {
                     const int64_t G = n / g;
                     float c = xk * load_float(a.sdt, a.scales, k * lds + G);
-                    float32x4_t d = vdupq_n_f32(xk * (a.biases ? load_float(a.sdt, a.biases, k * lds + G)
-                                                           : -0.5f * load_float(a.sdt, a.scales, k * lds + G)));
+                    float32x4_t d = vdupq_n_f32(
+                        xk * (a.biases ? load_float(a.sdt, a.biases, k * lds + G)
+                                       : -0.5f * load_float(a.sdt, a.scales, k * lds + G)));
                     float32x4_t q[8];
                     unpack(row + n / 32 * BITS, q);
                     for (int h = 0; h < 8; ++h) {
@@ -183,7 +184,7 @@ struct QmmN {
 template <int BITS>
 struct Deq {
     static void run(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
-                     int64_t K, int g, void* out) {
+                    int64_t K, int g, void* out) {
         static const Unpack32<BITS> unpack;
         const int64_t words = K * BITS / 32, n_groups = K / g;
         for (int64_t r = 0; r < rows; ++r) {

@@ -63,8 +63,7 @@ double measure_fma_peak_gflops() {
 
 size_t llc_bytes() {
     for (int idx = 4; idx >= 0; --idx) {
-        std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) +
-                        "/size");
+        std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(idx) + "/size");
         std::string s;
         if (f >> s && !s.empty()) {
             size_t v = std::stoull(s);

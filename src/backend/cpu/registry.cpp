@@ -151,9 +151,8 @@ const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision prec
         bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
         if (isa_ok && cpu_can_run(k)) return k;
     }
-    fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g,
-         ", dtype ", dtype_name(dt), ", precision ", precision_name(precision), " on ",
-         isa_name(isa));
+    fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g, ", dtype ",
+         dtype_name(dt), ", precision ", precision_name(precision), " on ", isa_name(isa));
 }
 
 }  // namespace onebit::cpu

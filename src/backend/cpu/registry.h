@@ -54,13 +54,13 @@ using QmmFn = void (*)(const QmmTask& task) noexcept;
 constexpr uint32_t bits_bit(int bits) { return 1u << bits; }
 constexpr uint32_t group_bit(int g) { return g == 32 ? 1u : g == 64 ? 2u : g == 128 ? 4u : 0u; }
 constexpr uint32_t dtype_bit(DType dt) { return 1u << static_cast<int>(dt); }
-inline constexpr uint32_t kAllBits = 0x17eu;  // 1, 2, 3, 4, 5, 6, 8
+inline constexpr uint32_t kAllBits = 0x17eu;    // 1, 2, 3, 4, 5, 6, 8
 inline constexpr uint32_t kMultiBits = 0x17cu;  // 2, 3, 4, 5, 6, 8
 inline constexpr uint32_t kOneBit = 0x2u;
 inline constexpr uint32_t kAllGroups = 0x7u;  // 32, 64, 128
-inline constexpr uint32_t kFloatDtypes =
-    (1u << static_cast<int>(DType::float32)) | (1u << static_cast<int>(DType::float16)) |
-    (1u << static_cast<int>(DType::bfloat16));
+inline constexpr uint32_t kFloatDtypes = (1u << static_cast<int>(DType::float32)) |
+                                         (1u << static_cast<int>(DType::float16)) |
+                                         (1u << static_cast<int>(DType::bfloat16));
 
 struct Kernel {
     const char* name;
