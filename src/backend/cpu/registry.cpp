@@ -1,6 +1,10 @@
 #include "backend/cpu/registry.h"
 
 #include <cstdlib>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <string_view>
 
 #include "backend/cpu/kernels.h"
@@ -59,6 +63,40 @@ const std::vector<Kernel> kKernels = {
 };
 // clang-format on
 
+#if defined(__x86_64__)
+// CPUID feature bits, with the OS's XSAVE support for the vector state (XCR0) checked too.
+struct X86Features {
+    bool avx2 = false, fma = false, f16c = false;
+    bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+    bool vnni = false, vbmi = false;
+};
+
+const X86Features& x86_features() {
+    static const X86Features f = [] {
+        X86Features r;
+        unsigned a, b, c, d;
+        if (!__get_cpuid(1, &a, &b, &c, &d)) return r;
+        const bool osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+        if (!osxsave) return r;
+        uint32_t lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        const bool ymm = (lo & 0x6) == 0x6, zmm = (lo & 0xe6) == 0xe6;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return r;
+        r.avx2 = ymm && ((b >> 5) & 1);
+        r.fma = ymm && fma;
+        r.f16c = ymm && f16c;
+        r.avx512f = zmm && ((b >> 16) & 1);
+        r.avx512dq = zmm && ((b >> 17) & 1);
+        r.avx512bw = zmm && ((b >> 30) & 1);
+        r.avx512vl = zmm && ((b >> 31) & 1);
+        r.vbmi = zmm && ((c >> 1) & 1);
+        r.vnni = zmm && ((c >> 11) & 1);
+        return r;
+    }();
+    return f;
+}
+#endif
+
 }  // namespace
 
 bool cpu_has(Isa isa) {
@@ -66,12 +104,14 @@ bool cpu_has(Isa isa) {
         case Isa::scalar:
             return true;
 #if defined(__x86_64__)
-        case Isa::avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
-        case Isa::avx512:
-            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+        case Isa::avx2: {
+            const auto& f = x86_features();
+            return f.avx2 && f.fma && f.f16c;
+        }
+        case Isa::avx512: {
+            const auto& f = x86_features();
+            return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.fma && f.f16c;
+        }
 #endif
 #if defined(__aarch64__)
         case Isa::neon:
@@ -85,8 +125,8 @@ bool cpu_has(Isa isa) {
 bool cpu_can_run(const Kernel& k) {
     if (!cpu_has(k.isa)) return false;
 #if defined(__x86_64__)
-    if ((k.features & kVnni) && !__builtin_cpu_supports("avx512vnni")) return false;
-    if ((k.features & kVbmi) && !__builtin_cpu_supports("avx512vbmi")) return false;
+    if ((k.features & kVnni) && !x86_features().vnni) return false;
+    if ((k.features & kVbmi) && !x86_features().vbmi) return false;
 #endif
     return true;
 }
