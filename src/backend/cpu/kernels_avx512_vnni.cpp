@@ -93,6 +93,7 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
         scales[r] = static_cast<const uint8_t*>(a.scales) + (n0 + r) * st.lds * st.s_size;
     }
     const __m512i ones = _mm512_set1_epi8(1);
+    const int64_t kPrefetch = R * st.ldw * 4;  // bytes from a row to the same row of the next block
     alignas(64) float sc[RM][R][16];
     __m512 acc[RM][R];
     for (int i = 0; i < RM; ++i)
@@ -117,6 +118,8 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
             }
             for (int r = 0; r < R; ++r) {
                 const uint8_t* p = rows[r] + (c0 + j) / 64 * kBytes;
+                // the next block of rows, a few hundred cycles ahead
+                if constexpr (RM == 1) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetch), _MM_HINT_T0);
                 __m512i wb;
                 if constexpr (BITS == 1) {
                     __mmask64 k = 0;
