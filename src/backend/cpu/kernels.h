@@ -31,6 +31,7 @@ void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;
 
 // AVX2 + FMA + F16C (kernels_avx2.cpp)
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept;
+void qmm_t_int8_1bit_avx2(const QmmTask& t) noexcept;  // int8 activations
 void qmm_t_avx2(const QmmTask& t) noexcept;
 void qmm_n_avx2(const QmmTask& t) noexcept;
 void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,

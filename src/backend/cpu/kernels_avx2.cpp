@@ -3,6 +3,11 @@
 // broadcast and shifted per lane so that bit i lands in lane i's sign bit; blendv then selects x
 // or 0 before the add. Packed loads use maskload, so nothing is read past a row end.
 // Matches the reference within FORMAT.md's bound (tests/test_backend_consistency.cpp).
+// int8 activations, 1 bit (qmm_t_int8_1bit_avx2): each 32-bit word of weight bits is spread to
+// 32 bytes (byte shuffle, bit test) that select +-xq through vpsignb; vpmaddubsw against ones
+// sums pairs into int16 (at most 4 x 254 per group of 128: no overflow), vpmaddwd widens once
+// per group, and the group sum is scaled by scale * dx in float. Integer sums are exact, so the
+// result matches qmm_t_int8_ref up to float32 rounding.
 #include <immintrin.h>
 
 #include "backend/cpu/kernels.h"
@@ -245,7 +250,64 @@ struct Deq {
     }
 };
 
+// R rows of the 1-bit int8 kernel with group size G for one activation row.
+template <int G, int R>
+inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_t m) {
+    const auto& a = t.a;
+    const int8_t* xq = t.xq + m * a.K;
+    const float* dx = t.dx + m * st.n_groups;
+    const float* xs = t.xsum + m * st.n_groups;
+    const uint32_t* words[R];
+    const uint8_t* scales[R];
+    for (int r = 0; r < R; ++r) {
+        words[r] = a.w + (n0 + r) * st.ldw;
+        scales[r] = static_cast<const uint8_t*>(a.scales) + (n0 + r) * st.lds * st.s_size;
+    }
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                         2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t gi = 0; gi < st.n_groups; ++gi) {
+        __m256i part[R];
+        for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_si256();
+        for (int j = 0; j < G / 32; ++j) {
+            const int64_t wi = gi * (G / 32) + j;
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + wi * 32));
+            for (int r = 0; r < R; ++r) {
+                __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(words[r][wi])), sel);
+                v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);  // 0xff where set
+                // -xq where set, 0 elsewhere; the sign is undone below
+                part[r] = _mm256_add_epi16(part[r],
+                                           _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xv, v)));
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(part[r], ones16));
+            float s = -scalar_at(a.sdt, scales[r], gi) * dx[gi];
+            acc[r] = _mm256_fmadd_ps(isum, _mm256_set1_ps(s), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        float y = hsum(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
+        store_y(a.ydt, a.y, m * st.ldy + n0 + r, y);
+    }
+}
+
+template <int G>
+struct Int8OneBit {
+    static void run(const QmmTask& t) {
+        const Strides st(t.a);
+        for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
+            int8_one_bit_rows<G, decltype(rows)::value>(t, st, n0, m);
+        });
+    }
+};
+
 }  // namespace
+
+void qmm_t_int8_1bit_avx2(const QmmTask& t) noexcept { by_group<Int8OneBit>(t.a.group_size, t); }
 
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept {
     for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {

@@ -31,6 +31,8 @@ const std::vector<Kernel> kKernels = {
      nullptr, nullptr, qmm_n_avx512},
     {"dequantize_avx512",    Op::dequantize, Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_avx512, nullptr},
+    {"qmm_t_int8_1bit_avx2", Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  0,
+     nullptr, nullptr, qmm_t_int8_1bit_avx2},
     {"qmm_t_1bit_avx2",      Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_1bit_avx2},
     {"qmm_t_avx2",           Op::qmm_t,      Isa::avx2,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM, F32, 0,
