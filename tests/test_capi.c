@@ -56,6 +56,30 @@ int main(void) {
             CHECK(fabs(y[m * N + n] - ref) <= 1e-5 * mag + 1e-6);
         }
 
+    /* flags: the symmetric form with NULL biases equals explicit biases of -scale/2 */
+    {
+        static float ssym[N * K / G], bsym[N * K / G], y1[M * N], y2[M * N];
+        for (int i = 0; i < N * K / G; ++i) {
+            ssym[i] = 0.25f + 0.01f * (float)i;
+            bsym[i] = -ssym[i] / 2;
+        }
+        onebit_tensor ts2 = {ONEBIT_FLOAT32, 2, s_shape, ssym};
+        onebit_tensor tb2 = {ONEBIT_FLOAT32, 2, s_shape, bsym};
+        onebit_tensor ty1 = {ONEBIT_FLOAT32, 2, y_shape, y1};
+        onebit_tensor ty2 = {ONEBIT_FLOAT32, 2, y_shape, y2};
+        CHECK(onebit_quantized_matmul_ex(&tx, &twq, &ts2, &tb2, 1, G, BITS, 0, &ty1) == ONEBIT_OK);
+        CHECK(onebit_quantized_matmul_ex(&tx, &twq, &ts2, NULL, 1, G, BITS, ONEBIT_QMM_SYMMETRIC,
+                                         &ty2) == ONEBIT_OK);
+        CHECK(memcmp(y1, y2, sizeof y1) == 0);
+        CHECK(onebit_quantized_matmul_ex(&tx, &twq, &ts2, &tb2, 1, G, BITS, 8u, &ty1) ==
+              ONEBIT_ERROR);
+        CHECK(strstr(onebit_last_error(), "unknown quantized_matmul flags") != NULL);
+        onebit_set_num_threads(1);
+        CHECK(onebit_quantized_matmul_ex(&tx, &twq, &ts2, &tb2, 1, G, BITS, 0, &ty2) == ONEBIT_OK);
+        CHECK(memcmp(y1, y2, sizeof y1) == 0);
+        onebit_set_num_threads(0);
+    }
+
     /* errors: a code and a message, never an exception or a crash */
     CHECK(onebit_quantize(&tw, G, 7, &twq, &ts, &tb) == ONEBIT_ERROR);
     CHECK(strstr(onebit_last_error(), "[quantize] bits 7 is not supported") != NULL);

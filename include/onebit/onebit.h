@@ -55,6 +55,21 @@ int onebit_quantized_matmul(const onebit_tensor* x, const onebit_tensor* weight,
                             const onebit_tensor* scales, const onebit_tensor* biases, int transpose,
                             int group_size, int bits, const onebit_tensor* y);
 
+/* Flags for onebit_quantized_matmul_ex. */
+#define ONEBIT_QMM_INT8_ACTIVATIONS                                                     \
+    1u                          /* activations quantized to int8 per group (faster; the \
+                                   error bound is documented in the C++ API) */
+#define ONEBIT_QMM_SYMMETRIC 2u /* every bias is -scale/2: biases are not read (may be NULL) */
+
+/* onebit_quantized_matmul with flags (ONEBIT_QMM_*). Unknown flags are an error. */
+int onebit_quantized_matmul_ex(const onebit_tensor* x, const onebit_tensor* weight,
+                               const onebit_tensor* scales, const onebit_tensor* biases,
+                               int transpose, int group_size, int bits, unsigned flags,
+                               const onebit_tensor* y);
+
+/* Sets the number of threads the library uses (n <= 0: all cores). Not while a call runs. */
+void onebit_set_num_threads(int n);
+
 /* The calling thread's last error message ("" when none). Valid until the thread's next call. */
 const char* onebit_last_error(void);
 

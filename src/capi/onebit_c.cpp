@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "onebit/onebit.h"
 #include "ops/ops.h"
 
@@ -83,6 +84,27 @@ int onebit_quantized_matmul(const onebit_tensor* x, const onebit_tensor* weight,
                                       view(y, "y"));
     });
 }
+
+int onebit_quantized_matmul_ex(const onebit_tensor* x, const onebit_tensor* weight,
+                               const onebit_tensor* scales, const onebit_tensor* biases,
+                               int transpose, int group_size, int bits, unsigned flags,
+                               const onebit_tensor* y) {
+    return guarded([&] {
+        const unsigned known = ONEBIT_QMM_INT8_ACTIVATIONS | ONEBIT_QMM_SYMMETRIC;
+        if (flags & ~known)
+            onebit::fail("c_api", "unknown quantized_matmul flags 0x", std::hex, flags & ~known,
+                         "; supported: ONEBIT_QMM_INT8_ACTIVATIONS, ONEBIT_QMM_SYMMETRIC");
+        onebit::QmmOptions o;
+        o.int8_activations = flags & ONEBIT_QMM_INT8_ACTIVATIONS;
+        o.symmetric = flags & ONEBIT_QMM_SYMMETRIC;
+        onebit::TensorView b =
+            o.symmetric && !biases ? onebit::TensorView() : view(biases, "biases");
+        onebit::quantized_matmul_into(view(x, "x"), view(weight, "weight"), view(scales, "scales"),
+                                      b, transpose != 0, group_size, bits, view(y, "y"), o);
+    });
+}
+
+void onebit_set_num_threads(int n) { onebit::set_num_threads(n); }
 
 const char* onebit_last_error(void) { return g_last_error.c_str(); }
 
