@@ -39,6 +39,7 @@ void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt,
 
 // NEON (kernels_neon.cpp, aarch64 builds only)
 void qmm_t_1bit_neon(const QmmTask& t) noexcept;
+void qmm_t_int8_1bit_neon(const QmmTask& t) noexcept;  // needs kDotProd
 void qmm_t_neon(const QmmTask& t) noexcept;
 void qmm_n_neon(const QmmTask& t) noexcept;
 void dequantize_neon(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,

@@ -263,8 +263,8 @@ inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, i
         words[r] = a.w + (n0 + r) * st.ldw;
         scales[r] = static_cast<const uint8_t*>(a.scales) + (n0 + r) * st.lds * st.s_size;
     }
-    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                         2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     __m256 acc[R];
@@ -276,11 +276,12 @@ inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, i
             const int64_t wi = gi * (G / 32) + j;
             const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + wi * 32));
             for (int r = 0; r < R; ++r) {
-                __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(words[r][wi])), sel);
+                __m256i v =
+                    _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(words[r][wi])), sel);
                 v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);  // 0xff where set
                 // -xq where set, 0 elsewhere; the sign is undone below
-                part[r] = _mm256_add_epi16(part[r],
-                                           _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xv, v)));
+                part[r] =
+                    _mm256_add_epi16(part[r], _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xv, v)));
             }
         }
         for (int r = 0; r < R; ++r) {

@@ -82,8 +82,8 @@ inline void one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_
     }
     __m512 acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-    constexpr int kGroupsPerLine = 512 / G;          // 64 bytes of bits
-    const int64_t ahead = R * st.ldw * 4;            // same row of the next block, in bytes
+    constexpr int kGroupsPerLine = 512 / G;  // 64 bytes of bits
+    const int64_t ahead = R * st.ldw * 4;    // same row of the next block, in bytes
     for (int64_t gi = 0; gi < st.n_groups; ++gi) {
         const float* xg = x + gi * G;
         if (gi % kGroupsPerLine == 0)

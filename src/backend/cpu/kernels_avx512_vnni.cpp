@@ -119,7 +119,8 @@ inline void int8_tile(const QmmTask& t, const Codes64<BITS>& codes, const Stride
             for (int r = 0; r < R; ++r) {
                 const uint8_t* p = rows[r] + (c0 + j) / 64 * kBytes;
                 // the next block of rows, a few hundred cycles ahead
-                if constexpr (RM == 1) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetch), _MM_HINT_T0);
+                if constexpr (RM == 1)
+                    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetch), _MM_HINT_T0);
                 __m512i wb;
                 if constexpr (BITS == 1) {
                     __mmask64 k = 0;

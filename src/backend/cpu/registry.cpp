@@ -5,6 +5,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 #include <string_view>
 
 #include "backend/cpu/kernels.h"
@@ -43,6 +47,8 @@ const std::vector<Kernel> kKernels = {
      nullptr, dequantize_avx2, nullptr},
 #endif
 #if defined(__aarch64__)
+    {"qmm_t_int8_1bit_neon", Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  kDotProd,
+     nullptr, nullptr, qmm_t_int8_1bit_neon},
     {"qmm_t_1bit_neon",      Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_t_1bit_neon},
     {"qmm_t_neon",           Op::qmm_t,      Isa::neon,   kMultiBits, kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -129,6 +135,9 @@ bool cpu_can_run(const Kernel& k) {
 #if defined(__x86_64__)
     if ((k.features & kVnni) && !x86_features().vnni) return false;
     if ((k.features & kVbmi) && !x86_features().vbmi) return false;
+#endif
+#if defined(__aarch64__)
+    if ((k.features & kDotProd) && !(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) return false;
 #endif
     return true;
 }

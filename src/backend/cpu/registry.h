@@ -25,8 +25,9 @@ enum class Precision : uint8_t { float32, int8 };
 const char* precision_name(Precision p);
 
 // CPU features a kernel needs beyond its ISA.
-inline constexpr uint32_t kVnni = 1u;  // AVX-512 VNNI
-inline constexpr uint32_t kVbmi = 2u;  // AVX-512 VBMI
+inline constexpr uint32_t kVnni = 1u;     // AVX-512 VNNI
+inline constexpr uint32_t kVbmi = 2u;     // AVX-512 VBMI
+inline constexpr uint32_t kDotProd = 8u;  // Armv8.2 dot product (sdot)
 // A scalar kernel that is the implementation on every ISA (ops with no SIMD variant, such as
 // quantize). Other scalar kernels run only when the active ISA is scalar: never a silent slow
 // fallback.
