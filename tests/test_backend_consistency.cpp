@@ -21,6 +21,8 @@
 #include <tuple>
 
 #include "backend/cpu/dispatch.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/packed.h"
 #include "backend/cpu/registry.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -284,6 +286,72 @@ TEST(Registry, IsaOverride) {
     EXPECT_THROW(cpu::active_isa(), Error);
     unsetenv("ONEBIT_CPU_ISA");
     EXPECT_EQ(cpu::active_isa(), cpu::available_isas().front());
+}
+
+}  // namespace
+
+namespace {
+
+#if defined(__x86_64__)
+// The vectorized activation quantization is bit-identical to the reference's.
+TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
+    if (!cpu::cpu_has(cpu::Isa::avx512)) GTEST_SKIP();
+    std::mt19937 rng(std::random_device{}());
+    for (int g : quant::kSupportedGroupSizes) {
+        const int64_t K = 4096 + g;
+        std::vector<float> x(K), dx1(K / g), dx2(K / g), xs(K / g);
+        std::vector<int8_t> q1(K), q2(K);
+        std::normal_distribution<float> nd;
+        for (auto& v : x) v = nd(rng) * (rng() % 4 ? 1.0f : 100.0f);
+        for (int i = 0; i < g; ++i) x[i] = 0.0f;  // an all-zero group
+        x[g + 3] = 127.0f * 0.5f;                   // ties around rounding steps
+        quant::quantize_activations_int8(x.data(), K, g, q1.data(), dx1.data());
+        cpu::quantize_activations_int8_avx512(x.data(), K, g, q2.data(), dx2.data(), xs.data());
+        EXPECT_EQ(q1, q2) << g;
+        EXPECT_EQ(std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4), 0) << g;
+    }
+}
+#endif
+
+// The repacked lookup-table kernel: int8 numerics (same bound as the int8 variants), N not a
+// multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
+TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
+    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 here";
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int g : quant::kSupportedGroupSizes)
+        for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
+                              Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}}) {
+                const bool symmetric = rng() & 1;
+                SCOPED_TRACE(::testing::Message() << "seed " << seed << " g " << g << " "
+                                                  << dtype_name(dt) << " M " << sh.M << " N "
+                                                  << sh.N << " K " << sh.K << " symmetric "
+                                                  << symmetric);
+                Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
+                cpu::PackedOneBit packed =
+                    cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
+                                      symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
+                Tensor y(dt, {sh.M, sh.N});
+                test::poison(y.view());
+                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y.data(), dt);
+                check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
+                                     y.view(), symmetric, /*int8=*/true);
+                if (HasFatalFailure()) return;
+                for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
+                    Tensor y1(dt, {1, sh.N});
+                    cpu::qmm_packed_one_bit(packed,
+                                            static_cast<uint8_t*>(p.x.data()) +
+                                                m * sh.K * dtype_size(dt),
+                                            dt, 1, y1.data(), dt);
+                    ASSERT_EQ(std::memcmp(y1.data(),
+                                          static_cast<uint8_t*>(y.data()) +
+                                              m * sh.N * dtype_size(dt),
+                                          y1.nbytes()),
+                              0)
+                        << "row " << m;
+                }
+            }
 }
 
 }  // namespace

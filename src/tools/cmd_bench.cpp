@@ -18,6 +18,7 @@
 
 #include "backend/cpu/dispatch.h"
 #include "backend/cpu/machine.h"
+#include "backend/cpu/packed.h"
 #include "backend/cpu/registry.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -119,6 +120,26 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
     return times[times.size() / 2];
 }
 
+// Median seconds per call of the repacked 1-bit lookup-table kernel, rotating over copies.
+double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x, Tensor& y,
+                   int64_t m, double min_seconds) {
+    std::vector<double> times;
+    size_t c = 0;
+    double start = now_s();
+    for (int rep = 0;; ++rep) {
+        double t0 = now_s();
+        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(),
+                                DType::float32);
+        double t = now_s() - t0;
+        if (rep > 0) times.push_back(t);
+        c = (c + 1) % packed.size();
+        if (times.size() >= 3 && now_s() - start > min_seconds) break;
+        if (times.size() >= 1 && now_s() - start > 20 * min_seconds) break;
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+}
+
 void run_bench(const BenchOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     const size_t llc = cpu::llc_bytes();
@@ -156,6 +177,16 @@ void run_bench(const BenchOptions& o) {
         for (const auto& shape : bonsai_shapes()) {
             if (shape.k % o.group_size) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
+            // the repacked lookup-table kernel (1 bit, int8 activations) where this CPU has it
+            std::vector<cpu::PackedOneBit> packed;
+            bool want_int8 = false;
+            for (const auto& p : o.precisions) want_int8 |= p == "int8";
+            if (bits == 1 && want_int8 && cpu::packed_one_bit_available())
+                for (size_t c = 0; c < wt.w.size(); ++c)
+                    packed.push_back(cpu::pack_one_bit(wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
+                                                       o.symmetric ? nullptr : wt.b[c].data(),
+                                                       DType::float16, shape.n, shape.k,
+                                                       o.group_size));
             // packed codes + float16 scales (+ float16 biases unless symmetric)
             const double bytes = shape.n * shape.k * bits / 8.0 +
                                  (o.symmetric ? 2.0 : 4.0) * shape.n * shape.k / o.group_size;
@@ -169,13 +200,18 @@ void run_bench(const BenchOptions& o) {
                 double t_scalar = time_kernel(*scalar, wt, x, y, s_m, s_rows, shape.k, o.group_size,
                                               bits, 0.05, o.symmetric) *
                                   (double(shape.n) / s_rows) * (double(m) / s_m);
-                for (const cpu::Kernel* kern : variants) {
-                    double t = time_kernel(*kern, wt, x, y, m, shape.n, shape.k, o.group_size, bits,
-                                           o.min_seconds, o.symmetric);
+                std::vector<std::pair<const char*, const cpu::Kernel*>> runs;
+                if (!packed.empty()) runs.push_back({"qmm_t_1bit_packed_lut", nullptr});
+                for (const cpu::Kernel* kern : variants) runs.push_back({kern->name, kern});
+                for (auto [name, kern] : runs) {
+                    double t = kern ? time_kernel(*kern, wt, x, y, m, shape.n, shape.k,
+                                                  o.group_size, bits, o.min_seconds, o.symmetric)
+                                    : time_packed(packed, x, y, m, o.min_seconds);
+                    const char* precision = kern ? cpu::precision_name(kern->precision) : "int8";
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
                     nlohmann::json r = {{"op", "quantized_matmul"},
-                                        {"variant", kern->name},
-                                        {"precision", cpu::precision_name(kern->precision)},
+                                        {"variant", name},
+                                        {"precision", precision},
                                         {"symmetric", o.symmetric},
                                         {"model", shape.model},
                                         {"bits", bits},
@@ -198,7 +234,7 @@ void run_bench(const BenchOptions& o) {
                         std::printf(
                             "%-5s %-20s %4d %4lld %7lld %6lld %6d %10.1f %8.2f %5.0f%% "
                             "%8.1f %5.0f%% %8.1f\n",
-                            shape.model, kern->name, bits, static_cast<long long>(m),
+                            shape.model, name, bits, static_cast<long long>(m),
                             static_cast<long long>(shape.n), static_cast<long long>(shape.k),
                             o.group_size, t * 1e6, gbps, 100 * gbps / bw, gflops,
                             100 * gflops / peak, t_scalar / t);

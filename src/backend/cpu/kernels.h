@@ -26,6 +26,12 @@ void qmm_n_avx512(const QmmTask& t) noexcept;
 void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,
                        int64_t K, int g, int bits, void* out) noexcept;
 
+// The lookup-table kernel's helpers (tmac_avx512.cpp): quant::quantize_activations_int8
+// vectorized (bit-identical) plus float32 group sums; the per-quad subset-sum tables.
+void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
+                                      float* xsum) noexcept;
+void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* tables) noexcept;
+
 // AVX-512 VNNI + VBMI, int8 activations (kernels_avx512_vnni.cpp)
 void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;
 

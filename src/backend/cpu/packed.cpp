@@ -1,0 +1,103 @@
+// Packing for the lookup-table kernel and its driver (activation quantization and tables are
+// built once per call and shared by all threads).
+#include "backend/cpu/packed.h"
+
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/registry.h"
+#include "core/convert.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "quant/reference.h"
+
+namespace onebit::cpu {
+
+#if defined(__x86_64__)
+void tmac_one_bit_avx512(const PackedOneBit& p, const uint8_t* tables, const float* dx,
+                         const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
+                         DType ydt) noexcept;
+#endif
+
+bool packed_one_bit_available() {
+#if defined(__x86_64__)
+    return cpu_has(Isa::avx512) && active_isa() == Isa::avx512;
+#else
+    return false;
+#endif
+}
+
+PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases,
+                          DType sdt, int64_t N, int64_t K, int g) {
+    PackedOneBit p;
+    p.N = N;
+    p.K = K;
+    p.group_size = g;
+    p.sdt = sdt;
+    p.symmetric = biases == nullptr;
+    const int64_t nb = p.blocks(), kb = K / 8, ng = K / g;
+    const size_t es = dtype_size(sdt);
+    p.bits = Buffer(static_cast<size_t>(nb * kb * 16));
+    p.scales = Buffer(static_cast<size_t>(nb * ng * 16) * es);
+    std::memset(p.bits.data(), 0, p.bits.size());
+    std::memset(p.scales.data(), 0, p.scales.size());
+    if (!p.symmetric) {
+        p.biases = Buffer(static_cast<size_t>(nb * ng * 16) * es);
+        std::memset(p.biases.data(), 0, p.biases.size());
+    }
+    auto* bits = static_cast<uint8_t*>(p.bits.data());
+    for (int64_t n = 0; n < N; ++n) {
+        const auto* row = reinterpret_cast<const uint8_t*>(weight + n * (K / 32));
+        const int64_t b = n / 16, r = n % 16;
+        for (int64_t j = 0; j < kb; ++j) bits[(b * kb + j) * 16 + r] = row[j];
+        for (int64_t G = 0; G < ng; ++G) {
+            const size_t dst = static_cast<size_t>((b * ng + G) * 16 + r) * es;
+            const size_t src = static_cast<size_t>(n * ng + G) * es;
+            std::memcpy(static_cast<uint8_t*>(p.scales.data()) + dst,
+                        static_cast<const uint8_t*>(scales) + src, es);
+            if (!p.symmetric)
+                std::memcpy(static_cast<uint8_t*>(p.biases.data()) + dst,
+                            static_cast<const uint8_t*>(biases) + src, es);
+        }
+    }
+    return p;
+}
+
+void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+                        DType ydt) {
+    const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
+    thread_local std::vector<float> xf, dx, xsum;
+    thread_local std::vector<int8_t> xq;
+    thread_local std::vector<uint8_t> tables;
+    xf.resize(K);
+    xq.resize(K);
+    dx.resize(M * ng);
+    xsum.resize(M * ng);
+    // per activation row: 4 byte planes [K/8][16] (low / high bytes of the int16 partial sums of
+    // the even and odd quads of activations)
+    tables.resize(static_cast<size_t>(M * 4 * kb * 16));
+    for (int64_t m = 0; m < M; ++m) {
+        to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xf.data());
+#if defined(__x86_64__)
+        quantize_activations_int8_avx512(xf.data(), K, p.group_size, xq.data(), dx.data() + m * ng,
+                                         xsum.data() + m * ng);
+        tmac_tables_avx512(xq.data(), K, tables.data() + m * 4 * kb * 16);
+#endif
+    }
+#if defined(__x86_64__)
+    // thread_local names would resolve to each worker's own (empty) buffers: pass pointers
+    const uint8_t* tp = tables.data();
+    const float* dxp = dx.data();
+    const float* xsp = xsum.data();
+    parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
+        tmac_one_bit_avx512(p, tp, dxp, xsp, M, b0, b1, y, ydt);
+    });
+#else
+    (void)y;
+    (void)ydt;
+    fail("cpu", "the packed 1-bit kernel needs AVX-512 (see packed_one_bit_available)");
+#endif
+}
+
+}  // namespace onebit::cpu
