@@ -304,7 +304,7 @@ TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
         std::normal_distribution<float> nd;
         for (auto& v : x) v = nd(rng) * (rng() % 4 ? 1.0f : 100.0f);
         for (int i = 0; i < g; ++i) x[i] = 0.0f;  // an all-zero group
-        x[g + 3] = 127.0f * 0.5f;                   // ties around rounding steps
+        x[g + 3] = 127.0f * 0.5f;                 // ties around rounding steps
         quant::quantize_activations_int8(x.data(), K, g, q1.data(), dx1.data());
         cpu::quantize_activations_int8_avx512(x.data(), K, g, q2.data(), dx2.data(), xs.data());
         EXPECT_EQ(q1, q2) << g;
@@ -324,10 +324,10 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
             for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
                               Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}}) {
                 const bool symmetric = rng() & 1;
-                SCOPED_TRACE(::testing::Message() << "seed " << seed << " g " << g << " "
-                                                  << dtype_name(dt) << " M " << sh.M << " N "
-                                                  << sh.N << " K " << sh.K << " symmetric "
-                                                  << symmetric);
+                SCOPED_TRACE(::testing::Message()
+                             << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
+                             << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
+                             << symmetric);
                 Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
                 cpu::PackedOneBit packed =
                     cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
@@ -340,15 +340,14 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
                 if (HasFatalFailure()) return;
                 for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
                     Tensor y1(dt, {1, sh.N});
-                    cpu::qmm_packed_one_bit(packed,
-                                            static_cast<uint8_t*>(p.x.data()) +
-                                                m * sh.K * dtype_size(dt),
-                                            dt, 1, y1.data(), dt);
-                    ASSERT_EQ(std::memcmp(y1.data(),
-                                          static_cast<uint8_t*>(y.data()) +
-                                              m * sh.N * dtype_size(dt),
-                                          y1.nbytes()),
-                              0)
+                    cpu::qmm_packed_one_bit(
+                        packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt), dt,
+                        1, y1.data(), dt);
+                    ASSERT_EQ(
+                        std::memcmp(y1.data(),
+                                    static_cast<uint8_t*>(y.data()) + m * sh.N * dtype_size(dt),
+                                    y1.nbytes()),
+                        0)
                         << "row " << m;
                 }
             }

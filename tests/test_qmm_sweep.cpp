@@ -209,3 +209,46 @@ TEST(QmmOptions, Int8Activations) {
     }
     EXPECT_THROW(quantized_matmul(x.view(), w.view(), s.view(), b.view(), false, 32, 4, o), Error);
 }
+
+// Prepared weights: the view path is bit-identical to the direct call; symmetric biases are
+// detected; the packed path (1 bit, int8 activations) stays within the int8 bound and is batch
+// invariant.
+TEST(QuantizedMatrix, PreparedMatchesDirect) {
+    std::mt19937 rng(41);
+    for (int bits : {1, 4})
+        for (bool sym : {false, true}) {
+            const int64_t N = 37, K = 2560, g = 128;
+            Tensor x(DType::float16, {2, 3, K}), w(DType::uint32, {N, K * bits / 32}),
+                s(DType::float16, {N, K / g}), b(DType::float16, {N, K / g});
+            test::fill_normal(x.view(), rng, 0.3f);
+            test::fill_random_words(w.view(), rng);
+            test::fill_scales(s.view(), b.view(), rng, sym);
+            QuantizedMatrix q = QuantizedMatrix::prepare(w.view(), s.view(), b.view(), g, bits);
+            EXPECT_EQ(q.symmetric(), sym);
+            EXPECT_FALSE(q.packed());
+            Tensor y1 = quantized_matmul(x.view(), w.view(), s.view(), b.view(), true, g, bits);
+            Tensor y2 = quantized_matmul(x.view(), q);
+            ASSERT_EQ(y2.shape(), (Shape{2, 3, N}));
+            EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.nbytes()), 0) << bits << " " << sym;
+
+            QmmOptions o;
+            o.int8_activations = true;
+            QuantizedMatrix qi;
+            try {
+                qi = QuantizedMatrix::prepare(w.view(), s.view(), b.view(), g, bits, o);
+                Tensor yi = quantized_matmul(x.view(), qi);
+                test::Oracle ref =
+                    test::qmm_oracle(x.view(), w.view(), s.view(), b.view(), true, g, bits);
+                for (int64_t i = 0; i < 6 * N; ++i)
+                    ASSERT_LE(std::abs(load_float(yi.dtype(), yi.data(), i) - ref.y[i]),
+                              0.02 * ref.terms[i] + 1e-3)
+                        << i;
+                // row 4 of the batch alone gives the same bits
+                TensorView x4(DType::float16, {1, K}, x.ptr<uint16_t>() + 4 * K);
+                Tensor y4 = quantized_matmul(x4, qi);
+                EXPECT_EQ(std::memcmp(y4.data(), yi.ptr<uint16_t>() + 4 * N, N * 2), 0);
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find("precision int8"), std::string::npos);
+            }
+        }
+}

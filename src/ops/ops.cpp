@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cpu/dispatch.h"
+#include "backend/cpu/packed.h"
 #include "core/convert.h"
 #include "core/error.h"
 #include "quant/format.h"
@@ -293,6 +294,93 @@ Tensor quantized_matmul(const TensorView& x, const TensorView& weight, const Ten
     Tensor out(spec.dtype, spec.shape);
     quantized_matmul_into(x, weight, scales, biases, transpose, group_size, bits, out.view(),
                           options);
+    return out;
+}
+
+}  // namespace onebit
+
+namespace onebit {
+
+struct QuantizedMatrix::Impl {
+    TensorView weight, scales, biases;  // views (unused when packed)
+    int group_size = 0, bits = 0;
+    QmmOptions options;
+    int64_t N = 0, K = 0;
+    DType sdt = DType::float16;
+    std::unique_ptr<cpu::PackedOneBit> packed;
+};
+
+QuantizedMatrix::QuantizedMatrix() : impl_(std::make_unique<Impl>()) {}
+QuantizedMatrix::~QuantizedMatrix() = default;
+QuantizedMatrix::QuantizedMatrix(QuantizedMatrix&&) noexcept = default;
+QuantizedMatrix& QuantizedMatrix::operator=(QuantizedMatrix&&) noexcept = default;
+
+int64_t QuantizedMatrix::rows() const { return impl_->N; }
+int64_t QuantizedMatrix::cols() const { return impl_->K; }
+bool QuantizedMatrix::packed() const { return impl_->packed != nullptr; }
+bool QuantizedMatrix::symmetric() const { return impl_->options.symmetric; }
+
+size_t QuantizedMatrix::stream_bytes() const {
+    if (impl_->packed) return impl_->packed->stream_bytes();
+    size_t s = impl_->weight.nbytes() + impl_->scales.nbytes();
+    return impl_->options.symmetric ? s : s + impl_->biases.nbytes();
+}
+
+QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorView& scales,
+                                         const TensorView& biases, int group_size, int bits,
+                                         const QmmOptions& options) {
+    const char* op = "quantized_matmul";
+    QmmOptions o = options;
+    const TensorView& b_check = o.symmetric ? scales : biases;
+    int64_t K = check_packed(op, weight, scales, b_check, group_size, bits);
+    if (weight.ndim() != 2)
+        fail(op, "a prepared weight must be 2-D, got shape ", shape_str(weight.shape));
+    if (!o.symmetric && is_symmetric(scales, biases)) o.symmetric = true;
+    QuantizedMatrix q;
+    Impl& m = *q.impl_;
+    m.weight = weight;
+    m.scales = scales;
+    m.biases = biases;
+    m.group_size = group_size;
+    m.bits = bits;
+    m.options = o;
+    m.N = weight.dim(0);
+    m.K = K;
+    m.sdt = scales.dtype;
+    if (bits == 1 && o.int8_activations && cpu::packed_one_bit_available())
+        m.packed = std::make_unique<cpu::PackedOneBit>(cpu::pack_one_bit(
+            weight.ptr<uint32_t>(), scales.data, o.symmetric ? nullptr : biases.data, scales.dtype,
+            m.N, K, group_size));
+    return q;
+}
+
+void quantized_matmul_into(const TensorView& x, const QuantizedMatrix& w, const TensorView& out) {
+    const auto& m = w.impl();
+    if (!m.packed) {
+        quantized_matmul_into(x, m.weight, m.scales, m.biases, true, m.group_size, m.bits, out,
+                              m.options);
+        return;
+    }
+    const char* op = "quantized_matmul";
+    check_float(op, "x", x);
+    check_contiguous(op, "x", x);
+    check_rank(op, "x", x, 1);
+    if (x.dim(-1) != m.K)
+        fail(op, "x has ", x.dim(-1), " values in its last dimension (shape ", shape_str(x.shape),
+             ") but the prepared weight expects K = ", m.K);
+    Shape shape = leading(x.shape, 1);
+    shape.push_back(m.N);
+    check_out(op, {promote_float(x.dtype, m.sdt), shape}, out, "y");
+    const int64_t M = m.K == 0 ? 0 : x.numel() / m.K;
+    if (M > 0 && m.N > 0)
+        cpu::qmm_packed_one_bit(*m.packed, x.data, x.dtype, M, out.data, out.dtype);
+}
+
+Tensor quantized_matmul(const TensorView& x, const QuantizedMatrix& w) {
+    Shape shape = leading(x.shape, 1);
+    shape.push_back(w.rows());
+    Tensor out(promote_float(x.dtype, w.impl().sdt), shape);
+    quantized_matmul_into(x, w, out.view());
     return out;
 }
 

@@ -5,6 +5,8 @@
 // Thread safety: ops are reentrant; concurrent calls on disjoint outputs are safe.
 #pragma once
 
+#include <memory>
+
 #include "core/tensor.h"
 
 namespace onebit {
@@ -55,6 +57,41 @@ Tensor quantized_matmul(const TensorView& x, const TensorView& weight, const Ten
 void quantized_matmul_into(const TensorView& x, const TensorView& weight, const TensorView& scales,
                            const TensorView& biases, bool transpose, int group_size, int bits,
                            const TensorView& out, const QmmOptions& options = {});
+
+// A 2-D quantized weight prepared once (at load time) for repeated y = x @ w_hat^T. prepare()
+// validates it, detects the symmetric 1-bit form (every bias -scale / 2: biases are then not
+// read) and, where the fastest kernel needs its own layout (1 bit with int8 activations on
+// AVX-512: the lookup-table kernel), repacks the weights into memory it owns. Otherwise it keeps
+// views: the tensors must then outlive it. Results are those of quantized_matmul with the same
+// options (bit-identical on the view path; the int8 bound on the packed one). Thread safety:
+// const methods may be called concurrently.
+class QuantizedMatrix {
+  public:
+    // weight [N, K*bits/32], scales and biases [N, K/group_size].
+    static QuantizedMatrix prepare(const TensorView& weight, const TensorView& scales,
+                                   const TensorView& biases, int group_size, int bits,
+                                   const QmmOptions& options = {});
+    QuantizedMatrix();
+    ~QuantizedMatrix();
+    QuantizedMatrix(QuantizedMatrix&&) noexcept;
+    QuantizedMatrix& operator=(QuantizedMatrix&&) noexcept;
+
+    int64_t rows() const;         // N
+    int64_t cols() const;         // K
+    bool packed() const;          // repacked into owned memory
+    bool symmetric() const;       // biases not read
+    size_t stream_bytes() const;  // bytes one matmul reads from the weight
+
+    struct Impl;
+    const Impl& impl() const { return *impl_; }
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// x [..., K] -> [..., N] with a prepared weight; output dtype promote(x, scales).
+Tensor quantized_matmul(const TensorView& x, const QuantizedMatrix& w);
+void quantized_matmul_into(const TensorView& x, const QuantizedMatrix& w, const TensorView& out);
 
 // Output shapes and dtypes the ops produce (and validate their arguments as the ops do).
 struct OutSpec {

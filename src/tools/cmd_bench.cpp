@@ -128,8 +128,7 @@ double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x
     double start = now_s();
     for (int rep = 0;; ++rep) {
         double t0 = now_s();
-        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(),
-                                DType::float32);
+        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(), DType::float32);
         double t = now_s() - t0;
         if (rep > 0) times.push_back(t);
         c = (c + 1) % packed.size();

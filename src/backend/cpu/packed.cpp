@@ -28,8 +28,8 @@ bool packed_one_bit_available() {
 #endif
 }
 
-PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases,
-                          DType sdt, int64_t N, int64_t K, int g) {
+PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
+                          int64_t N, int64_t K, int g) {
     PackedOneBit p;
     p.N = N;
     p.K = K;

@@ -32,8 +32,8 @@ bool packed_one_bit_available();
 
 // Repacks 1-bit weight [N, K/32] (uint32), scales and biases [N, K/g] of dtype sdt; biases
 // nullptr means the symmetric form. Inputs validated by the caller.
-PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases,
-                          DType sdt, int64_t N, int64_t K, int g);
+PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
+                          int64_t N, int64_t K, int g);
 
 // y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T with int8 activations (the numerics of
 // quant::qmm_t_int8_ref, same bound). Splits row blocks over the thread pool.

@@ -100,8 +100,8 @@ struct Blocks {
 
 }  // namespace
 
-void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq,
-                                      float* dx, float* xsum) noexcept {
+void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
+                                      float* xsum) noexcept {
     const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
     for (int64_t G = 0; G < K / g; ++G) {
         const float* xg = x + G * g;
@@ -133,7 +133,8 @@ void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* t) noexcept {
     for (int b = 0; b < 4; ++b)
         for (int idx = 0; idx < 16; ++idx) masks[b][idx] = (idx >> b & 1) ? -1 : 0;
     __m256i mb[4];
-    for (int b = 0; b < 4; ++b) mb[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(masks[b]));
+    for (int b = 0; b < 4; ++b)
+        mb[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(masks[b]));
     const int64_t kb = K / 8;
     for (int64_t q = 0; q < K / 4; ++q) {
         __m256i e = _mm256_setzero_si256();
