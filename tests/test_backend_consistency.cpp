@@ -316,8 +316,8 @@ TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
 }
 #endif
 
-// The repacked lookup-table kernel: int8 numerics (same bound as the int8 variants), N not a
-// multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
+// The repacked lookup-table kernel, int8 (the int8 variants' bound) and float32 (FORMAT.md's
+// float32 bound): N not a multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
 TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
     if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 here";
     const uint32_t seed = std::random_device{}();
@@ -325,35 +325,36 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
     for (int g : quant::kSupportedGroupSizes)
         for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
             for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
-                              Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}}) {
-                const bool symmetric = rng() & 1;
-                SCOPED_TRACE(::testing::Message()
-                             << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
-                             << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
-                             << symmetric);
-                Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
-                cpu::PackedOneBit packed =
-                    cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
-                                      symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
-                Tensor y(dt, {sh.M, sh.N});
-                test::poison(y.view());
-                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y.data(), dt);
-                check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
-                                     y.view(), symmetric, /*int8=*/true);
-                if (HasFatalFailure()) return;
-                for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
-                    Tensor y1(dt, {1, sh.N});
-                    cpu::qmm_packed_one_bit(
-                        packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt), dt,
-                        1, y1.data(), dt);
-                    ASSERT_EQ(
-                        std::memcmp(y1.data(),
-                                    static_cast<uint8_t*>(y.data()) + m * sh.N * dtype_size(dt),
-                                    y1.nbytes()),
-                        0)
-                        << "row " << m;
+                              Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
+                for (cpu::Precision precision : {cpu::Precision::int8, cpu::Precision::float32}) {
+                    const bool symmetric = rng() & 1;
+                    SCOPED_TRACE(::testing::Message()
+                                 << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
+                                 << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
+                                 << symmetric);
+                    Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
+                    cpu::PackedOneBit packed =
+                        cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
+                                          symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
+                    Tensor y(dt, {sh.M, sh.N});
+                    test::poison(y.view());
+                    cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
+                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
+                                         y.view(), symmetric, precision == cpu::Precision::int8);
+                    if (HasFatalFailure()) return;
+                    for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
+                        Tensor y1(dt, {1, sh.N});
+                        cpu::qmm_packed_one_bit(
+                            packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt),
+                            dt, 1, y1.data(), dt, precision);
+                        ASSERT_EQ(
+                            std::memcmp(y1.data(),
+                                        static_cast<uint8_t*>(y.data()) + m * sh.N * dtype_size(dt),
+                                        y1.nbytes()),
+                            0)
+                            << "row " << m;
+                    }
                 }
-            }
 }
 
 }  // namespace

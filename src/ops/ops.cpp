@@ -350,7 +350,7 @@ QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorV
     m.N = weight.dim(0);
     m.K = K;
     m.sdt = scales.dtype;
-    if (bits == 1 && o.int8_activations && cpu::packed_one_bit_available())
+    if (bits == 1 && cpu::packed_one_bit_available())
         m.packed = std::make_unique<cpu::PackedOneBit>(cpu::pack_one_bit(
             weight.ptr<uint32_t>(), scales.data, o.symmetric ? nullptr : biases.data, scales.dtype,
             m.N, K, group_size));
@@ -379,7 +379,9 @@ void quantized_matmul_into(const TensorView& x, const QuantizedMatrix& w, const 
     check_out(op, {promote_float(x.dtype, m.sdt), shape}, out, "y");
     const int64_t M = m.K == 0 ? 0 : x.numel() / m.K;
     if (M > 0 && m.N > 0)
-        cpu::qmm_packed_one_bit(*m.packed, x.data, x.dtype, M, out.data, out.dtype);
+        cpu::qmm_packed_one_bit(
+            *m.packed, x.data, x.dtype, M, out.data, out.dtype,
+            m.options.int8_activations ? cpu::Precision::int8 : cpu::Precision::float32);
 }
 
 Tensor quantized_matmul(const TensorView& x, const QuantizedMatrix& w) {

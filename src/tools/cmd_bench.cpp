@@ -122,13 +122,14 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
 
 // Median seconds per call of the repacked 1-bit lookup-table kernel, rotating over copies.
 double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x, Tensor& y,
-                   int64_t m, double min_seconds) {
+                   int64_t m, double min_seconds, cpu::Precision precision) {
     std::vector<double> times;
     size_t c = 0;
     double start = now_s();
     for (int rep = 0;; ++rep) {
         double t0 = now_s();
-        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(), DType::float32);
+        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(), DType::float32,
+                                precision);
         double t = now_s() - t0;
         if (rep > 0) times.push_back(t);
         c = (c + 1) % packed.size();
@@ -178,9 +179,9 @@ void run_bench(const BenchOptions& o) {
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
             // the repacked lookup-table kernel (1 bit, int8 activations) where this CPU has it
             std::vector<cpu::PackedOneBit> packed;
-            bool want_int8 = false;
-            for (const auto& p : o.precisions) want_int8 |= p == "int8";
-            if (bits == 1 && want_int8 && cpu::packed_one_bit_available())
+            bool want_int8 = false, want_f32 = false;
+            for (const auto& p : o.precisions) want_int8 |= p == "int8", want_f32 |= p == "float32";
+            if (bits == 1 && cpu::packed_one_bit_available())
                 for (size_t c = 0; c < wt.w.size(); ++c)
                     packed.push_back(cpu::pack_one_bit(wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
                                                        o.symmetric ? nullptr : wt.b[c].data(),
@@ -199,14 +200,25 @@ void run_bench(const BenchOptions& o) {
                 double t_scalar = time_kernel(*scalar, wt, x, y, s_m, s_rows, shape.k, o.group_size,
                                               bits, 0.05, o.symmetric) *
                                   (double(shape.n) / s_rows) * (double(m) / s_m);
-                std::vector<std::pair<const char*, const cpu::Kernel*>> runs;
-                if (!packed.empty()) runs.push_back({"qmm_t_1bit_packed_lut", nullptr});
-                for (const cpu::Kernel* kern : variants) runs.push_back({kern->name, kern});
-                for (auto [name, kern] : runs) {
+                struct Run {
+                    const char* name;
+                    const cpu::Kernel* kernel;  // nullptr: the packed lookup-table kernel
+                    cpu::Precision precision;
+                };
+                std::vector<Run> runs;
+                if (!packed.empty() && want_int8)
+                    runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8});
+                if (!packed.empty() && want_f32)
+                    runs.push_back({"qmm_t_1bit_packed_lut_f32", nullptr, cpu::Precision::float32});
+                for (const cpu::Kernel* kern : variants)
+                    runs.push_back({kern->name, kern, kern->precision});
+                for (const Run& run : runs) {
+                    const char* name = run.name;
+                    const cpu::Kernel* kern = run.kernel;
                     double t = kern ? time_kernel(*kern, wt, x, y, m, shape.n, shape.k,
                                                   o.group_size, bits, o.min_seconds, o.symmetric)
-                                    : time_packed(packed, x, y, m, o.min_seconds);
-                    const char* precision = kern ? cpu::precision_name(kern->precision) : "int8";
+                                    : time_packed(packed, x, y, m, o.min_seconds, run.precision);
+                    const char* precision = cpu::precision_name(run.precision);
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
                     nlohmann::json r = {{"op", "quantized_matmul"},
                                         {"variant", name},
@@ -231,7 +243,7 @@ void run_bench(const BenchOptions& o) {
                         records.push_back(r);
                     } else {
                         std::printf(
-                            "%-5s %-20s %4d %4lld %7lld %6lld %6d %10.1f %8.2f %5.0f%% "
+                            "%-5s %-26s %4d %4lld %7lld %6lld %6d %10.1f %8.2f %5.0f%% "
                             "%8.1f %5.0f%% %8.1f\n",
                             shape.model, name, bits, static_cast<long long>(m),
                             static_cast<long long>(shape.n), static_cast<long long>(shape.k),

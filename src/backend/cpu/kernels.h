@@ -31,6 +31,8 @@ void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sd
 void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
                                       float* xsum) noexcept;
 void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* tables) noexcept;
+// float32 tables: the 16 subset sums of each quad of x as floats, [K/4][16].
+void tmac_tables_f32_avx512(const float* x, int64_t K, float* tables) noexcept;
 
 // AVX-512 VNNI + VBMI, int8 activations (kernels_avx512_vnni.cpp)
 void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;

@@ -18,6 +18,8 @@ namespace onebit::cpu {
 void tmac_one_bit_avx512(const PackedOneBit& p, const uint8_t* tables, const float* dx,
                          const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                          DType ydt) noexcept;
+void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const float* xsum,
+                             int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
 #endif
 
 bool packed_one_bit_available() {
@@ -65,8 +67,34 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
 }
 
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt) {
+                        DType ydt, Precision precision) {
     const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
+    if (precision == Precision::float32) {
+        thread_local std::vector<float> xf_all, sums, tf;
+        xf_all.resize(M * K);
+        sums.resize(M * ng);
+        tf.resize(M * (K / 4) * 16);
+        for (int64_t m = 0; m < M; ++m) {
+            float* xm = xf_all.data() + m * K;
+            to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xm);
+            for (int64_t G = 0; G < ng; ++G) {
+                float s = 0.0f;
+                for (int i = 0; i < p.group_size; ++i) s += xm[G * p.group_size + i];
+                sums[m * ng + G] = s;
+            }
+#if defined(__x86_64__)
+            tmac_tables_f32_avx512(xm, K, tf.data() + m * (K / 4) * 16);
+#endif
+        }
+#if defined(__x86_64__)
+        const float* tp = tf.data();
+        const float* sp = sums.data();
+        parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
+            tmac_one_bit_f32_avx512(p, tp, sp, M, b0, b1, y, ydt);
+        });
+#endif
+        return;
+    }
     thread_local std::vector<float> xf, dx, xsum;
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<uint8_t> tables;

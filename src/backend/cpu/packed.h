@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "backend/cpu/registry.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
 
@@ -35,9 +36,10 @@ bool packed_one_bit_available();
 PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                           int64_t N, int64_t K, int g);
 
-// y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T with int8 activations (the numerics of
-// quant::qmm_t_int8_ref, same bound). Splits row blocks over the thread pool.
+// y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T. Precision::int8: the numerics of
+// quant::qmm_t_int8_ref (same bound); Precision::float32: float tables of activation subset
+// sums, within FORMAT.md's float32 bound. Splits row blocks over the thread pool.
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt);
+                        DType ydt, Precision precision);
 
 }  // namespace onebit::cpu

@@ -90,6 +90,65 @@ void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, c
     }
 }
 
+// float32 activations: tables of float subset sums (16 per quad, one zmm), looked up with
+// vpermps by the nibbles of 16 rows widened to dword lanes.
+template <int G>
+void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
+                    int64_t b, void* y, DType ydt) {
+    constexpr int kBytesPerGroup = G / 8;
+    const int64_t K = p.K, kb = K / 8, ng = K / G;
+    const size_t es = dtype_size(p.sdt);
+    const uint8_t* wb = static_cast<const uint8_t*>(p.bits.data()) + b * kb * 16;
+    const uint8_t* sb = static_cast<const uint8_t*>(p.scales.data()) + b * ng * 16 * es;
+    const uint8_t* bb =
+        p.symmetric ? nullptr : static_cast<const uint8_t*>(p.biases.data()) + b * ng * 16 * es;
+    const __m512i nib = _mm512_set1_epi32(0x0f);
+    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    for (int64_t m = 0; m < M; ++m) {
+        const float* t = tables + m * (K / 4) * 16;
+        const float* xsm = xsum + m * ng;
+        __m512 acc = _mm512_setzero_ps(), accb = _mm512_setzero_ps();
+        for (int64_t gi = 0; gi < ng; ++gi) {
+            __m512 part[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                              _mm512_setzero_ps()};
+            for (int jj = 0; jj < kBytesPerGroup; ++jj) {
+                const int64_t j = gi * kBytesPerGroup + jj;
+                if (m == 0 && jj % 4 == 0)
+                    _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kb * 16 + j * 16),
+                                 _MM_HINT_T0);
+                const __m512i v = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + j * 16)));
+                const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_srli_epi32(v, 4);
+                const int a = 2 * (jj % 2);
+                part[a] = _mm512_add_ps(part[a],
+                                        _mm512_permutexvar_ps(lo, _mm512_loadu_ps(t + 2 * j * 16)));
+                part[a + 1] = _mm512_add_ps(
+                    part[a + 1], _mm512_permutexvar_ps(hi, _mm512_loadu_ps(t + (2 * j + 1) * 16)));
+            }
+            const __m512 sum =
+                _mm512_add_ps(_mm512_add_ps(part[0], part[1]), _mm512_add_ps(part[2], part[3]));
+            const __m512 s = load16(p.sdt, sb + gi * 16 * es);
+            acc = _mm512_fmadd_ps(sum, s, acc);
+            if (bb)
+                accb = _mm512_fmadd_ps(load16(p.sdt, bb + gi * 16 * es), _mm512_set1_ps(xsm[gi]),
+                                       accb);
+            else
+                accb = _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsm[gi]), accb);
+        }
+        alignas(64) float out[16];
+        _mm512_store_ps(out, _mm512_add_ps(acc, accb));
+        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+    }
+}
+
+template <int G>
+struct BlocksF32 {
+    static void run(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
+                    int64_t b0, int64_t b1, void* y, DType ydt) {
+        for (int64_t b = b0; b < b1; ++b) block_rows_f32<G>(p, tables, xsum, M, b, y, ydt);
+    }
+};
+
 template <int G>
 struct Blocks {
     static void run(const PackedOneBit& p, const uint8_t* tables, const float* dx,
@@ -125,6 +184,24 @@ void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* 
         for (int i = 0; i < g; ++i) s += xg[i];
         xsum[G] = s;
     }
+}
+
+void tmac_tables_f32_avx512(const float* x, int64_t K, float* t) noexcept {
+    alignas(64) float masks[4][16];
+    for (int b = 0; b < 4; ++b)
+        for (int idx = 0; idx < 16; ++idx) masks[b][idx] = (idx >> b & 1) ? 1.0f : 0.0f;
+    __m512 mb[4];
+    for (int b = 0; b < 4; ++b) mb[b] = _mm512_load_ps(masks[b]);
+    for (int64_t q = 0; q < K / 4; ++q) {
+        __m512 e = _mm512_mul_ps(mb[0], _mm512_set1_ps(x[4 * q]));
+        for (int b = 1; b < 4; ++b) e = _mm512_fmadd_ps(mb[b], _mm512_set1_ps(x[4 * q + b]), e);
+        _mm512_storeu_ps(t + q * 16, e);
+    }
+}
+
+void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const float* xsum,
+                             int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept {
+    by_group<BlocksF32>(p.group_size, p, tables, xsum, M, b0, b1, y, ydt);
 }
 
 void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* t) noexcept {
