@@ -68,6 +68,9 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
 
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
                         DType ydt, Precision precision) {
+#if !defined(__x86_64__)
+    fail("cpu", "the packed 1-bit kernels need AVX-512 (see packed_one_bit_available)");
+#endif
     const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
     if (precision == Precision::float32) {
         thread_local std::vector<float> xf_all, sums, tf;
@@ -121,10 +124,6 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
         tmac_one_bit_avx512(p, tp, dxp, xsp, M, b0, b1, y, ydt);
     });
-#else
-    (void)y;
-    (void)ydt;
-    fail("cpu", "the packed 1-bit kernel needs AVX-512 (see packed_one_bit_available)");
 #endif
 }
 
