@@ -37,18 +37,41 @@ inline __m512i reduce_lanes(__m512i a, __m512i c) {
     return _mm512_cvtepi16_epi32(rows);
 }
 
+// One 16-row block of a packed matrix: its bits, scales and biases, and the rows it holds.
+struct Block {
+    const uint8_t *bits, *scales, *biases;  // biases nullptr: symmetric
+    int64_t rows, kb, ng;
+    size_t es;
+    Block(const PackedOneBit& p, int64_t b, int g)
+        : kb(p.K / 8), ng(p.K / g), es(dtype_size(p.sdt)) {
+        bits = static_cast<const uint8_t*>(p.bits.data()) + b * kb * 16;
+        scales = static_cast<const uint8_t*>(p.scales.data()) + b * ng * 16 * es;
+        biases =
+            p.symmetric ? nullptr : static_cast<const uint8_t*>(p.biases.data()) + b * ng * 16 * es;
+        rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    }
+    __m512 scale(DType dt, int64_t gi) const { return load16(dt, scales + gi * 16 * es); }
+    // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)
+    __m512 add_bias(DType dt, int64_t gi, __m512 s, float xsum_g, __m512 accb) const {
+        if (biases)
+            return _mm512_fmadd_ps(load16(dt, biases + gi * 16 * es), _mm512_set1_ps(xsum_g), accb);
+        return _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsum_g), accb);
+    }
+    void store(const PackedOneBit& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
+        alignas(64) float out[16];
+        _mm512_store_ps(out, v);
+        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+    }
+};
+
 template <int G>
 void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, const float* xsum,
                 int64_t M, int64_t b, void* y, DType ydt) {
     constexpr int kBytesPerGroup = G / 8;  // k-bytes per group: 4, 8 or 16
-    const int64_t K = p.K, kb = K / 8, ng = K / G;
-    const size_t es = dtype_size(p.sdt);
-    const uint8_t* wb = static_cast<const uint8_t*>(p.bits.data()) + b * kb * 16;
-    const uint8_t* sb = static_cast<const uint8_t*>(p.scales.data()) + b * ng * 16 * es;
-    const uint8_t* bb =
-        p.symmetric ? nullptr : static_cast<const uint8_t*>(p.biases.data()) + b * ng * 16 * es;
+    const Block blk(p, b, G);
+    const int64_t kb = blk.kb, ng = blk.ng;
+    const uint8_t* wb = blk.bits;
     const __m512i nib = _mm512_set1_epi8(0x0f);
-    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
     for (int64_t m = 0; m < M; ++m) {
         const uint8_t* tle = tables + m * 4 * kb * 16;
         const uint8_t* the = tle + kb * 16;
@@ -75,18 +98,12 @@ void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, c
                 c = _mm512_add_epi16(c, _mm512_add_epi16(_mm512_unpackhi_epi8(ell, elh),
                                                          _mm512_unpackhi_epi8(ehl, ehh)));
             }
-            const __m512 s = load16(p.sdt, sb + gi * 16 * es);
+            const __m512 s = blk.scale(p.sdt, gi);
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_lanes(a, c)),
                                   _mm512_mul_ps(s, _mm512_set1_ps(dxm[gi])), acc);
-            if (bb)
-                accb = _mm512_fmadd_ps(load16(p.sdt, bb + gi * 16 * es), _mm512_set1_ps(xsm[gi]),
-                                       accb);
-            else
-                accb = _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsm[gi]), accb);
+            accb = blk.add_bias(p.sdt, gi, s, xsm[gi], accb);
         }
-        alignas(64) float out[16];
-        _mm512_store_ps(out, _mm512_add_ps(acc, accb));
-        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+        blk.store(p, b, m, _mm512_add_ps(acc, accb), y, ydt);
     }
 }
 
@@ -96,14 +113,10 @@ template <int G>
 void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
                     int64_t b, void* y, DType ydt) {
     constexpr int kBytesPerGroup = G / 8;
-    const int64_t K = p.K, kb = K / 8, ng = K / G;
-    const size_t es = dtype_size(p.sdt);
-    const uint8_t* wb = static_cast<const uint8_t*>(p.bits.data()) + b * kb * 16;
-    const uint8_t* sb = static_cast<const uint8_t*>(p.scales.data()) + b * ng * 16 * es;
-    const uint8_t* bb =
-        p.symmetric ? nullptr : static_cast<const uint8_t*>(p.biases.data()) + b * ng * 16 * es;
+    const Block blk(p, b, G);
+    const int64_t K = p.K, kb = blk.kb, ng = blk.ng;
+    const uint8_t* wb = blk.bits;
     const __m512i nib = _mm512_set1_epi32(0x0f);
-    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
     for (int64_t m = 0; m < M; ++m) {
         const float* t = tables + m * (K / 4) * 16;
         const float* xsm = xsum + m * ng;
@@ -127,17 +140,11 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
             }
             const __m512 sum =
                 _mm512_add_ps(_mm512_add_ps(part[0], part[1]), _mm512_add_ps(part[2], part[3]));
-            const __m512 s = load16(p.sdt, sb + gi * 16 * es);
+            const __m512 s = blk.scale(p.sdt, gi);
             acc = _mm512_fmadd_ps(sum, s, acc);
-            if (bb)
-                accb = _mm512_fmadd_ps(load16(p.sdt, bb + gi * 16 * es), _mm512_set1_ps(xsm[gi]),
-                                       accb);
-            else
-                accb = _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsm[gi]), accb);
+            accb = blk.add_bias(p.sdt, gi, s, xsm[gi], accb);
         }
-        alignas(64) float out[16];
-        _mm512_store_ps(out, _mm512_add_ps(acc, accb));
-        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+        blk.store(p, b, m, _mm512_add_ps(acc, accb), y, ydt);
     }
 }
 
