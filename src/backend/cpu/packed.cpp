@@ -66,38 +66,38 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
     return p;
 }
 
-void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt, Precision precision) {
-#if !defined(__x86_64__)
-    fail("cpu", "the packed 1-bit kernels need AVX-512 (see packed_one_bit_available)");
-#endif
-    const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
-    if (precision == Precision::float32) {
-        thread_local std::vector<float> xf_all, sums, tf;
-        xf_all.resize(M * K);
-        sums.resize(M * ng);
-        tf.resize(M * (K / 4) * 16);
-        for (int64_t m = 0; m < M; ++m) {
-            float* xm = xf_all.data() + m * K;
-            to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xm);
-            for (int64_t G = 0; G < ng; ++G) {
-                float s = 0.0f;
-                for (int i = 0; i < p.group_size; ++i) s += xm[G * p.group_size + i];
-                sums[m * ng + G] = s;
-            }
 #if defined(__x86_64__)
-            tmac_tables_f32_avx512(xm, K, tf.data() + m * (K / 4) * 16);
-#endif
+namespace {
+
+// float32 activations: float subset-sum tables [M][K/4][16] and group sums of x.
+void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+                    DType ydt) {
+    const int64_t K = p.K, ng = K / p.group_size;
+    thread_local std::vector<float> xf, sums, tables;
+    xf.resize(K);
+    sums.resize(M * ng);
+    tables.resize(M * (K / 4) * 16);
+    for (int64_t m = 0; m < M; ++m) {
+        to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xf.data());
+        for (int64_t G = 0; G < ng; ++G) {
+            float s = 0.0f;
+            for (int i = 0; i < p.group_size; ++i) s += xf[G * p.group_size + i];
+            sums[m * ng + G] = s;
         }
-#if defined(__x86_64__)
-        const float* tp = tf.data();
-        const float* sp = sums.data();
-        parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
-            tmac_one_bit_f32_avx512(p, tp, sp, M, b0, b1, y, ydt);
-        });
-#endif
-        return;
+        tmac_tables_f32_avx512(xf.data(), K, tables.data() + m * (K / 4) * 16);
     }
+    // thread_local names would resolve to each worker's own (empty) buffers: pass pointers
+    const float* tp = tables.data();
+    const float* sp = sums.data();
+    parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
+        tmac_one_bit_f32_avx512(p, tp, sp, M, b0, b1, y, ydt);
+    });
+}
+
+// int8 activations: per row 4 byte planes [K/8][16] (low and high bytes of the int16 subset sums
+// of the even and odd quads), the activation scales and the group sums of x.
+void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt) {
+    const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
     thread_local std::vector<float> xf, dx, xsum;
     thread_local std::vector<int8_t> xq;
     thread_local std::vector<uint8_t> tables;
@@ -105,25 +105,34 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
     xq.resize(K);
     dx.resize(M * ng);
     xsum.resize(M * ng);
-    // per activation row: 4 byte planes [K/8][16] (low / high bytes of the int16 partial sums of
-    // the even and odd quads of activations)
     tables.resize(static_cast<size_t>(M * 4 * kb * 16));
     for (int64_t m = 0; m < M; ++m) {
         to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xf.data());
-#if defined(__x86_64__)
         quantize_activations_int8_avx512(xf.data(), K, p.group_size, xq.data(), dx.data() + m * ng,
                                          xsum.data() + m * ng);
         tmac_tables_avx512(xq.data(), K, tables.data() + m * 4 * kb * 16);
-#endif
     }
-#if defined(__x86_64__)
-    // thread_local names would resolve to each worker's own (empty) buffers: pass pointers
     const uint8_t* tp = tables.data();
     const float* dxp = dx.data();
     const float* xsp = xsum.data();
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
         tmac_one_bit_avx512(p, tp, dxp, xsp, M, b0, b1, y, ydt);
     });
+}
+
+}  // namespace
+#endif
+
+void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+                        DType ydt, Precision precision) {
+#if defined(__x86_64__)
+    if (precision == Precision::float32)
+        packed_float32(p, x, xdt, M, y, ydt);
+    else
+        packed_int8(p, x, xdt, M, y, ydt);
+#else
+    (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision;
+    fail("cpu", "the packed 1-bit kernels need AVX-512 (see packed_one_bit_available)");
 #endif
 }
 
