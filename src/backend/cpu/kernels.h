@@ -30,9 +30,12 @@ void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sd
 // vectorized (bit-identical) plus float32 group sums; the per-quad subset-sum tables.
 void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
                                       float* xsum) noexcept;
-void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* tables) noexcept;
-// float32 tables: the 16 subset sums of each quad of x as floats, [K/4][16].
-void tmac_tables_f32_avx512(const float* x, int64_t K, float* tables) noexcept;
+// Tables of one activation row, quads [q0, q1) only, written at their place in the row's full
+// layout: int8 (xq is the whole row of K values; 4 byte planes [K/8][16]) and float32 (x points at
+// quad q0's first value; [K/4][16]).
+void tmac_tables_avx512(const int8_t* xq, int64_t K, int64_t q0, int64_t q1,
+                        uint8_t* tables) noexcept;
+void tmac_tables_f32_avx512(const float* x, int64_t q0, int64_t q1, float* tables) noexcept;
 
 // AVX-512 VNNI + VBMI, int8 activations (kernels_avx512_vnni.cpp)
 void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;

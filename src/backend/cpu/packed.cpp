@@ -2,6 +2,7 @@
 // built once per call and shared by all threads).
 #include "backend/cpu/packed.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -69,54 +70,74 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
 #if defined(__x86_64__)
 namespace {
 
+// Runs prep(m, G0, G1) over every activation row m and ranges of its groups, on the thread pool
+// (the per-call activation work is split like the matmul itself).
+template <typename F>
+void for_group_ranges(int64_t M, int64_t ng, F&& prep) {
+    parallel_for(M * ng, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1;) {
+            const int64_t m = t / ng, G0 = t % ng, G1 = std::min(ng, G0 + (t1 - t));
+            prep(m, G0, G1);
+            t += G1 - G0;
+        }
+    });
+}
+
 // float32 activations: float subset-sum tables [M][K/4][16] and group sums of x.
 void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
                     DType ydt) {
-    const int64_t K = p.K, ng = K / p.group_size;
-    thread_local std::vector<float> xf, sums, tables;
-    xf.resize(K);
-    sums.resize(M * ng);
-    tables.resize(M * (K / 4) * 16);
-    for (int64_t m = 0; m < M; ++m) {
-        to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xf.data());
-        for (int64_t G = 0; G < ng; ++G) {
+    const int64_t K = p.K, g = p.group_size, ng = K / g;
+    const size_t xs = dtype_size(xdt);
+    thread_local std::vector<float> sums_buf, tables_buf;
+    sums_buf.resize(M * ng);
+    tables_buf.resize(M * (K / 4) * 16);
+    // thread_local names would resolve to each worker's own buffers: pass pointers
+    float* sums = sums_buf.data();
+    float* tables = tables_buf.data();
+    for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
+        thread_local std::vector<float> xf;  // this worker's
+        xf.resize((G1 - G0) * g);
+        to_float_row(xdt, static_cast<const uint8_t*>(x) + (m * K + G0 * g) * xs, (G1 - G0) * g,
+                     xf.data());
+        for (int64_t G = G0; G < G1; ++G) {
             float s = 0.0f;
-            for (int i = 0; i < p.group_size; ++i) s += xf[G * p.group_size + i];
+            for (int64_t i = 0; i < g; ++i) s += xf[(G - G0) * g + i];
             sums[m * ng + G] = s;
         }
-        tmac_tables_f32_avx512(xf.data(), K, tables.data() + m * (K / 4) * 16);
-    }
-    // thread_local names would resolve to each worker's own (empty) buffers: pass pointers
-    const float* tp = tables.data();
-    const float* sp = sums.data();
+        tmac_tables_f32_avx512(xf.data(), G0 * g / 4, G1 * g / 4, tables + m * (K / 4) * 16);
+    });
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
-        tmac_one_bit_f32_avx512(p, tp, sp, M, b0, b1, y, ydt);
+        tmac_one_bit_f32_avx512(p, tables, sums, M, b0, b1, y, ydt);
     });
 }
 
 // int8 activations: per row 4 byte planes [K/8][16] (low and high bytes of the int16 subset sums
 // of the even and odd quads), the activation scales and the group sums of x.
 void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt) {
-    const int64_t K = p.K, ng = K / p.group_size, kb = K / 8;
-    thread_local std::vector<float> xf, dx, xsum;
-    thread_local std::vector<int8_t> xq;
-    thread_local std::vector<uint8_t> tables;
-    xf.resize(K);
-    xq.resize(K);
-    dx.resize(M * ng);
-    xsum.resize(M * ng);
-    tables.resize(static_cast<size_t>(M * 4 * kb * 16));
-    for (int64_t m = 0; m < M; ++m) {
-        to_float_row(xdt, static_cast<const uint8_t*>(x) + m * K * dtype_size(xdt), K, xf.data());
-        quantize_activations_int8_avx512(xf.data(), K, p.group_size, xq.data(), dx.data() + m * ng,
-                                         xsum.data() + m * ng);
-        tmac_tables_avx512(xq.data(), K, tables.data() + m * 4 * kb * 16);
-    }
-    const uint8_t* tp = tables.data();
-    const float* dxp = dx.data();
-    const float* xsp = xsum.data();
+    const int64_t K = p.K, g = p.group_size, ng = K / g, kb = K / 8;
+    const size_t xs = dtype_size(xdt);
+    thread_local std::vector<float> dx_buf, xsum_buf;
+    thread_local std::vector<int8_t> xq_buf;
+    thread_local std::vector<uint8_t> tables_buf;
+    xq_buf.resize(M * K);
+    dx_buf.resize(M * ng);
+    xsum_buf.resize(M * ng);
+    tables_buf.resize(static_cast<size_t>(M * 4 * kb * 16));
+    int8_t* xq = xq_buf.data();
+    float* dx = dx_buf.data();
+    float* xsum = xsum_buf.data();
+    uint8_t* tables = tables_buf.data();
+    for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
+        thread_local std::vector<float> xf;  // this worker's
+        xf.resize((G1 - G0) * g);
+        to_float_row(xdt, static_cast<const uint8_t*>(x) + (m * K + G0 * g) * xs, (G1 - G0) * g,
+                     xf.data());
+        quantize_activations_int8_avx512(xf.data(), (G1 - G0) * g, static_cast<int>(g),
+                                         xq + m * K + G0 * g, dx + m * ng + G0, xsum + m * ng + G0);
+        tmac_tables_avx512(xq + m * K, K, G0 * g / 4, G1 * g / 4, tables + m * 4 * kb * 16);
+    });
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
-        tmac_one_bit_avx512(p, tp, dxp, xsp, M, b0, b1, y, ydt);
+        tmac_one_bit_avx512(p, tables, dx, xsum, M, b0, b1, y, ydt);
     });
 }
 

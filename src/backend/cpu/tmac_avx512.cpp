@@ -193,15 +193,16 @@ void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* 
     }
 }
 
-void tmac_tables_f32_avx512(const float* x, int64_t K, float* t) noexcept {
+void tmac_tables_f32_avx512(const float* x, int64_t q0, int64_t q1, float* t) noexcept {
     alignas(64) float masks[4][16];
     for (int b = 0; b < 4; ++b)
         for (int idx = 0; idx < 16; ++idx) masks[b][idx] = (idx >> b & 1) ? 1.0f : 0.0f;
     __m512 mb[4];
     for (int b = 0; b < 4; ++b) mb[b] = _mm512_load_ps(masks[b]);
-    for (int64_t q = 0; q < K / 4; ++q) {
-        __m512 e = _mm512_mul_ps(mb[0], _mm512_set1_ps(x[4 * q]));
-        for (int b = 1; b < 4; ++b) e = _mm512_fmadd_ps(mb[b], _mm512_set1_ps(x[4 * q + b]), e);
+    for (int64_t q = q0; q < q1; ++q) {
+        const float* xs = x + 4 * (q - q0);
+        __m512 e = _mm512_mul_ps(mb[0], _mm512_set1_ps(xs[0]));
+        for (int b = 1; b < 4; ++b) e = _mm512_fmadd_ps(mb[b], _mm512_set1_ps(xs[b]), e);
         _mm512_storeu_ps(t + q * 16, e);
     }
 }
@@ -211,7 +212,7 @@ void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const f
     by_group<BlocksF32>(p.group_size, p, tables, xsum, M, b0, b1, y, ydt);
 }
 
-void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* t) noexcept {
+void tmac_tables_avx512(const int8_t* xq, int64_t K, int64_t q0, int64_t q1, uint8_t* t) noexcept {
     // lane idx of bit mask b is all ones when bit b of idx is set
     alignas(32) int16_t masks[4][16];
     for (int b = 0; b < 4; ++b)
@@ -220,7 +221,7 @@ void tmac_tables_avx512(const int8_t* xq, int64_t K, uint8_t* t) noexcept {
     for (int b = 0; b < 4; ++b)
         mb[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(masks[b]));
     const int64_t kb = K / 8;
-    for (int64_t q = 0; q < K / 4; ++q) {
+    for (int64_t q = q0; q < q1; ++q) {
         __m256i e = _mm256_setzero_si256();
         for (int b = 0; b < 4; ++b)
             e = _mm256_add_epi16(e, _mm256_and_si256(mb[b], _mm256_set1_epi16(xq[4 * q + b])));
