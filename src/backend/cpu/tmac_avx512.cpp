@@ -1,5 +1,6 @@
-// Lookup-table kernel for repacked 1-bit weights (packed.h), AVX-512 BW; int8 activations.
+// Lookup-table kernels for repacked 1-bit weights (packed.h), AVX-512 BW.
 //
+// int8 activations:
 // For each quad of 4 activations the 16 possible sums of a subset (int16, stored as a low-byte
 // and a high-byte plane) are precomputed once per activation row (packed.cpp). A 128-bit lane of
 // packed weights holds byte j of 16 rows: its low nibbles index the table of quad 2j and its high
@@ -11,6 +12,12 @@
 // rows, so no horizontal reduction per row. Integer sums are exact: results match
 // quant::qmm_t_int8_ref up to float32 rounding, and each (m, n) is computed the same way
 // whatever M is (batch invariant).
+//
+// float32 activations: the tables hold the 16 subset sums of each quad as floats (one zmm per
+// quad); the nibbles of 16 rows, widened to dword lanes, index them through vpermps. Within
+// FORMAT.md's float32 bound of the reference (test_backend_consistency), batch invariant.
+//
+// Loads are whole blocks of the packed buffers (padded to 16 rows), never past their ends.
 #include <immintrin.h>
 
 #include "backend/cpu/packed.h"
