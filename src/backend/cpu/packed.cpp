@@ -39,28 +39,22 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
     p.group_size = g;
     p.sdt = sdt;
     p.symmetric = biases == nullptr;
-    const int64_t nb = p.blocks(), kb = K / 8, ng = K / g;
-    const size_t es = dtype_size(sdt);
-    p.bits = Buffer(static_cast<size_t>(nb * kb * 16));
-    p.scales = Buffer(static_cast<size_t>(nb * ng * 16) * es);
-    std::memset(p.bits.data(), 0, p.bits.size());
-    std::memset(p.scales.data(), 0, p.scales.size());
-    if (!p.symmetric) {
-        p.biases = Buffer(static_cast<size_t>(nb * ng * 16) * es);
-        std::memset(p.biases.data(), 0, p.biases.size());
-    }
-    auto* bits = static_cast<uint8_t*>(p.bits.data());
+    const int64_t nb = p.blocks(), ng = K / g;
+    const int64_t es = static_cast<int64_t>(dtype_size(sdt));
+    p.group_stride = g * 2 + 16 * es * (p.symmetric ? 1 : 2);
+    p.data = Buffer(static_cast<size_t>(nb * ng * p.group_stride));
+    std::memset(p.data.data(), 0, p.data.size());
+    auto* base = static_cast<uint8_t*>(p.data.data());
     for (int64_t n = 0; n < N; ++n) {
         const auto* row = reinterpret_cast<const uint8_t*>(weight + n * (K / 32));
         const int64_t b = n / 16, r = n % 16;
-        for (int64_t j = 0; j < kb; ++j) bits[(b * kb + j) * 16 + r] = row[j];
         for (int64_t G = 0; G < ng; ++G) {
-            const size_t dst = static_cast<size_t>((b * ng + G) * 16 + r) * es;
-            const size_t src = static_cast<size_t>(n * ng + G) * es;
-            std::memcpy(static_cast<uint8_t*>(p.scales.data()) + dst,
-                        static_cast<const uint8_t*>(scales) + src, es);
+            uint8_t* rec = base + (b * ng + G) * p.group_stride;
+            for (int64_t jj = 0; jj < g / 8; ++jj) rec[jj * 16 + r] = row[G * (g / 8) + jj];
+            const size_t src = static_cast<size_t>((n * ng + G) * es);
+            std::memcpy(rec + g * 2 + r * es, static_cast<const uint8_t*>(scales) + src, es);
             if (!p.symmetric)
-                std::memcpy(static_cast<uint8_t*>(p.biases.data()) + dst,
+                std::memcpy(rec + g * 2 + 16 * es + r * es,
                             static_cast<const uint8_t*>(biases) + src, es);
         }
     }

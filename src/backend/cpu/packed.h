@@ -1,9 +1,10 @@
 // Weights repacked at load time for the lookup-table (T-MAC style) 1-bit kernel.
 //
-// Layout: rows in blocks of 16 (the last block padded with zero rows); within a block, byte j
-// of every row's bit stream is stored together: bits [n_blocks][K/8][16]. Scales and biases
-// become [n_blocks][K/g][16] in their dtype, so one vector load gives a group's scales for 16
-// rows. The packed bits take exactly the bytes of the original (plus padding rows).
+// Layout: rows in blocks of 16 (the last block padded with zero rows), one record per block and
+// group: [g/8][16] bytes of bits (byte j of the group for each of the 16 rows), then the 16 rows'
+// scales, then their biases (absent in the symmetric form), in the scales' dtype. A matmul reads
+// the buffer front to back: one stream. The packed data take the bytes of the original (plus
+// padding rows).
 #pragma once
 
 #include <cstdint>
@@ -18,14 +19,13 @@ struct PackedOneBit {
     int64_t N = 0, K = 0;
     int group_size = 0;
     DType sdt = DType::float16;
-    bool symmetric = false;  // biases are -scale / 2 and not stored
-    Buffer bits;             // [N/16 blocks][K/8][16] bytes
-    Buffer scales;           // [blocks][K/g][16]
-    Buffer biases;           // [blocks][K/g][16]; empty when symmetric
+    bool symmetric = false;    // biases are -scale / 2 and not stored
+    int64_t group_stride = 0;  // bytes of one (block, group) record
+    Buffer data;               // [blocks][K/g] records
 
     int64_t blocks() const { return (N + 15) / 16; }
-    // Bytes a matmul streams: packed bits plus scales (and biases).
-    size_t stream_bytes() const { return bits.size() + scales.size() + biases.size(); }
+    // Bytes a matmul streams.
+    size_t stream_bytes() const { return data.size(); }
 };
 
 // Whether this CPU runs the lookup-table kernel (AVX-512 BW).

@@ -44,24 +44,32 @@ inline __m512i reduce_lanes(__m512i a, __m512i c) {
     return _mm512_cvtepi16_epi32(rows);
 }
 
-// One 16-row block of a packed matrix: its bits, scales and biases, and the rows it holds.
+// One 16-row block of a packed matrix: its group records and the rows it holds.
 struct Block {
-    const uint8_t *bits, *scales, *biases;  // biases nullptr: symmetric
-    int64_t rows, kb, ng;
+    const uint8_t* base;  // record of group 0
+    int64_t rows, ng, stride, g;
     size_t es;
-    Block(const PackedOneBit& p, int64_t b, int g)
-        : kb(p.K / 8), ng(p.K / g), es(dtype_size(p.sdt)) {
-        bits = static_cast<const uint8_t*>(p.bits.data()) + b * kb * 16;
-        scales = static_cast<const uint8_t*>(p.scales.data()) + b * ng * 16 * es;
-        biases =
-            p.symmetric ? nullptr : static_cast<const uint8_t*>(p.biases.data()) + b * ng * 16 * es;
+    bool symmetric;
+    Block(const PackedOneBit& p, int64_t b, int group_size)
+        : ng(p.K / group_size),
+          stride(p.group_stride),
+          g(group_size),
+          es(dtype_size(p.sdt)),
+          symmetric(p.symmetric) {
+        base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
         rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
     }
-    __m512 scale(DType dt, int64_t gi) const { return load16(dt, scales + gi * 16 * es); }
+    const uint8_t* bits(int64_t gi) const { return base + gi * stride; }
+    // the same record two blocks ahead, for prefetching
+    const char* ahead(int64_t gi, int64_t off) const {
+        return reinterpret_cast<const char*>(base + (2 * ng + gi) * stride + off);
+    }
+    __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + g * 2); }
     // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)
     __m512 add_bias(DType dt, int64_t gi, __m512 s, float xsum_g, __m512 accb) const {
-        if (biases)
-            return _mm512_fmadd_ps(load16(dt, biases + gi * 16 * es), _mm512_set1_ps(xsum_g), accb);
+        if (!symmetric)
+            return _mm512_fmadd_ps(load16(dt, bits(gi) + g * 2 + 16 * es), _mm512_set1_ps(xsum_g),
+                                   accb);
         return _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsum_g), accb);
     }
     void store(const PackedOneBit& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
@@ -76,8 +84,7 @@ void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, c
                 int64_t M, int64_t b, void* y, DType ydt) {
     constexpr int kBytesPerGroup = G / 8;  // k-bytes per group: 4, 8 or 16
     const Block blk(p, b, G);
-    const int64_t kb = blk.kb, ng = blk.ng;
-    const uint8_t* wb = blk.bits;
+    const int64_t kb = p.K / 8, ng = blk.ng;
     const __m512i nib = _mm512_set1_epi8(0x0f);
     for (int64_t m = 0; m < M; ++m) {
         const uint8_t* tle = tables + m * 4 * kb * 16;
@@ -89,11 +96,13 @@ void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, c
         __m512 acc = _mm512_setzero_ps(), accb = _mm512_setzero_ps();
         for (int64_t gi = 0; gi < ng; ++gi) {
             __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
-            for (int64_t j = gi * kBytesPerGroup; j < (gi + 1) * kBytesPerGroup; j += 4) {
-                if (m == 0)  // the same bytes of the block after next: keep DRAM busy
-                    _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kb * 16 + j * 16),
-                                 _MM_HINT_T0);
-                const __m512i w = _mm512_loadu_si512(wb + j * 16);
+            const uint8_t* wg = blk.bits(gi);
+            if (m == 0)  // the scales and biases of the block after next: keep DRAM busy
+                _mm_prefetch(blk.ahead(gi, G * 2), _MM_HINT_T0);
+            for (int64_t jj = 0; jj < kBytesPerGroup; jj += 4) {
+                const int64_t j = gi * kBytesPerGroup + jj;
+                if (m == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
+                const __m512i w = _mm512_loadu_si512(wg + jj * 16);
                 const __m512i lo = _mm512_and_si512(w, nib);
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
                 const __m512i ell = _mm512_shuffle_epi8(_mm512_loadu_si512(tle + j * 16), lo);
@@ -121,8 +130,7 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
                     int64_t b, void* y, DType ydt) {
     constexpr int kBytesPerGroup = G / 8;
     const Block blk(p, b, G);
-    const int64_t K = p.K, kb = blk.kb, ng = blk.ng;
-    const uint8_t* wb = blk.bits;
+    const int64_t K = p.K, ng = blk.ng;
     const __m512i nib = _mm512_set1_epi32(0x0f);
     for (int64_t m = 0; m < M; ++m) {
         const float* t = tables + m * (K / 4) * 16;
@@ -131,13 +139,13 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
         for (int64_t gi = 0; gi < ng; ++gi) {
             __m512 part[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                               _mm512_setzero_ps()};
+            const uint8_t* wg = blk.bits(gi);
+            if (m == 0) _mm_prefetch(blk.ahead(gi, G * 2), _MM_HINT_T0);
             for (int jj = 0; jj < kBytesPerGroup; ++jj) {
                 const int64_t j = gi * kBytesPerGroup + jj;
-                if (m == 0 && jj % 4 == 0)
-                    _mm_prefetch(reinterpret_cast<const char*>(wb + 2 * kb * 16 + j * 16),
-                                 _MM_HINT_T0);
+                if (m == 0 && jj % 4 == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
                 const __m512i v = _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + j * 16)));
+                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + jj * 16)));
                 const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_srli_epi32(v, 4);
                 const int a = 2 * (jj % 2);
                 part[a] = _mm512_add_ps(part[a],
