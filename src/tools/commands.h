@@ -4,6 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+
+#include "tokenizer/tokenizer.h"
 
 namespace onebit::tools {
 
@@ -17,5 +20,14 @@ void add_demo_command(CLI::App& app, Runner& run);
 
 // `onebit bench kernels`: kernel timings against measured bandwidth and FMA peak.
 void add_bench_command(CLI::App& app, Runner& run);
+
+// `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
+void add_tokenize_commands(CLI::App& app, Runner& run);
+
+// `onebit chat-template`: render a checkpoint's chat template.
+void add_chat_template_command(CLI::App& app, Runner& run);
+
+// A file's bytes; errors name `component`.
+std::string read_text_file(const std::string& path, const char* component);
 
 }  // namespace onebit::tools
