@@ -1,0 +1,136 @@
+#include "chat/chat_template.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "chat/ast.h"
+#include "chat/interp.h"
+#include "core/error.h"
+
+namespace onebit::chat {
+
+using Json = nlohmann::ordered_json;
+
+struct ChatTemplate::Impl {
+    Body body;
+    std::unordered_map<std::string, Value> specials;
+};
+
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+// A special token in tokenizer_config.json: a string, or an AddedToken object with "content".
+std::optional<std::string> token_text(const Json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v.at("content").is_string())
+        return v.at("content").get<std::string>();
+    return std::nullopt;
+}
+
+}  // namespace
+
+ChatTemplate ChatTemplate::from_source(const std::string& source, const std::string& config_json,
+                                       const std::string& origin) {
+    auto impl = std::make_shared<Impl>();
+    try {
+        impl->body = parse_template(source);
+    } catch (const Error& e) {
+        fail("chat-template", origin, ": ", std::string(e.what()).substr(16));
+    }
+    if (!config_json.empty()) {
+        Json cfg;
+        try {
+            cfg = Json::parse(config_json);
+        } catch (const Json::exception& e) {
+            fail("chat-template", origin, ": tokenizer_config.json is not valid JSON: ", e.what());
+        }
+        if (!cfg.is_object()) fail("chat-template", origin, ": tokenizer_config.json is not an object");
+        for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token",
+                                "cls_token", "mask_token"}) {
+            if (!cfg.contains(key)) continue;
+            if (auto t = token_text(cfg.at(key))) impl->specials[key] = Value::string(*t);
+        }
+        if (cfg.contains("additional_special_tokens") && cfg.at("additional_special_tokens").is_array()) {
+            List l;
+            for (const Json& t : cfg.at("additional_special_tokens"))
+                if (auto s = token_text(t)) l.push_back(Value::string(*s));
+            impl->specials["additional_special_tokens"] = Value::make_list(std::move(l));
+        }
+    }
+    ChatTemplate t;
+    t.impl_ = std::move(impl);
+    return t;
+}
+
+ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
+    const std::string config_path = dir + "/tokenizer_config.json";
+    std::string config, source;
+    const bool have_config = read_file(config_path, config);
+    if (read_file(dir + "/chat_template.jinja", source))
+        return from_source(source, config, dir + "/chat_template.jinja");
+    if (!have_config) fail("chat-template", "'", dir, "' has neither chat_template.jinja nor tokenizer_config.json");
+    Json cfg;
+    try {
+        cfg = Json::parse(config);
+    } catch (const Json::exception& e) {
+        fail("chat-template", config_path, ": not valid JSON: ", e.what());
+    }
+    const Json tmpl = cfg.is_object() && cfg.contains("chat_template") ? cfg.at("chat_template") : Json();
+    if (tmpl.is_string()) return from_source(tmpl.get<std::string>(), config, config_path);
+    if (tmpl.is_array()) {
+        for (const Json& t : tmpl)
+            if (t.is_object() && t.value("name", "") == "default" && t.contains("template") &&
+                t.at("template").is_string())
+                return from_source(t.at("template").get<std::string>(), config, config_path);
+        fail("chat-template", config_path, ": chat_template has no entry named 'default'");
+    }
+    fail("chat-template", config_path, ": has no chat_template");
+}
+
+ChatRequest ChatTemplate::request_from_json(const std::string& text, const std::string& origin) {
+    Json j;
+    try {
+        j = Json::parse(text);
+    } catch (const Json::exception& e) {
+        fail("chat-template", origin, ": not valid JSON: ", e.what());
+    }
+    ChatRequest r;
+    if (j.is_array()) {
+        r.messages = j;
+    } else if (j.is_object() && j.contains("messages")) {
+        r.messages = j.at("messages");
+        if (j.contains("tools")) r.tools = j.at("tools");
+    } else {
+        fail("chat-template", origin, ": expected a list of messages or {\"messages\": [...]}");
+    }
+    return r;
+}
+
+std::string ChatTemplate::render(const ChatRequest& r) const {
+    if (!r.messages.is_array()) fail("chat-template", "messages must be a list");
+    for (size_t k = 0; k < r.messages.size(); ++k) {
+        const Json& m = r.messages[k];
+        if (!m.is_object() || !m.contains("role") || !m.at("role").is_string())
+            fail("chat-template", "message ", k, " must be an object with a string 'role'");
+    }
+    if (!r.tools.is_null() && !r.tools.is_array()) fail("chat-template", "tools must be a list");
+    std::unordered_map<std::string, Value> globals = impl_->specials;
+    globals["messages"] = from_json(r.messages);
+    globals["tools"] = r.tools.is_null() ? Value::none() : from_json(r.tools);
+    globals["documents"] = Value::none();
+    globals["add_generation_prompt"] = Value::boolean(r.add_generation_prompt);
+    if (r.enable_thinking) globals["enable_thinking"] = Value::boolean(*r.enable_thinking);
+    Interp in(std::move(globals));
+    return in.render(impl_->body);
+}
+
+}  // namespace onebit::chat
