@@ -5,6 +5,8 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/error.h"
 #include "tokenizer/llama2c.h"
@@ -32,6 +34,31 @@ std::string tokenizer_path(const Source& s) {
     fail("tokenize", "--model DIR or --tokenizer FILE is required");
 }
 
+void print_ids(const std::vector<int32_t>& ids) {
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
+    std::printf("%s\n", line.c_str());
+}
+
+std::vector<int32_t> parse_ids(const std::string& text) {
+    std::istringstream in(text);
+    std::vector<int32_t> v;
+    std::string word;
+    while (in >> word) {
+        size_t used = 0;
+        long long id = -1;
+        try {
+            id = std::stoll(word, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != word.size() || id < 0 || id > INT32_MAX)
+            fail("detokenize", "'", word, "' is not a token id");
+        v.push_back(static_cast<int32_t>(id));
+    }
+    return v;
+}
+
 }  // namespace
 
 std::string read_text_file(const std::string& path, const char* component) {
@@ -45,7 +72,7 @@ std::string read_text_file(const std::string& path, const char* component) {
 void add_tokenize_commands(CLI::App& app, Runner& run) {
     struct Opts {
         Source src;
-        std::string text, file, ids;
+        std::string text, file, ids, batch;
         bool text_set = false, split_special = false;
         std::string out;
     };
@@ -54,46 +81,60 @@ void add_tokenize_commands(CLI::App& app, Runner& run) {
     auto* enc = app.add_subcommand("tokenize", "Print the ids of a text, space-separated");
     add_source(enc, o->src);
     auto* text = enc->add_option("--text", o->text, "The text");
-    enc->add_option("--file", o->file, "Read the text from a file")->excludes(text);
+    auto* efile = enc->add_option("--file", o->file, "Read the text from a file")->excludes(text);
+    enc->add_option("--batch", o->batch,
+                    "JSON Lines file of strings: prints one line of ids per string")
+        ->excludes(text)
+        ->excludes(efile);
     enc->add_flag("--split-special", o->split_special,
                   "Treat special tokens written in the text as plain text");
     enc->callback([o, &run, text] {
         o->text_set = text->count() > 0;
         run = [o] {
-            if (!o->text_set && o->file.empty()) fail("tokenize", "--text or --file is required");
+            if (!o->text_set && o->file.empty() && o->batch.empty())
+                fail("tokenize", "--text, --file or --batch is required");
             const tok::Tokenizer t = tok::Tokenizer::from_file(tokenizer_path(o->src));
+            if (!o->batch.empty()) {
+                std::istringstream in(read_text_file(o->batch, "tokenize"));
+                std::string line;
+                for (size_t n = 1; std::getline(in, line); ++n) {
+                    nlohmann::json j;
+                    try {
+                        j = nlohmann::json::parse(line);
+                    } catch (const std::exception&) {
+                    }
+                    if (!j.is_string()) fail("tokenize", o->batch, ":", n, ": not a JSON string");
+                    print_ids(t.encode(j.get<std::string>(), o->split_special));
+                }
+                return;
+            }
             const std::string input = o->text_set ? o->text : read_text_file(o->file, "tokenize");
-            const std::vector<int32_t> ids = t.encode(input, o->split_special);
-            std::string line;
-            for (size_t i = 0; i < ids.size(); ++i) line += (i ? " " : "") + std::to_string(ids[i]);
-            std::printf("%s\n", line.c_str());
+            print_ids(t.encode(input, o->split_special));
         };
     });
 
     auto* dec = app.add_subcommand("detokenize", "Print the text of space-separated ids");
     add_source(dec, o->src);
     auto* ids = dec->add_option("--ids", o->ids, "Ids, e.g. \"1 2 3\"");
-    dec->add_option("--file", o->file, "Read the ids from a file")->excludes(ids);
+    auto* dfile = dec->add_option("--file", o->file, "Read the ids from a file")->excludes(ids);
+    dec->add_option("--batch", o->batch,
+                    "File with one line of ids per text: prints each text as a JSON string")
+        ->excludes(ids)
+        ->excludes(dfile);
     dec->callback([o, &run] {
         run = [o] {
-            if (o->ids.empty() && o->file.empty()) fail("detokenize", "--ids or --file is required");
+            if (o->ids.empty() && o->file.empty() && o->batch.empty())
+                fail("detokenize", "--ids, --file or --batch is required");
             const tok::Tokenizer t = tok::Tokenizer::from_file(tokenizer_path(o->src));
-            std::istringstream in(o->ids.empty() ? read_text_file(o->file, "detokenize") : o->ids);
-            std::vector<int32_t> v;
-            std::string word;
-            while (in >> word) {
-                size_t used = 0;
-                long long id = -1;
-                try {
-                    id = std::stoll(word, &used);
-                } catch (const std::exception&) {
-                    used = 0;
-                }
-                if (used != word.size() || id < 0 || id > INT32_MAX)
-                    fail("detokenize", "'", word, "' is not a token id");
-                v.push_back(static_cast<int32_t>(id));
+            if (!o->batch.empty()) {
+                std::istringstream in(read_text_file(o->batch, "detokenize"));
+                std::string line;
+                while (std::getline(in, line))
+                    std::printf("%s\n", nlohmann::json(t.decode(parse_ids(line))).dump().c_str());
+                return;
             }
-            const std::string s = t.decode(v);
+            const std::string s =
+                t.decode(parse_ids(o->ids.empty() ? read_text_file(o->file, "detokenize") : o->ids));
             std::fwrite(s.data(), 1, s.size(), stdout);
         };
     });
