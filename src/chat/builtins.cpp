@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <utf8proc.h>
+
 #include "chat/interp.h"
 
 namespace onebit::chat {
@@ -78,12 +80,25 @@ std::vector<std::string> py_split(const std::string& s, const Value* sep, int64_
     return out;
 }
 
-std::string ascii_case(std::string s, bool upper) {
-    for (char& c : s)
-        if (static_cast<uint8_t>(c) < 0x80)
-            c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
-                                        : std::tolower(static_cast<unsigned char>(c)));
-    return s;
+// Python's str.upper() / str.lower(), code point by code point (Unicode simple case mapping).
+std::string ascii_case(const std::string& s, bool upper) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        utf8proc_int32_t cp = 0;
+        const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                                        static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+        if (n <= 0) {
+            out += s[i++];
+            continue;
+        }
+        i += static_cast<size_t>(n);
+        cp = upper ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
+        utf8proc_uint8_t buf[4];
+        out.append(reinterpret_cast<const char*>(buf),
+                   static_cast<size_t>(utf8proc_encode_char(cp, buf)));
+    }
+    return out;
 }
 
 std::string title_case(const std::string& s) {
@@ -317,7 +332,7 @@ Value call_method(Interp& in, const Value& obj, const std::string& name, std::ve
         if (name == "items" || name == "keys" || name == "values") {
             List out;
             for (const auto& [k, v] : obj.dict->items) {
-                if (name == "items") out.push_back(Value::make_list({Value::string(k), v}));
+                if (name == "items") out.push_back(Value::make_tuple({Value::string(k), v}));
                 else if (name == "keys") out.push_back(Value::string(k));
                 else out.push_back(v);
             }
@@ -488,7 +503,7 @@ Value apply_filter(Interp& in, const std::string& name, Value v, std::vector<Val
             return ascii_case(a.first, false) < ascii_case(b.first, false);
         });
         List out;
-        for (auto& [k, x] : items) out.push_back(Value::make_list({Value::string(k), x}));
+        for (auto& [k, x] : items) out.push_back(Value::make_tuple({Value::string(k), x}));
         return Value::make_list(std::move(out));
     }
     if (name == "int") {
@@ -627,6 +642,9 @@ std::unordered_map<std::string, Value> builtin_globals() {
     g["namespace"] = Value::function([](std::vector<Value>& a, Kwargs& kw) {
         Value ns = Value::make_dict();
         ns.is_namespace = true;
+        for (const auto& [k, v] : kw)
+            if (!k.empty() && k[0] == '_')
+                fail("chat-template", "namespace attributes may not start with '_' ('", k, "')");
         for (const Value& x : a)
             if (x.is_dict())
                 for (const auto& [k, v] : x.dict->items) ns.dict->set(k, v);

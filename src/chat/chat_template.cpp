@@ -36,6 +36,30 @@ std::optional<std::string> token_text(const Json& v) {
     return std::nullopt;
 }
 
+// The messages as transformers hands them to the template: keys whose value is null dropped, and
+// the reasoning text (reasoning_content, thinking or reasoning, first found) under both
+// "thinking" (first key) and "reasoning_content".
+Json template_messages(const Json& messages) {
+    Json out = Json::array();
+    for (const Json& m : messages) {
+        Json clean = Json::object();
+        for (auto it = m.begin(); it != m.end(); ++it)
+            if (!it.value().is_null()) clean[it.key()] = it.value();
+        const Json* reasoning = nullptr;
+        for (const char* key : {"reasoning_content", "thinking", "reasoning"})
+            if (!reasoning && clean.contains(key)) reasoning = &clean.at(key);
+        if (reasoning) {
+            Json aliased = Json::object();
+            aliased["thinking"] = *reasoning;
+            for (auto it = clean.begin(); it != clean.end(); ++it) aliased[it.key()] = it.value();
+            aliased["reasoning_content"] = *reasoning;
+            clean = std::move(aliased);
+        }
+        out.push_back(std::move(clean));
+    }
+    return out;
+}
+
 }  // namespace
 
 ChatTemplate ChatTemplate::from_source(const std::string& source, const std::string& config_json,
@@ -58,12 +82,6 @@ ChatTemplate ChatTemplate::from_source(const std::string& source, const std::str
                                 "cls_token", "mask_token"}) {
             if (!cfg.contains(key)) continue;
             if (auto t = token_text(cfg.at(key))) impl->specials[key] = Value::string(*t);
-        }
-        if (cfg.contains("additional_special_tokens") && cfg.at("additional_special_tokens").is_array()) {
-            List l;
-            for (const Json& t : cfg.at("additional_special_tokens"))
-                if (auto s = token_text(t)) l.push_back(Value::string(*s));
-            impl->specials["additional_special_tokens"] = Value::make_list(std::move(l));
         }
     }
     ChatTemplate t;
@@ -124,13 +142,22 @@ std::string ChatTemplate::render(const ChatRequest& r) const {
     }
     if (!r.tools.is_null() && !r.tools.is_array()) fail("chat-template", "tools must be a list");
     std::unordered_map<std::string, Value> globals = impl_->specials;
-    globals["messages"] = from_json(r.messages);
+    globals["messages"] = from_json(template_messages(r.messages));
     globals["tools"] = r.tools.is_null() ? Value::none() : from_json(r.tools);
     globals["documents"] = Value::none();
     globals["add_generation_prompt"] = Value::boolean(r.add_generation_prompt);
     if (r.enable_thinking) globals["enable_thinking"] = Value::boolean(*r.enable_thinking);
     Interp in(std::move(globals));
     return in.render(impl_->body);
+}
+
+std::string render_jinja(const std::string& source, const Json& context) {
+    const Body body = parse_template(source);
+    std::unordered_map<std::string, Value> globals;
+    if (!context.is_object()) fail("chat-template", "the context must be a JSON object");
+    for (auto it = context.begin(); it != context.end(); ++it) globals[it.key()] = from_json(it.value());
+    Interp in(std::move(globals));
+    return in.render(body);
 }
 
 }  // namespace onebit::chat

@@ -44,4 +44,8 @@ class ChatTemplate {
     std::shared_ptr<const Impl> impl_;
 };
 
+// Renders Jinja `source` with the variables of the JSON object `context`, under the same settings
+// (for tests and tools that need a template outside a chat).
+std::string render_jinja(const std::string& source, const nlohmann::ordered_json& context);
+
 }  // namespace onebit::chat

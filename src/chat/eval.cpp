@@ -72,6 +72,8 @@ Interp::Flow Interp::exec(const Body& body, std::string& out) {
                     if (!ns.is_dict() || !ns.is_namespace)
                         error(n.line, "can only set attributes of a namespace, not of ",
                               ns.type_name(), " '", n.targets[0], "'");
+                    if (n.attr[0] == '_')
+                        error(n.line, "namespace attributes may not start with '_' ('", n.attr, "')");
                     ns.dict->set(n.attr, std::move(v));
                 }
                 break;
@@ -316,7 +318,7 @@ Value Interp::eval(const Expr& e) {
         case Expr::ListLit: {
             List l;
             for (const auto& x : e.args) l.push_back(eval(*x));
-            return Value::make_list(std::move(l));
+            return e.name == "tuple" ? Value::make_tuple(std::move(l)) : Value::make_list(std::move(l));
         }
         case Expr::DictLit: {
             Value d = Value::make_dict();
@@ -372,7 +374,11 @@ Value Interp::binary(const Expr& e) {
         }
         return Value::boolean(found == (op == "in"));
     }
-    if (op == "~") return Value::string(a.str() + b.str());
+    if (op == "~") {
+        Value r = Value::string(a.str() + b.str());
+        if (r.s.size() > kMaxOutputBytes) error(e.line, "string too long");
+        return r;
+    }
     const bool num = (a.is_number() || a.type == T::Bool) && (b.is_number() || b.type == T::Bool);
     auto as_int = [](const Value& v) { return v.type == T::Bool ? int64_t{v.b} : v.i; };
     const bool ints = num && a.type != T::Float && b.type != T::Float;

@@ -201,7 +201,7 @@ class Parser {
             if (open >= n) {
                 at_line_start_ = text_at_line_start;
                 emit_text(body, std::move(text), false, false, text_line);
-                if (!ends.empty()) error(line_, "missing '{% ", ends[0], " %}'");
+                if (!ends.empty()) error(line_, "missing '{% ", ends.back(), " %}'");
                 end_tag.clear();
                 --depth_;
                 return body;
@@ -557,6 +557,7 @@ class Parser {
             ExprPtr first = parse_expression();
             if (accept_op(")")) return first;
             auto e = make(Expr::ListLit, t.line);  // a tuple
+            e->name = "tuple";
             e->args.push_back(std::move(first));
             while (accept_op(",")) {
                 if (peek().type == Token::Op && peek().text == ")") break;
@@ -674,6 +675,7 @@ class Parser {
                     parse_call_args(*t);
                 } else if (peek().type == Token::String || peek().type == Token::Int ||
                            peek().type == Token::Float ||
+                           (peek().type == Token::Op && (peek().text == "[" || peek().text == "{")) ||
                            (peek().type == Token::Name && peek().text != "and" &&
                             peek().text != "or" && peek().text != "if" && peek().text != "else" &&
                             peek().text != "in" && peek().text != "not" && peek().text != "is")) {

@@ -51,6 +51,11 @@ Value Value::make_list(List x) {
     v.list = std::make_shared<List>(std::move(x));
     return v;
 }
+Value Value::make_tuple(List x) {
+    Value v = make_list(std::move(x));
+    v.is_tuple = true;
+    return v;
+}
 Value Value::make_dict() {
     Value v;
     v.type = Type::Dict;
@@ -260,8 +265,9 @@ std::string Value::repr() const {
         case Type::String: return python_str_repr(s);
         case Type::Undefined: return "Undefined";
         case Type::List: {
-            std::string out = "[";
+            std::string out = is_tuple ? "(" : "[";
             for (size_t k = 0; k < list->size(); ++k) out += (k ? ", " : "") + (*list)[k].repr();
+            if (is_tuple) return out + (list->size() == 1 ? ",)" : ")");
             return out + "]";
         }
         case Type::Dict: {

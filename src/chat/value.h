@@ -30,6 +30,7 @@ struct Value {
     std::shared_ptr<Dict> dict;
     std::shared_ptr<Function> fn;
     bool is_namespace = false;  // a Dict made by namespace(): attributes may be assigned
+    bool is_tuple = false;      // a List that Python would hold as a tuple (printed with "()")
 
     static Value undefined(std::string name = {});
     static Value none();
@@ -38,6 +39,7 @@ struct Value {
     static Value number(double v);
     static Value string(std::string v);
     static Value make_list(List v = {});
+    static Value make_tuple(List v);
     static Value make_dict();
     static Value function(Function f);
 
