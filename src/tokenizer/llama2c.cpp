@@ -14,13 +14,6 @@ namespace onebit::tok {
 
 namespace {
 
-constexpr const char* kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's word boundary
-
-std::string to_piece(std::string s) {
-    std::string out;
-    for (char c : s) out += c == ' ' ? std::string(kSpace) : std::string(1, c);
-    return out;
-}
 
 }  // namespace
 
@@ -70,7 +63,7 @@ std::string llama2c_tokenizer_to_json(std::string_view b, const std::string& sou
     Json vocab = Json::object();
     std::unordered_map<std::string, size_t> index;  // normal pieces only
     for (size_t id = 0; id < pieces.size(); ++id) {
-        const std::string p = id < 259 ? pieces[id] : to_piece(pieces[id]);
+        const std::string& p = pieces[id];
         if (vocab.contains(p)) bad("token '", p, "' appears twice");
         vocab[p] = id;
         if (id >= 259) index.emplace(p, id);
@@ -107,18 +100,13 @@ std::string llama2c_tokenizer_to_json(std::string_view b, const std::string& sou
         {"truncation", nullptr},
         {"padding", nullptr},
         {"added_tokens", added},
-        {"normalizer",
-         {{"type", "Sequence"},
-          {"normalizers",
-           Json::array({{{"type", "Prepend"}, {"prepend", kSpace}},
-                        {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}}})}}},
+        {"normalizer", {{"type", "Prepend"}, {"prepend", " "}}},
         {"pre_tokenizer", nullptr},
         {"post_processor", nullptr},
         {"decoder",
          {{"type", "Sequence"},
           {"decoders",
-           Json::array({{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
-                        {{"type", "ByteFallback"}},
+           Json::array({{{"type", "ByteFallback"}},
                         {{"type", "Fuse"}},
                         {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
         {"model",

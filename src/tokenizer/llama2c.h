@@ -1,7 +1,8 @@
 // Import of llama2.c's tokenizer format (tokenizer.bin / tok512.bin: a SentencePiece BPE vocabulary
 // scored by merge priority) as an equivalent Hugging Face tokenizer.json of the Llama-2 kind
-// (Prepend + Replace normalizer, BPE with byte_fallback, Replace / ByteFallback / Fuse / Strip
-// decoder), so it runs through the one Tokenizer implementation.
+// (Prepend normalizer, BPE with byte_fallback, ByteFallback / Fuse / Strip decoder), so it runs
+// through the one Tokenizer implementation. The pieces keep llama2.c's spaces (its export wrote
+// U+2581 as ' '), so a U+2581 in the text falls back to bytes exactly as in llama2.c.
 #pragma once
 
 #include <string>
@@ -13,8 +14,8 @@ namespace onebit::tok {
 bool is_llama2c_tokenizer(std::string_view bytes);
 
 // The tokenizer.json text for a llama2.c tokenizer file's bytes. Layout: int32 max_token_length,
-// then per token: float32 score, int32 length, the bytes (spaces stand for U+2581; ids 1 and 2
-// are written as "\n<s>\n" and "\n</s>\n"). Merges: every pair of pieces whose concatenation is a
+// then per token: float32 score, int32 length, the bytes (ids 1 and 2 are written as "\n<s>\n"
+// and "\n</s>\n"). Merges: every pair of pieces whose concatenation is a
 // piece, ranked by that piece's score, highest first, as llama2.c's encoder picks them.
 // Errors: "[tokenizer] <source>: ..." for truncated or inconsistent files.
 std::string llama2c_tokenizer_to_json(std::string_view bytes, const std::string& source);

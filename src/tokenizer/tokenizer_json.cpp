@@ -43,7 +43,11 @@ void read_pattern(const Ctx& c, const Json& p, const char* where, std::string& l
     if (p.is_object() && p.contains("String") && p.at("String").is_string()) {
         literal = p.at("String").get<std::string>();
     } else if (p.is_object() && p.contains("Regex") && p.at("Regex").is_string()) {
-        regex = std::make_shared<Regex>(p.at("Regex").get<std::string>());
+        try {
+            regex = std::make_shared<Regex>(p.at("Regex").get<std::string>());
+        } catch (const Error& e) {
+            c.error(where, ": ", std::string(e.what()).substr(12));  // without "[tokenizer] "
+        }
     } else {
         c.error(where, ".pattern must be {\"String\": ...} or {\"Regex\": ...}");
     }
