@@ -306,7 +306,10 @@ Value Interp::eval(const Expr& e) {
         case Expr::Unary: {
             const Value v = eval(*e.args[0]);
             if (e.name == "not") return Value::boolean(!v.truthy());
-            if (v.type == Value::Type::Int) return Value::integer(e.name == "-" ? -v.i : v.i);
+            if (v.type == Value::Type::Int) {
+                if (e.name == "-" && v.i == INT64_MIN) error(e.line, "integer overflow in unary -");
+                return Value::integer(e.name == "-" ? -v.i : v.i);
+            }
             if (v.type == Value::Type::Float) return Value::number(e.name == "-" ? -v.f : v.f);
             if (v.type == Value::Type::Bool) return Value::integer(e.name == "-" ? -int64_t{v.b} : v.b);
             error(e.line, "bad operand type for unary ", e.name, ": '", v.type_name(), "'");
@@ -382,8 +385,13 @@ Value Interp::binary(const Expr& e) {
     const bool num = (a.is_number() || a.type == T::Bool) && (b.is_number() || b.type == T::Bool);
     auto as_int = [](const Value& v) { return v.type == T::Bool ? int64_t{v.b} : v.i; };
     const bool ints = num && a.type != T::Float && b.type != T::Float;
+    int64_t r = 0;
+    auto checked = [&](bool overflow) {
+        if (overflow) error(e.line, "integer overflow in ", op);
+        return Value::integer(r);
+    };
     if (op == "+") {
-        if (ints) return Value::integer(as_int(a) + as_int(b));
+        if (ints) return checked(__builtin_add_overflow(as_int(a), as_int(b), &r));
         if (num) return Value::number(a.as_double() + b.as_double());
         if (a.is_string() && b.is_string()) {
             Value r = Value::string(a.s + b.s);
@@ -396,10 +404,10 @@ Value Interp::binary(const Expr& e) {
             return Value::make_list(std::move(l));
         }
     } else if (op == "-") {
-        if (ints) return Value::integer(as_int(a) - as_int(b));
+        if (ints) return checked(__builtin_sub_overflow(as_int(a), as_int(b), &r));
         if (num) return Value::number(a.as_double() - b.as_double());
     } else if (op == "*") {
-        if (ints) return Value::integer(as_int(a) * as_int(b));
+        if (ints) return checked(__builtin_mul_overflow(as_int(a), as_int(b), &r));
         if (num) return Value::number(a.as_double() * b.as_double());
         const Value* s = a.is_string() ? &a : b.is_string() ? &b : nullptr;
         const Value* n = a.type == T::Int ? &a : b.type == T::Int ? &b : nullptr;
@@ -420,6 +428,7 @@ Value Interp::binary(const Expr& e) {
             if (b.as_double() == 0) error(e.line, "division by zero");
             if (ints) {
                 const int64_t x = as_int(a), y = as_int(b);
+                if (x == INT64_MIN && y == -1) error(e.line, "integer overflow in ", op);
                 int64_t q = x / y;
                 if ((x % y != 0) && ((x < 0) != (y < 0))) --q;
                 return Value::integer(op == "//" ? q : x - q * y);
@@ -429,9 +438,13 @@ Value Interp::binary(const Expr& e) {
         }
     } else if (op == "**") {
         if (ints && as_int(b) >= 0) {
-            int64_t r = 1;
-            for (int64_t k = 0; k < as_int(b) && k < 64; ++k) r *= as_int(a);
-            return Value::integer(r);
+            const int64_t base = as_int(a), n = as_int(b);
+            if (base == 0 || base == 1) return Value::integer(n == 0 ? 1 : base);
+            if (base == -1) return Value::integer(n % 2 ? -1 : 1);
+            int64_t p = 1;  // |base| >= 2: overflows within 63 steps
+            for (int64_t k = 0; k < n; ++k)
+                if (__builtin_mul_overflow(p, base, &p)) error(e.line, "integer overflow in **");
+            return Value::integer(p);
         }
         if (num) return Value::number(std::pow(a.as_double(), b.as_double()));
     }

@@ -2,6 +2,7 @@
 // follows jinja2's parser: conditional < or < and < not < comparison/in < + - < ~ < * / // % <
 // ** < unary - + < postfix (. [] ()) and filters / tests.
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 
 #include "chat/ast.h"
@@ -550,7 +551,8 @@ class Parser {
                 } catch (const std::exception&) {
                     error(t.line, "integer literal ", t.text, " is out of range");
                 }
-            case Token::Float: return lit(Value::number(std::stod(t.text)));
+            case Token::Float:  // strtod, like Python's float(): overflow gives inf
+                return lit(Value::number(std::strtod(t.text.c_str(), nullptr)));
             default: break;
         }
         if (t.text == "(") {

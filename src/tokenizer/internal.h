@@ -81,6 +81,7 @@ struct TokenizerImpl {
     std::vector<NormStep> normalizer;
     std::vector<PreStep> pre_tokenizer;
     std::vector<DecStep> decoder;
+    bool byte_fallback_decoder = false;  // the decoder has a ByteFallback step
     std::vector<std::string> id_to_token;  // "" for holes
     std::vector<uint8_t> special_flag;     // by id
     std::vector<int32_t> special_ids;

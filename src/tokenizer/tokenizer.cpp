@@ -200,7 +200,16 @@ std::string DecodeStream::step(int32_t id) {
     ids_.push_back(id);
     std::string text = tokenizer_.decode(ids_, skip_special_);
     static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-    const bool held = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
+    bool held = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
+    // A ByteFallback decoder turns a whole run of byte tokens into text or into one U+FFFD per
+    // byte, so text ending in a byte token is not final until the run ends.
+    const TokenizerImpl& t = *tokenizer_.impl_;
+    if (t.byte_fallback_decoder) {
+        const std::string& tok = t.id_to_token[id];
+        held |= tok.size() == 6 && tok.compare(0, 3, "<0x") == 0 && tok[5] == '>';
+    }
+    // Never emit text that is not a continuation of what was emitted.
+    held |= text.compare(0, prefix_.size(), prefix_) != 0;
     if (text.size() <= prefix_.size() || held) return {};
     // New text beyond the window's already-emitted prefix; then slide the window so that only
     // the ids since the last emission are decoded next time.

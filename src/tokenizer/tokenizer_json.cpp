@@ -263,6 +263,8 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text,
         read_normalizer(c, j.value("normalizer", Json()), impl->normalizer);
         read_pre_tokenizer(c, j.value("pre_tokenizer", Json()), impl->pre_tokenizer);
         read_decoder(c, j.value("decoder", Json()), impl->decoder);
+        for (const DecStep& d : impl->decoder)
+            impl->byte_fallback_decoder |= d.kind == DecStep::ByteFallback;
         int32_t max_id = -1;
         for (auto& [tok, id] : impl->bpe.vocab) max_id = std::max(max_id, id);
         if (j.contains("added_tokens") && !j.at("added_tokens").is_null()) {

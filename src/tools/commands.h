@@ -21,6 +21,9 @@ void add_demo_command(CLI::App& app, Runner& run);
 // `onebit bench kernels`: kernel timings against measured bandwidth and FMA peak.
 void add_bench_command(CLI::App& app, Runner& run);
 
+// `onebit bench tokenizer`, registered under the `bench` command.
+void add_bench_tokenizer_command(CLI::App* bench, Runner& run);
+
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 
