@@ -9,15 +9,17 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-    build-essential cmake ninja-build git \
-    nlohmann-json3-dev libcli11-dev libgtest-dev \
+    build-essential cmake ninja-build git pkg-config \
+    nlohmann-json3-dev libcli11-dev libgtest-dev libpcre2-dev libutf8proc-dev \
     python3 python3-pip >/dev/null
 
-# Python oracles for the tests (MLX's CPU build, numpy). Optional for the main job.
+# Python oracles for the tests (MLX's CPU build, numpy, Hugging Face tokenizers and transformers
+# with jinja2; no PyTorch). Optional for the main job: the live oracle tests skip without them.
 PIP_FLAGS="--quiet --disable-pip-version-check"
-if python3 -m pip install $PIP_FLAGS "mlx[cpu]" numpy 2>/dev/null; then :;
-else python3 -m pip install $PIP_FLAGS --break-system-packages "mlx[cpu]" numpy || \
-    echo "setup: could not install MLX; its live oracle test will be skipped" >&2
+ORACLES=("mlx[cpu]" numpy tokenizers transformers jinja2)
+if python3 -m pip install $PIP_FLAGS "${ORACLES[@]}" 2>/dev/null; then :;
+else python3 -m pip install $PIP_FLAGS --break-system-packages "${ORACLES[@]}" || \
+    echo "setup: could not install the Python oracles; their live tests will be skipped" >&2
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release

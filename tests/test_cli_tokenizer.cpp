@@ -1,0 +1,131 @@
+// `onebit tokenize`, `detokenize`, `chat-template`, `export-tokenizer` end to end through the
+// binary: stdout carries exactly the result; bad input is one line on stderr and a non-zero exit.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int status;
+    std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+fs::path dir() {
+    fs::path d = fs::temp_directory_path() / ("onebit_cli_tok_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+}
+
+fs::path write(const std::string& name, const std::string& bytes) {
+    fs::path p = dir() / name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p;
+}
+
+Result run(const std::string& args) {
+    const fs::path out = dir() / "stdout", err = dir() / "stderr";
+    const std::string cmd = std::string(ONEBIT_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const int rc = std::system(cmd.c_str());
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
+}
+
+const std::string kQwenDir = std::string(ONEBIT_DATA_DIR) + "/qwen3-tokenizer";
+const std::string kQwen = "--tokenizer " + kQwenDir + "/tokenizer.json";
+
+void expect_one_line_error(const Result& r, const std::string& needle) {
+    EXPECT_NE(r.status, 0);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;  // exactly one line
+}
+
+TEST(CliTokenizer, TokenizePrintsOnlyTheIds) {
+    Result r = run("tokenize " + kQwen + " --text 'Hello world'");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "9707 1879\n");
+    r = run("tokenize --model " + kQwenDir + " --text '<|im_start|>'");
+    EXPECT_EQ(r.out, "151644\n");
+    r = run("tokenize --model " + kQwenDir + " --text '<|im_start|>' --split-special");
+    EXPECT_NE(r.out, "151644\n");
+    EXPECT_GT(r.out.size(), 8u);
+    const fs::path f = write("text.txt", "Hello world");
+    r = run("tokenize " + kQwen + " --file " + f.string());
+    EXPECT_EQ(r.out, "9707 1879\n");
+    const fs::path b = write("b.jsonl", "\"Hello world\"\n\"\"\n\"<|im_end|>\"\n");
+    r = run("tokenize " + kQwen + " --batch " + b.string());
+    EXPECT_EQ(r.out, "9707 1879\n\n151645\n");
+}
+
+TEST(CliTokenizer, DetokenizePrintsOnlyTheText) {
+    Result r = run("detokenize " + kQwen + " --ids '9707 1879 151645'");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "Hello world<|im_end|>");
+    const fs::path b = write("ids.txt", "9707 1879\n11162 99 247\n");
+    r = run("detokenize " + kQwen + " --batch " + b.string());
+    EXPECT_EQ(r.out, "\"Hello world\"\n\" \xF0\x9F\xA6\x99\"\n");
+}
+
+TEST(CliTokenizer, ChatTemplateRendersExactly) {
+    const auto cases = nlohmann::ordered_json::parse(slurp(std::string(ONEBIT_TEST_DATA) + "/chat/qwen3_cases.json"));
+    int checked = 0;
+    for (const auto& c : cases) {
+        if (c.value("error", false) || !c.at("enable_thinking").is_null()) continue;
+        const fs::path m = write("m.json", c.at("request").dump());
+        const Result r = run("chat-template --model " + kQwenDir + " --messages " + m.string() +
+                          (c.at("add_generation_prompt").get<bool>() ? "" : " --no-generation-prompt"));
+        EXPECT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.out, c.at("expected").get<std::string>()) << c.at("name");
+        if (++checked == 4) break;
+    }
+    const fs::path m = write("m.json", R"([{"role": "user", "content": "hi"}])");
+    const Result r = run("chat-template --model " + kQwenDir + " --messages " + m.string() + " --no-think");
+    EXPECT_EQ(r.out, "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+}
+
+TEST(CliTokenizer, BadInputIsOneLineAndNonZeroExit) {
+    expect_one_line_error(run("tokenize " + kQwen), "--text, --file or --batch is required");
+    expect_one_line_error(run("tokenize --tokenizer /nonexistent.json --text x"), "cannot open");
+    expect_one_line_error(run("tokenize " + kQwen + " --file " + write("bad.txt", "ok \xC3\x28").string()),
+                          "not valid UTF-8 (byte offset 3)");
+    expect_one_line_error(run("tokenize --tokenizer " + write("t.json", "{\"model\": 3}").string() + " --text x"),
+                          "'model' is not an object");
+    expect_one_line_error(run("detokenize " + kQwen + " --ids '1 abc'"), "'abc' is not a token id");
+    expect_one_line_error(run("detokenize " + kQwen + " --ids '99999999'"), "is not in the vocabulary");
+    expect_one_line_error(run("chat-template --model " + kQwenDir + " --messages " + write("m.json", "{").string()),
+                          "not valid JSON");
+    expect_one_line_error(run("chat-template --model /nonexistent --messages " + write("m2.json", "[]").string()),
+                          "[chat-template]");
+    const fs::path tmpl = dir() / "tmpl";
+    fs::create_directories(tmpl);
+    write("tmpl/chat_template.jinja", "{% include 'x' %}");
+    expect_one_line_error(
+        run("chat-template --model " + tmpl.string() + " --messages " + write("m3.json", "[]").string()),
+        "unsupported tag 'include'");
+}
+
+TEST(CliTokenizer, ExportTokenizerWritesLoadableJson) {
+    const fs::path out = dir() / "tok512.json";
+    const Result r = run("export-tokenizer --tokenizer " + std::string(ONEBIT_DATA_DIR) +
+                      "/stories260K/tok512.bin -o " + out.string());
+    EXPECT_EQ(r.status, 0) << r.err;
+    const Result a = run("tokenize --tokenizer " + out.string() + " --text 'Once upon a time'");
+    const Result b = run("tokenize --tokenizer " + std::string(ONEBIT_DATA_DIR) +
+                      "/stories260K/tok512.bin --text 'Once upon a time'");
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_FALSE(a.out.empty());
+}
+
+}  // namespace
