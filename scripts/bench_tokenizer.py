@@ -17,12 +17,15 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 from tokenizers import Tokenizer  # noqa: E402
 
 
-def hf_median(tok, text, min_seconds=2.0):
-    tok.encode(text)
+def hf_median(tok, text, lines, min_seconds=2.0):
+    pieces = [l for l in text.split("\n") if l]
+    run = (lambda: tok.encode_batch(pieces, add_special_tokens=False)) if lines else \
+        (lambda: tok.encode(text, add_special_tokens=False))
+    run()
     times, start = [], time.perf_counter()
     while len(times) < 3 or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()
-        tok.encode(text, add_special_tokens=False)
+        run()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -41,17 +44,21 @@ def main():
         for corpus in ("wikitext2-raw-test.txt", "tinyshakespeare.txt"):
             f = os.path.join(data, "corpora", corpus)
             text = open(f, encoding="utf-8").read()
-            r = json.loads(subprocess.run([binary, "bench", "tokenizer", "--tokenizer", path, "--file", f,
-                                           "--json"], capture_output=True, check=True).stdout)
-            hf_s = hf_median(hf, text)
-            hf_mbps = len(text.encode()) / hf_s / 1e6
-            rows.append((name, corpus, r["tokens"], r["encode_mbps"], hf_mbps, r["decode_mbps"]))
+            for lines in (False, True):
+                args = [binary, "bench", "tokenizer", "--tokenizer", path, "--file", f, "--json"]
+                r = json.loads(subprocess.run(args + (["--lines"] if lines else []), capture_output=True,
+                                              check=True).stdout)
+                nbytes = len("".join(l for l in text.split("\n") if l).encode()) if lines else len(text.encode())
+                hf_mbps = nbytes / hf_median(hf, text, lines) / 1e6
+                ours = r["encode_mbps"] * nbytes / r["bytes"] if lines else r["encode_mbps"]
+                rows.append((name, corpus, "per line" if lines else "whole file", r["tokens"], ours, hf_mbps,
+                             r["decode_mbps"]))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"tokenizers {__import__('tokenizers').__version__}; {time.strftime('%Y-%m-%d')}\n")
-    print("| tokenizer | text | tokens | onebit encode MB/s | HF tokenizers MB/s | onebit / HF | onebit decode MB/s |")
-    print("|---|---|---|---|---|---|---|")
-    for name, corpus, n, ours, hf, dec in rows:
-        print(f"| {name} | {corpus} | {n} | {ours:.2f} | {hf:.2f} | {ours / hf:.2f} | {dec:.1f} |")
+    print("| tokenizer | text | unit | tokens | onebit encode MB/s | HF tokenizers MB/s | onebit / HF | onebit decode MB/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, corpus, unit, n, ours, hf, dec in rows:
+        print(f"| {name} | {corpus} | {unit} | {n} | {ours:.2f} | {hf:.2f} | {ours / hf:.2f} | {dec:.1f} |")
 
 
 if __name__ == "__main__":

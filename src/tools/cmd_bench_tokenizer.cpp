@@ -1,5 +1,6 @@
 // `onebit bench tokenizer`: encode and decode throughput of one tokenizer on one text, one thread.
-//   encode_mbps   input bytes / median time of encode(text)   (the word cache warm, as in serving)
+//   encode_mbps   input bytes / median time of encode(text)   (the word cache warm, as in serving);
+//                 with --lines, each non-empty line is encoded as its own text
 //   decode_mbps   output bytes / median time of decode(ids)
 // scripts/bench_tokenizer.py runs it beside Hugging Face `tokenizers` on the same text.
 #include <algorithm>
@@ -19,7 +20,7 @@ namespace {
 struct TokBenchOptions {
     std::string tokenizer, file;
     double min_seconds = 2.0;
-    bool json = false;
+    bool json = false, lines = false;
 };
 
 template <typename F>
@@ -42,12 +43,34 @@ void run_tokenizer_bench(const TokBenchOptions& o) {
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - load0).count();
     const std::string text = read_text_file(o.file, "bench");
-    std::vector<int32_t> ids = t.encode(text);  // warm-up
-    const double enc = median_seconds([&] { ids = t.encode(text); }, o.min_seconds);
+    std::vector<std::string> lines;
+    if (o.lines) {
+        for (size_t pos = 0; pos <= text.size();) {
+            size_t nl = text.find('\n', pos);
+            if (nl == std::string::npos) nl = text.size();
+            if (nl > pos) lines.push_back(text.substr(pos, nl - pos));
+            pos = nl + 1;
+        }
+    }
+    std::vector<int32_t> ids;
+    auto encode_all = [&] {
+        if (!o.lines) {
+            ids = t.encode(text);
+            return;
+        }
+        ids.clear();
+        for (const std::string& l : lines) {
+            const std::vector<int32_t> part = t.encode(l);
+            ids.insert(ids.end(), part.begin(), part.end());
+        }
+    };
+    encode_all();  // warm-up
+    const double enc = median_seconds(encode_all, o.min_seconds);
     std::string out;
     const double dec = median_seconds([&] { out = t.decode(ids); }, o.min_seconds / 2);
     nlohmann::ordered_json r = {{"tokenizer", o.tokenizer},
                                 {"file", o.file},
+                                {"mode", o.lines ? "lines" : "whole"},
                                 {"bytes", text.size()},
                                 {"tokens", ids.size()},
                                 {"load_s", load_s},
@@ -74,6 +97,7 @@ void add_bench_tokenizer_command(CLI::App* bench, Runner& run) {
     b->add_option("--file", o->file, "Text to encode")->required();
     b->add_option("--min-seconds", o->min_seconds, "time per measurement")->capture_default_str();
     b->add_flag("--json", o->json, "one JSON record on stdout");
+    b->add_flag("--lines", o->lines, "encode each non-empty line as its own text");
     b->callback([&run, o] { run = [o] { run_tokenizer_bench(*o); }; });
 }
 
