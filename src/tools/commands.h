@@ -24,6 +24,9 @@ void add_bench_command(CLI::App& app, Runner& run);
 // `onebit bench tokenizer`, registered under the `bench` command.
 void add_bench_tokenizer_command(CLI::App* bench, Runner& run);
 
+// `onebit generate`, `onebit chat`, `onebit convert`.
+void add_generate_commands(CLI::App& app, Runner& run);
+
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 

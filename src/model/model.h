@@ -1,0 +1,63 @@
+// A decoder-only transformer loaded from a Hugging Face / MLX checkpoint folder: Qwen3 (per-head
+// q_norm / k_norm) and Llama. Weights stay memory-mapped; quantized linears (any affine bits and
+// group size, per module) go through QuantizedMatrix, dense ones (float32 / float16 / bfloat16)
+// through nn::linear. Activations are float32.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace onebit::model {
+
+// Keys and values of every layer for up to `capacity` positions.
+struct KVCache {
+    int64_t capacity = 0, n_layers = 0, n_kv = 0, head_dim = 0;
+    int64_t length = 0;        // positions filled
+    std::vector<float> k, v;   // [n_layers, capacity, n_kv, head_dim]
+    KVCache(int64_t capacity, const ModelConfig& c);
+    float* k_at(int64_t layer, int64_t pos) { return &k[((layer * capacity + pos) * n_kv) * head_dim]; }
+    float* v_at(int64_t layer, int64_t pos) { return &v[((layer * capacity + pos) * n_kv) * head_dim]; }
+    size_t bytes() const { return (k.size() + v.size()) * sizeof(float); }
+};
+
+// The bytes of a checkpoint folder's files, for models held in memory (the embedded default).
+using FileMap = std::map<std::string, std::string_view>;
+
+class Model {
+  public:
+    // Loads a folder (config.json, *.safetensors, optional generation_config.json). Errors:
+    // "[model] <dir>: ..." naming the missing or misshapen tensor; "[config] ..." for the config.
+    static Model load(const std::string& dir);
+    // The same from files in memory (names as in a folder); the bytes must outlive the model.
+    static Model load_memory(const FileMap& files, const std::string& label);
+    Model(Model&&) noexcept;
+    Model& operator=(Model&&) noexcept;
+    ~Model();
+
+    const ModelConfig& config() const;
+    // EOS ids of config.json and generation_config.json together.
+    const std::vector<int32_t>& eos_ids() const;
+    // Bytes of the weights as stored (what decoding streams per token, embeddings excepted).
+    size_t weight_bytes() const;
+
+    // Runs tokens [T] at positions cache.length .. cache.length + T - 1, appends their keys and
+    // values to the cache and writes logits [T, vocab] (all_logits) or [1, vocab] (last token).
+    // Errors: "[model] ..." when the cache cannot hold the tokens or an id is out of range.
+    void forward(std::span<const int32_t> tokens, KVCache& cache, std::vector<float>& logits,
+                 bool all_logits = false) const;
+
+    struct Impl;
+
+  private:
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace onebit::model

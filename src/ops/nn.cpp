@@ -1,0 +1,100 @@
+#include "ops/nn.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/convert.h"
+#include "core/error.h"
+#include "core/threads.h"
+
+namespace onebit::nn {
+
+void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y) {
+    const int64_t n = w.dim(0);
+    if (w.ndim() != 2 || w.dim(1) != k) fail("linear", "weight shape does not match K = ", k);
+    const bool f32 = w.dtype == DType::float32;
+    parallel_for(n, 8, [&](int64_t n0, int64_t n1) {
+        std::vector<float> row(static_cast<size_t>(f32 ? 0 : k));
+        for (int64_t j = n0; j < n1; ++j) {
+            const float* wr = f32 ? w.ptr<float>() + j * k : row.data();
+            if (!f32)
+                for (int64_t i = 0; i < k; ++i) row[i] = load_float(w.dtype, w.data, j * k + i);
+            for (int64_t r = 0; r < m; ++r) {
+                const float* xr = x + r * k;
+                float acc = 0;
+                for (int64_t i = 0; i < k; ++i) acc += xr[i] * wr[i];
+                y[r * n + j] = acc;
+            }
+        }
+    });
+}
+
+void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * n;
+        float ss = 0;
+        for (int64_t i = 0; i < n; ++i) ss += xr[i] * xr[i];
+        const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+        float* o = out + r * n;
+        for (int64_t i = 0; i < n; ++i) o[i] = xr[i] * inv * weight[i];
+    }
+}
+
+void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
+          const std::vector<float>& inv_freq, float attention_factor) {
+    const int64_t half = head_dim / 2;
+    std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+    for (int64_t s = 0; s < t; ++s) {
+        for (int64_t j = 0; j < half; ++j) {
+            const float angle = static_cast<float>(positions[s]) * inv_freq[j];
+            cs[j] = std::cos(angle) * attention_factor;
+            sn[j] = std::sin(angle) * attention_factor;
+        }
+        for (int64_t h = 0; h < heads; ++h) {
+            float* v = x + (s * heads + h) * head_dim;
+            for (int64_t j = 0; j < half; ++j) {
+                const float a = v[j], b = v[j + half];
+                v[j] = a * cs[j] - b * sn[j];
+                v[j + half] = b * cs[j] + a * sn[j];
+            }
+        }
+    }
+}
+
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+               const float* k_cache, const float* v_cache, const int32_t* positions, float* out) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const int64_t group = n_head / n_kv;
+    parallel_for(t * n_head, 1, [&](int64_t b, int64_t e) {
+        std::vector<float> scores;
+        for (int64_t task = b; task < e; ++task) {
+            const int64_t s = task / n_head, h = task % n_head, kvh = h / group;
+            const int64_t len = static_cast<int64_t>(positions[s]) + 1;
+            const float* qv = q + (s * n_head + h) * d;
+            scores.resize(static_cast<size_t>(len));
+            float mx = -INFINITY;
+            for (int64_t p = 0; p < len; ++p) {
+                const float* kv = k_cache + (p * n_kv + kvh) * d;
+                float acc = 0;
+                for (int64_t i = 0; i < d; ++i) acc += qv[i] * kv[i];
+                scores[p] = acc * scale;
+                mx = std::max(mx, scores[p]);
+            }
+            float sum = 0;
+            for (int64_t p = 0; p < len; ++p) sum += scores[p] = std::exp(scores[p] - mx);
+            float* o = out + (s * n_head + h) * d;
+            std::fill(o, o + d, 0.0f);
+            for (int64_t p = 0; p < len; ++p) {
+                const float wgt = scores[p] / sum;
+                const float* vv = v_cache + (p * n_kv + kvh) * d;
+                for (int64_t i = 0; i < d; ++i) o[i] += wgt * vv[i];
+            }
+        }
+    });
+}
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace onebit::nn

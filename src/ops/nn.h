@@ -1,0 +1,35 @@
+// The dense float32 ops a transformer forward needs besides quantized_matmul: linear layers with
+// float weights, RMSNorm, rotary embeddings, causal attention over a KV cache, SwiGLU. Plain
+// loops the compiler vectorizes, threaded over rows / heads on the default pool; each is its own
+// reference (tested against float64 in test_nn.cpp). Shapes in the comments; all row-major.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace onebit::nn {
+
+// y [M, N] = x [M, K] * w^T, w [N, K] float32 / float16 / bfloat16; accumulates in float32.
+void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y);
+
+// out [rows, n] = x / sqrt(mean(x^2) + eps) * weight [n]; out may alias x.
+void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out);
+
+// Rotary embedding, Hugging Face's rotate-half form, in place on x [T, heads, head_dim]:
+// for j < head_dim / 2, (x_j, x_{j+h/2}) rotated by positions[t] * inv_freq[j], then scaled by
+// attention_factor (YaRN; 1 otherwise).
+void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
+          const std::vector<float>& inv_freq, float attention_factor);
+
+// Causal grouped-query attention for T new tokens at positions[t] over a cache holding
+// positions [0, positions[t]] for each: q [T, n_head, d], k_cache / v_cache [capacity, n_kv, d]
+// -> out [T, n_head, d]. Scale 1/sqrt(d).
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+               const float* k_cache, const float* v_cache, const int32_t* positions, float* out);
+
+// out [n] = silu(gate) * up.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+}  // namespace onebit::nn

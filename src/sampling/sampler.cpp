@@ -1,0 +1,83 @@
+#include "sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace onebit::sampling {
+
+int32_t argmax(std::span<const float> logits) {
+    int32_t best = 0;
+    for (size_t i = 1; i < logits.size(); ++i)
+        if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
+    return best;
+}
+
+Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
+    if (!(p.temperature >= 0)) fail("sampling", "temperature ", p.temperature, " must be >= 0");
+    if (p.top_k < 0) fail("sampling", "top-k ", p.top_k, " must be >= 0");
+    if (!(p.top_p > 0 && p.top_p <= 1)) fail("sampling", "top-p ", p.top_p, " must be in (0, 1]");
+    if (!(p.min_p >= 0 && p.min_p < 1)) fail("sampling", "min-p ", p.min_p, " must be in [0, 1)");
+    if (!(p.repeat_penalty > 0)) fail("sampling", "repeat penalty ", p.repeat_penalty, " must be > 0");
+    if (p.repeat_last_n < 0) fail("sampling", "repeat-last-n ", p.repeat_last_n, " must be >= 0");
+}
+
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
+    if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
+        std::unordered_set<int32_t> seen;
+        const size_t from = history.size() > static_cast<size_t>(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
+        for (size_t i = from; i < history.size(); ++i) {
+            const int32_t id = history[i];
+            if (id < 0 || static_cast<size_t>(id) >= logits.size() || !seen.insert(id).second) continue;
+            float& l = logits[id];
+            l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+        }
+    }
+    if (p_.temperature == 0) return argmax(logits);
+    cand_.clear();
+    for (size_t i = 0; i < logits.size(); ++i) cand_.emplace_back(logits[i], static_cast<int32_t>(i));
+    const auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    size_t n = cand_.size();
+    if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
+        std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
+        n = static_cast<size_t>(p_.top_k);
+    } else {
+        std::sort(cand_.begin(), cand_.end(), by_logit);
+    }
+    cand_.resize(n);
+    // Softmax at the temperature, then top-p (smallest prefix reaching p) and min-p.
+    const float mx = cand_[0].first;
+    std::vector<double> prob(n);
+    double sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp((cand_[i].first - mx) / p_.temperature);
+    for (double& x : prob) x /= sum;
+    size_t keep = n;
+    if (p_.top_p < 1) {
+        double acc = 0;
+        for (size_t i = 0; i < n; ++i) {
+            acc += prob[i];
+            if (acc >= p_.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if (p_.min_p > 0) {
+        size_t k = 1;
+        while (k < keep && prob[k] >= p_.min_p * prob[0]) ++k;
+        keep = k;
+    }
+    double total = 0;
+    for (size_t i = 0; i < keep; ++i) total += prob[i];
+    std::uniform_real_distribution<double> u(0.0, total);
+    double r = u(rng_), acc = 0;
+    for (size_t i = 0; i < keep; ++i) {
+        acc += prob[i];
+        if (r < acc) return cand_[i].second;
+    }
+    return cand_[keep - 1].second;
+}
+
+}  // namespace onebit::sampling

@@ -1,0 +1,38 @@
+// Next-token choice from logits: greedy (temperature 0: the first largest logit), or sampling
+// with repetition penalty, temperature, top-k, top-p and min-p in llama.cpp's order, from a
+// seeded generator (the same seed and inputs give the same tokens).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace onebit::sampling {
+
+struct SamplerParams {
+    float temperature = 0.8f;
+    int32_t top_k = 40;          // 0: off
+    float top_p = 0.95f;         // 1: off
+    float min_p = 0.05f;         // 0: off
+    float repeat_penalty = 1.0f; // 1: off; applied to the last repeat_last_n tokens
+    int32_t repeat_last_n = 64;
+    uint64_t seed = 0;
+};
+
+class Sampler {
+  public:
+    // Errors: "[sampling] ..." for out-of-range parameters.
+    explicit Sampler(const SamplerParams& p);
+    // logits [vocab] (modified in place); history: the tokens so far (prompt and generated).
+    int32_t sample(std::span<float> logits, std::span<const int32_t> history);
+
+  private:
+    SamplerParams p_;
+    std::mt19937_64 rng_;
+    std::vector<std::pair<float, int32_t>> cand_;
+};
+
+int32_t argmax(std::span<const float> logits);
+
+}  // namespace onebit::sampling

@@ -1,0 +1,272 @@
+// `onebit generate`, `onebit chat` and `onebit convert`. generate's stdout carries exactly the
+// generated text (statistics go to stderr), or with --json one JSON object with both.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "chat/chat_template.h"
+#include "convert/llama2c.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "engine/generate.h"
+#include "tools/commands.h"
+#include "tools/embedded_model.h"
+
+namespace onebit::tools {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct GenOptions {
+    std::string model, prompt, system;
+    bool prompt_set = false, chat = false, no_think = false, json = false;
+    int64_t max_tokens = 256, ctx_size = 0;
+    float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
+    int32_t top_k = 40;
+    uint64_t seed = 0;
+    bool seed_set = false;
+    int threads = 0;
+    std::vector<std::string> stop;
+};
+
+// A loaded model with its tokenizer and (when the folder has one) chat template.
+struct Loaded {
+    model::Model model;
+    tok::Tokenizer tokenizer;
+    std::optional<chat::ChatTemplate> chat_template;
+    bool add_bos = false;
+    std::string name;
+};
+
+// A Hugging Face repo id in the local hub cache (offline): HF_HUB_CACHE, HF_HOME/hub or
+// ~/.cache/huggingface/hub; the snapshot refs/main names, else the only one.
+std::optional<std::string> resolve_hf_cache(const std::string& repo) {
+    if (repo.find('/') == std::string::npos || repo.find("..") != std::string::npos) return std::nullopt;
+    std::string hub;
+    if (const char* c = std::getenv("HF_HUB_CACHE")) hub = c;
+    else if (const char* h = std::getenv("HF_HOME")) hub = std::string(h) + "/hub";
+    else if (const char* home = std::getenv("HOME")) hub = std::string(home) + "/.cache/huggingface/hub";
+    std::string folder = "models--" + repo;
+    for (size_t p; (p = folder.find('/')) != std::string::npos;) folder.replace(p, 1, "--");
+    const fs::path base = fs::path(hub) / folder;
+    if (!fs::is_directory(base / "snapshots")) return std::nullopt;
+    std::ifstream ref(base / "refs" / "main");
+    std::string rev;
+    if (ref >> rev && fs::is_directory(base / "snapshots" / rev)) return (base / "snapshots" / rev).string();
+    std::vector<fs::path> snaps;
+    for (const auto& e : fs::directory_iterator(base / "snapshots")) snaps.push_back(e.path());
+    if (snaps.size() == 1) return snaps[0].string();
+    fail("generate", "'", repo, "' has ", snaps.size(), " snapshots in ", base.string(), " and no refs/main");
+}
+
+bool read_add_bos(const std::string& tokenizer_config) {
+    if (tokenizer_config.empty()) return false;
+    try {
+        const auto j = nlohmann::json::parse(tokenizer_config);
+        return j.value("add_bos_token", false);
+    } catch (const std::exception&) {
+        return false;  // the chat template loader reports a malformed file
+    }
+}
+
+Loaded load(const std::string& model_arg) {
+    if (model_arg.empty()) {
+        const model::FileMap& files = embedded_model_files();
+        Loaded l{model::Model::load_memory(files, "embedded stories260K"),
+                 tok::Tokenizer::from_json(files.at("tokenizer.json"), "embedded stories260K/tokenizer.json"),
+                 chat::ChatTemplate::from_source(
+                     nlohmann::json::parse(files.at("tokenizer_config.json")).value("chat_template", ""),
+                     std::string(files.at("tokenizer_config.json")), "embedded stories260K"),
+                 read_add_bos(std::string(files.at("tokenizer_config.json"))), "stories260K (embedded)"};
+        return l;
+    }
+    std::string dir = model_arg;
+    if (!fs::is_directory(dir)) {
+        auto cached = resolve_hf_cache(model_arg);
+        if (!cached) fail("generate", "'", model_arg, "' is neither a model folder nor a repo id in the Hugging Face cache");
+        dir = *cached;
+    }
+    std::string tcfg;
+    if (std::ifstream f(dir + "/tokenizer_config.json"); f) {
+        std::ostringstream ss;
+        ss << f.rdbuf();
+        tcfg = ss.str();
+    }
+    std::optional<chat::ChatTemplate> tmpl;
+    try {
+        tmpl = chat::ChatTemplate::from_model_dir(dir);
+    } catch (const Error&) {
+        // no template: --chat reports it
+    }
+    return Loaded{model::Model::load(dir), tok::Tokenizer::from_file(dir + "/tokenizer.json"), std::move(tmpl),
+                  read_add_bos(tcfg), dir};
+}
+
+long peak_rss_mb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_maxrss / 1024;
+}
+
+std::vector<int32_t> prompt_ids(const Loaded& l, const GenOptions& o) {
+    const auto bos = l.model.config().bos_token_id;
+    std::vector<int32_t> ids;
+    if (o.chat) {
+        if (!l.chat_template) fail("generate", "--chat: the model has no chat template");
+        chat::ChatRequest r;
+        if (!o.system.empty()) r.messages.push_back({{"role", "system"}, {"content", o.system}});
+        r.messages.push_back({{"role", "user"}, {"content", o.prompt}});
+        if (o.no_think) r.enable_thinking = false;
+        const std::string text = l.chat_template->render(r);
+        if (l.add_bos && bos) ids.push_back(*bos);
+        const auto body = l.tokenizer.encode(text);
+        ids.insert(ids.end(), body.begin(), body.end());
+        return ids;
+    }
+    if (!o.prompt_set || o.prompt.empty()) {
+        if (!bos) fail("generate", "the model has no bos_token_id; give --prompt");
+        return {*bos};
+    }
+    if (l.add_bos && bos) ids.push_back(*bos);
+    const auto body = l.tokenizer.encode(o.prompt);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+}
+
+engine::GenerateOptions engine_options(const GenOptions& o) {
+    engine::GenerateOptions g;
+    g.max_tokens = o.max_tokens;
+    g.ctx_size = o.ctx_size;
+    g.stop = o.stop;
+    g.sampler.temperature = o.temp;
+    g.sampler.top_k = o.top_k;
+    g.sampler.top_p = o.top_p;
+    g.sampler.min_p = o.min_p;
+    g.sampler.repeat_penalty = o.repeat_penalty;
+    g.sampler.seed = o.seed_set ? o.seed : static_cast<uint64_t>(std::random_device{}());
+    return g;
+}
+
+void run_generate(const GenOptions& o) {
+    if (o.threads > 0) set_num_threads(o.threads);
+    if (o.max_tokens < 0) fail("generate", "--max-tokens ", o.max_tokens, " must be >= 0");
+    if (o.ctx_size < 0) fail("generate", "--ctx-size ", o.ctx_size, " must be >= 0");
+    const Loaded l = load(o.model);
+    const std::vector<int32_t> prompt = prompt_ids(l, o);
+    std::string text;
+    const auto st = engine::generate(l.model, l.tokenizer, prompt, engine_options(o), [&](std::string_view piece) {
+        text += piece;
+        if (!o.json) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
+        }
+    });
+    const double prefill_tps = st.prefill_s > 0 ? st.prompt_tokens / st.prefill_s : 0;
+    const double decode_tps = st.decode_s > 0 ? st.generated_tokens / st.decode_s : 0;
+    nlohmann::ordered_json stats = {{"model", l.name},
+                                    {"prompt_tokens", st.prompt_tokens},
+                                    {"generated_tokens", st.generated_tokens},
+                                    {"stop_reason", st.stop_reason},
+                                    {"time_to_first_token_s", st.first_token_s},
+                                    {"prefill_tokens_per_s", prefill_tps},
+                                    {"decode_tokens_per_s", decode_tps},
+                                    {"threads", num_threads()},
+                                    {"peak_rss_mb", peak_rss_mb()}};
+    if (o.json) {
+        nlohmann::ordered_json out = {{"text", text}, {"tokens", st.tokens}, {"stats", stats}};
+        std::printf("%s\n", out.dump().c_str());
+        return;
+    }
+    std::printf("\n");
+    std::fprintf(stderr,
+                 "[%s] prompt %lld tokens, generated %lld (%s); first token %.3f s; prefill %.1f tok/s, "
+                 "decode %.1f tok/s; %d threads; peak RSS %ld MB\n",
+                 l.name.c_str(), static_cast<long long>(st.prompt_tokens),
+                 static_cast<long long>(st.generated_tokens), st.stop_reason.c_str(), st.first_token_s, prefill_tps,
+                 decode_tps, num_threads(), peak_rss_mb());
+}
+
+void add_gen_options(CLI::App* c, GenOptions& o) {
+    c->add_option("--model", o.model, "Model folder or Hugging Face repo id (default: the embedded stories260K)");
+    c->add_option("--max-tokens", o.max_tokens, "Tokens to generate")->capture_default_str();
+    c->add_option("--temp", o.temp, "Temperature (0: greedy)")->capture_default_str();
+    c->add_option("--top-p", o.top_p, "Top-p")->capture_default_str();
+    c->add_option("--top-k", o.top_k, "Top-k (0: off)")->capture_default_str();
+    c->add_option("--min-p", o.min_p, "Min-p (0: off)")->capture_default_str();
+    c->add_option("--repeat-penalty", o.repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
+    c->add_option("--threads", o.threads, "Threads (default: all cores)");
+    c->add_option("--ctx-size", o.ctx_size, "Context size (default: the model's)");
+    c->add_option("--stop", o.stop, "Stop string (repeatable)");
+    c->add_option("--system", o.system, "System message (with --chat)");
+    c->add_flag("--no-think", o.no_think, "enable_thinking = false in the chat template");
+}
+
+}  // namespace
+
+void add_generate_commands(CLI::App& app, Runner& run) {
+    auto o = std::make_shared<GenOptions>();
+    auto* g = app.add_subcommand("generate", "Generate text");
+    add_gen_options(g, *o);
+    auto* prompt = g->add_option("--prompt", o->prompt, "Prompt (default: start from BOS alone)");
+    auto* seed = g->add_option("--seed", o->seed, "Random seed");
+    g->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
+    g->add_flag("--json", o->json, "One JSON object with the text and statistics on stdout");
+    g->callback([o, &run, prompt, seed] {
+        o->prompt_set = prompt->count() > 0;
+        o->seed_set = seed->count() > 0;
+        run = [o] { run_generate(*o); };
+    });
+
+    auto* c = app.add_subcommand("chat", "Interactive multi-turn chat");
+    add_gen_options(c, *o);
+    c->callback([o, &run] {
+        run = [o] {
+            if (o->threads > 0) set_num_threads(o->threads);
+            const Loaded l = load(o->model);
+            if (!l.chat_template) fail("chat", "the model has no chat template");
+            nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+            if (!o->system.empty()) messages.push_back({{"role", "system"}, {"content", o->system}});
+            std::string line;
+            std::fprintf(stderr, "[%s] chat; an empty line or end of input quits\n", l.name.c_str());
+            while (std::fprintf(stderr, "> "), std::getline(std::cin, line) && !line.empty()) {
+                messages.push_back({{"role", "user"}, {"content", line}});
+                chat::ChatRequest r;
+                r.messages = messages;
+                if (o->no_think) r.enable_thinking = false;
+                std::vector<int32_t> ids;
+                const auto bos = l.model.config().bos_token_id;
+                if (l.add_bos && bos) ids.push_back(*bos);
+                const auto body = l.tokenizer.encode(l.chat_template->render(r));
+                ids.insert(ids.end(), body.begin(), body.end());
+                std::string reply;
+                engine::generate(l.model, l.tokenizer, ids, engine_options(*o), [&](std::string_view piece) {
+                    reply += piece;
+                    std::fwrite(piece.data(), 1, piece.size(), stdout);
+                    std::fflush(stdout);
+                });
+                std::printf("\n");
+                messages.push_back({{"role", "assistant"}, {"content", reply}});
+            }
+        };
+    });
+
+    struct ConvOpts {
+        std::string input, tokenizer, output;
+    };
+    auto co = std::make_shared<ConvOpts>();
+    auto* conv = app.add_subcommand("convert", "Convert a llama2.c checkpoint into a model folder");
+    conv->add_option("--input", co->input, "llama2.c model .bin")->required();
+    conv->add_option("--tokenizer", co->tokenizer, "llama2.c tokenizer .bin")->required();
+    conv->add_option("--output", co->output, "Output folder")->required();
+    conv->callback([co, &run] { run = [co] { convert::llama2c_to_folder(co->input, co->tokenizer, co->output); }; });
+}
+
+}  // namespace onebit::tools
