@@ -1,0 +1,326 @@
+// The model runtime: llama2.c's golden greedy output on the embedded stories260K (through the
+// converted folder), quantized layers against the same model with the weights dequantized, the
+// nn ops against float64, the sampler, stop strings, and every load / context error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "core/convert.h"
+#include "core/error.h"
+#include "engine/generate.h"
+#include "io/safetensors.h"
+#include "model/model.h"
+#include "ops/nn.h"
+#include "ops/ops.h"
+#include "sampling/sampler.h"
+#include "test_util.h"
+#include "tokenizer/tokenizer.h"
+
+namespace onebit {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+const std::string kStories = std::string(ONEBIT_DATA_DIR) + "/../models/stories260K";
+
+std::string slurp(const std::string& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::string greedy(const model::Model& m, const tok::Tokenizer& t, std::vector<int32_t> prompt, int64_t n,
+                   std::vector<std::string> stop = {}) {
+    engine::GenerateOptions o;
+    o.max_tokens = n;
+    o.sampler.temperature = 0;
+    o.stop = std::move(stop);
+    std::string text;
+    engine::generate(m, t, prompt, o, [&](std::string_view s) { text += s; });
+    return text;
+}
+
+TEST(Model, Stories260KGreedyEqualsLlama2c) {
+    const model::Model m = model::Model::load(kStories);
+    const tok::Tokenizer t = tok::Tokenizer::from_file(kStories + "/tokenizer.json");
+    EXPECT_EQ(greedy(m, t, {1}, 200), slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt"));
+}
+
+TEST(Model, StopStringsAndContextLimit) {
+    const model::Model m = model::Model::load(kStories);
+    const tok::Tokenizer t = tok::Tokenizer::from_file(kStories + "/tokenizer.json");
+    EXPECT_EQ(greedy(m, t, {1}, 200, {"Lily"}), "Once upon a time, there was a little girl named ");
+    EXPECT_EQ(greedy(m, t, {1}, 200, {"park."}), "Once upon a time, there was a little girl named Lily. She loved to play outside in the ");
+    engine::GenerateOptions o;
+    o.ctx_size = 4;
+    std::vector<int32_t> long_prompt(5, 1);
+    try {
+        engine::generate(m, t, long_prompt, o, [](std::string_view) {});
+        ADD_FAILURE() << "prompt longer than the context accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("the prompt has 5 tokens; the context holds 4"), std::string::npos)
+            << e.what();
+    }
+    o.sampler.temperature = 0;
+    o.max_tokens = 100;
+    const auto st = engine::generate(m, t, {1}, o, [](std::string_view) {});
+    EXPECT_EQ(st.stop_reason, "context");
+    EXPECT_EQ(st.generated_tokens, 4);
+    model::KVCache cache(2, m.config());
+    std::vector<float> logits;
+    const int32_t bad[1] = {512};
+    EXPECT_THROW(m.forward(bad, cache, logits), Error);
+}
+
+// A tiny random Qwen3 folder; `bits` 0 stores dense float32 weights, else affine-quantized.
+void write_qwen3(const fs::path& dir, int bits, int group, bool tied, uint32_t seed,
+                 const std::string& drop = {}, const std::string& reshape = {}) {
+    fs::create_directories(dir);
+    const int64_t d = 128, hd = 32, nh = 4, nkv = 2, ff = 256, vocab = 300, layers = 2;
+    Json cfg = {{"model_type", "qwen3"}, {"hidden_size", d}, {"intermediate_size", ff},
+                {"num_hidden_layers", layers}, {"num_attention_heads", nh}, {"num_key_value_heads", nkv},
+                {"head_dim", hd}, {"vocab_size", vocab}, {"max_position_embeddings", 256},
+                {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", tied},
+                {"eos_token_id", 7}};
+    if (bits) cfg["quantization"] = {{"group_size", group}, {"bits", bits}};
+    std::ofstream(dir / "config.json") << cfg.dump();
+    std::mt19937 rng(seed);
+    std::vector<Tensor> owned;
+    owned.reserve(64);
+    std::vector<std::pair<std::string, TensorView>> tensors;
+    auto add = [&](const std::string& name, Tensor t) {
+        if (name == drop) return;
+        owned.push_back(std::move(t));
+        tensors.emplace_back(name, owned.back().view());
+    };
+    auto dense = [&](const std::string& name, Shape s, float mean, float sd) {
+        if (name == reshape) s[0] += 1;
+        Tensor t(DType::float32, s);
+        test::fill_normal(t.view(), rng, mean, sd);
+        add(name, std::move(t));
+    };
+    auto lin = [&](const std::string& module, int64_t n, int64_t k) {
+        if (!bits) return dense(module + ".weight", {n, k}, 0, 0.08f);
+        Tensor w(DType::float32, {n, k});
+        test::fill_normal(w.view(), rng, 0, 0.08f);
+        Quantized q = quantize(w.view(), group, bits);
+        add(module + ".weight", std::move(q.weight));
+        add(module + ".scales", std::move(q.scales));
+        add(module + ".biases", std::move(q.biases));
+    };
+    lin("model.embed_tokens", vocab, d);
+    for (int64_t l = 0; l < layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        dense(p + "input_layernorm.weight", {d}, 1, 0.1f);
+        dense(p + "post_attention_layernorm.weight", {d}, 1, 0.1f);
+        dense(p + "self_attn.q_norm.weight", {hd}, 1, 0.1f);
+        dense(p + "self_attn.k_norm.weight", {hd}, 1, 0.1f);
+        lin(p + "self_attn.q_proj", nh * hd, d);
+        lin(p + "self_attn.k_proj", nkv * hd, d);
+        lin(p + "self_attn.v_proj", nkv * hd, d);
+        lin(p + "self_attn.o_proj", d, nh * hd);
+        lin(p + "mlp.gate_proj", ff, d);
+        lin(p + "mlp.up_proj", ff, d);
+        lin(p + "mlp.down_proj", d, ff);
+    }
+    dense("model.norm.weight", {d}, 1, 0.1f);
+    if (!tied) lin("lm_head", vocab, d);
+    io::save_safetensors((dir / "model.safetensors").string(), tensors);
+}
+
+// The same folder with every quantized weight replaced by its float32 dequantization.
+void dequantize_folder(const fs::path& src, const fs::path& dst, int bits, int group) {
+    fs::create_directories(dst);
+    Json cfg = Json::parse(slurp((src / "config.json").string()));
+    cfg.erase("quantization");
+    std::ofstream(dst / "config.json") << cfg.dump();
+    const auto f = io::SafetensorsFile::open((src / "model.safetensors").string());
+    std::vector<Tensor> owned;
+    owned.reserve(f.names().size());
+    std::vector<std::pair<std::string, TensorView>> tensors;
+    for (const std::string& n : f.names()) {
+        if (n.ends_with(".scales") || n.ends_with(".biases")) continue;
+        const std::string mod = n.substr(0, n.size() - 7);
+        if (f.contains(mod + ".scales")) {
+            Tensor w = dequantize(f.get(n), f.get(mod + ".scales"), f.get(mod + ".biases"), group, bits);
+            owned.push_back(std::move(w));
+            tensors.emplace_back(n, owned.back().view());
+        } else {
+            tensors.emplace_back(n, f.get(n));
+        }
+    }
+    io::save_safetensors((dst / "model.safetensors").string(), tensors);
+}
+
+fs::path tmpdir(const std::string& name) {
+    return fs::temp_directory_path() / ("onebit_model_" + std::to_string(::getpid())) / name;
+}
+
+TEST(Model, QuantizedEqualsDequantizedDense) {
+    for (auto [bits, group, tied] : {std::tuple{1, 128, true}, {2, 64, false}, {4, 32, true}, {8, 64, false}}) {
+        const fs::path q = tmpdir("q" + std::to_string(bits)), dq = tmpdir("dq" + std::to_string(bits));
+        write_qwen3(q, bits, group, tied, 42 + bits);
+        dequantize_folder(q, dq, bits, group);
+        const model::Model mq = model::Model::load(q.string()), md = model::Model::load(dq.string());
+        std::vector<int32_t> ids = {3, 17, 250, 9, 9, 100, 42, 299, 0, 5, 61, 77};
+        model::KVCache cq(64, mq.config()), cd(64, md.config());
+        std::vector<float> lq, ld;
+        // Prefill in one batch for one, token by token for the other: same results expected.
+        mq.forward(ids, cq, lq, true);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            std::vector<float> one;
+            md.forward(std::span<const int32_t>(&ids[i], 1), cd, one);
+            double max_abs = 0, max_diff = 0;
+            for (size_t v = 0; v < one.size(); ++v) {
+                max_abs = std::max(max_abs, std::fabs(static_cast<double>(one[v])));
+                max_diff = std::max(max_diff, std::fabs(static_cast<double>(one[v]) - lq[i * one.size() + v]));
+            }
+            EXPECT_LE(max_diff, 1e-3 * std::max(1.0, max_abs)) << "bits " << bits << " position " << i;
+        }
+    }
+}
+
+TEST(Model, LoadErrorsNameTheProblem) {
+    auto expect_error = [](const fs::path& dir, const std::string& needle) {
+        try {
+            model::Model::load(dir.string());
+            ADD_FAILURE() << "loaded " << dir;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+        }
+    };
+    expect_error(tmpdir("nonexistent"), "is not a directory");
+    const fs::path miss = tmpdir("missing");
+    write_qwen3(miss, 4, 64, false, 1, "model.layers.1.mlp.up_proj.weight");
+    expect_error(miss, "tensor 'model.layers.1.mlp.up_proj.weight' is missing");
+    const fs::path shape = tmpdir("shape");
+    write_qwen3(shape, 0, 64, true, 1, "", "model.layers.0.self_attn.k_norm.weight");
+    expect_error(shape, "tensor 'model.layers.0.self_attn.k_norm.weight' has shape [33], expected [32]");
+    const fs::path arch = tmpdir("arch");
+    write_qwen3(arch, 0, 64, true, 1);
+    Json cfg = Json::parse(slurp((arch / "config.json").string()));
+    cfg["model_type"] = "mamba";
+    std::ofstream(arch / "config.json") << cfg.dump();
+    expect_error(arch, "model_type 'mamba' is not supported");
+    const fs::path mismatch = tmpdir("mismatch");
+    write_qwen3(mismatch, 4, 64, true, 1);
+    cfg = Json::parse(slurp((mismatch / "config.json").string()));
+    cfg["quantization"]["bits"] = 2;
+    std::ofstream(mismatch / "config.json") << cfg.dump();
+    expect_error(mismatch, "is stored with bits 4, group size 64 but config.json says bits 2");
+    const fs::path trunc = tmpdir("trunc");
+    write_qwen3(trunc, 0, 64, true, 1);
+    fs::resize_file(trunc / "model.safetensors", fs::file_size(trunc / "model.safetensors") - 100);
+    expect_error(trunc, "[safetensors]");
+    const fs::path noconf = tmpdir("noconf");
+    fs::create_directories(noconf);
+    expect_error(noconf, "config.json");
+}
+
+TEST(NN, OpsAgainstFloat64) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd;
+    const int64_t m = 3, k = 70, n = 33;
+    for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
+        Tensor w(dt, {n, k});
+        test::fill_normal(w.view(), rng);
+        std::vector<float> x(m * k), y(m * n, NAN);
+        for (float& v : x) v = nd(rng);
+        nn::linear(x.data(), m, k, w.view(), y.data());
+        for (int64_t r = 0; r < m; ++r)
+            for (int64_t j = 0; j < n; ++j) {
+                double acc = 0, mag = 0;
+                for (int64_t i = 0; i < k; ++i) {
+                    const double p = static_cast<double>(x[r * k + i]) * load_float(dt, w.data(), j * k + i);
+                    acc += p, mag += std::fabs(p);
+                }
+                EXPECT_NEAR(y[r * n + j], acc, 1e-5 * mag + 1e-6);
+            }
+    }
+    // RoPE: rotate-half with positions; a rotation keeps each pair's norm.
+    const int64_t t = 2, heads = 3, hd = 8;
+    std::vector<float> q(t * heads * hd), q0;
+    for (float& v : q) v = nd(rng);
+    q0 = q;
+    const std::vector<float> inv = {1.0f, 0.1f, 0.01f, 0.001f};
+    const int32_t pos[2] = {0, 5};
+    nn::rope(q.data(), t, heads, hd, pos, inv, 1.0f);
+    for (int64_t s = 0; s < t; ++s)
+        for (int64_t h = 0; h < heads; ++h)
+            for (int64_t j = 0; j < hd / 2; ++j) {
+                const int64_t b = (s * heads + h) * hd;
+                const double ang = pos[s] * static_cast<double>(inv[j]);
+                const double a = q0[b + j], c = q0[b + j + hd / 2];
+                EXPECT_NEAR(q[b + j], a * std::cos(ang) - c * std::sin(ang), 1e-5);
+                EXPECT_NEAR(q[b + j + hd / 2], c * std::cos(ang) + a * std::sin(ang), 1e-5);
+            }
+    // Attention for one query over three cached positions, against the formula.
+    const int64_t nkv = 1, nh = 2, d = 4, len = 3;
+    std::vector<float> kc(len * nkv * d), vc(len * nkv * d), qq(nh * d), out(nh * d);
+    for (float& v : kc) v = nd(rng);
+    for (float& v : vc) v = nd(rng);
+    for (float& v : qq) v = nd(rng);
+    const int32_t p2[1] = {2};
+    nn::attention(qq.data(), 1, nh, nkv, d, kc.data(), vc.data(), p2, out.data());
+    for (int64_t h = 0; h < nh; ++h) {
+        double s[3], z = 0;
+        for (int64_t p = 0; p < len; ++p) {
+            double dot = 0;
+            for (int64_t i = 0; i < d; ++i) dot += qq[h * d + i] * kc[p * d + i];
+            z += s[p] = std::exp(dot / 2.0);
+        }
+        for (int64_t i = 0; i < d; ++i) {
+            double o = 0;
+            for (int64_t p = 0; p < len; ++p) o += s[p] / z * vc[p * d + i];
+            EXPECT_NEAR(out[h * d + i], o, 1e-5);
+        }
+    }
+}
+
+TEST(Sampler, GreedySeededAndValidated) {
+    std::vector<float> logits = {0.1f, 2.0f, 2.0f, -1.0f};
+    sampling::SamplerParams p;
+    p.temperature = 0;
+    sampling::Sampler greedy(p);
+    EXPECT_EQ(greedy.sample(logits, {}), 1);  // the first of equal maxima
+    p.temperature = 1.0f;
+    p.top_k = 0, p.top_p = 1.0f, p.min_p = 0;
+    p.seed = 123;
+    std::vector<int32_t> a, b;
+    sampling::Sampler s1(p), s2(p);
+    std::vector<int> counts(4);
+    for (int i = 0; i < 2000; ++i) {
+        std::vector<float> l1 = logits, l2 = logits;
+        a.push_back(s1.sample(l1, {}));
+        b.push_back(s2.sample(l2, {}));
+        ++counts[a.back()];
+    }
+    EXPECT_EQ(a, b);
+    EXPECT_NEAR(counts[1] / 2000.0, std::exp(2.0) / (std::exp(0.1) + 2 * std::exp(2.0) + std::exp(-1.0)), 0.04);
+    p.top_k = 1;
+    sampling::Sampler topk(p);
+    std::vector<float> l = logits;
+    EXPECT_EQ(topk.sample(l, {}), 1);
+    // Repetition penalty pushes a repeated token below the other maximum.
+    p.top_k = 0, p.temperature = 0, p.repeat_penalty = 2.0f;
+    sampling::Sampler rep(p);
+    l = logits;
+    const int32_t hist[1] = {1};
+    EXPECT_EQ(rep.sample(l, hist), 2);
+    p = {};
+    p.temperature = -1;
+    EXPECT_THROW(sampling::Sampler{p}, Error);
+    p = {};
+    p.top_p = 0;
+    EXPECT_THROW(sampling::Sampler{p}, Error);
+}
+
+}  // namespace
+}  // namespace onebit
