@@ -129,3 +129,47 @@ TEST(CliTokenizer, ExportTokenizerWritesLoadableJson) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(CliGenerate, EmbeddedModelGoldenAndStats) {
+    const std::string golden = slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt");
+    Result r = run("generate --temp 0 --max-tokens 200");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, golden + "\n");
+    EXPECT_NE(r.err.find("prompt 1 tokens, generated 200"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("peak RSS"), std::string::npos) << r.err;
+    r = run("generate --temp 0 --max-tokens 20 --json");
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(golden.rfind(j.at("text").get<std::string>(), 0), 0u);
+    EXPECT_EQ(j.at("tokens").size(), 20u);
+    EXPECT_EQ(j.at("stats").at("generated_tokens"), 20);
+    r = run("generate --temp 0 --max-tokens 30 --prompt 'Once upon a time' --stop Lily");
+    EXPECT_EQ(r.out, ", there was a little girl named \n");
+    // Sampling with a seed is reproducible.
+    const Result a = run("generate --temp 1 --seed 7 --max-tokens 40");
+    const Result b = run("generate --temp 1 --seed 7 --max-tokens 40");
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_FALSE(a.out.empty());
+}
+
+TEST(CliGenerate, ConvertedFolderAndErrors) {
+    const fs::path out = dir() / "stories";
+    Result r = run("convert --input " + std::string(ONEBIT_DATA_DIR) + "/stories260K/stories260K.bin --tokenizer " +
+                   std::string(ONEBIT_DATA_DIR) + "/stories260K/tok512.bin --output " + out.string());
+    EXPECT_EQ(r.status, 0) << r.err;
+    r = run("generate --model " + out.string() + " --temp 0 --max-tokens 200");
+    EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
+    r = run("generate --model " + out.string() + " --chat --prompt hi --temp 0 --max-tokens 5");
+    EXPECT_EQ(r.status, 0) << r.err;
+    expect_one_line_error(run("generate --ctx-size 3 --prompt 'Once upon a time there was'"),
+                          "the context holds 3");
+    expect_one_line_error(run("generate --model /nonexistent-model"), "neither a model folder nor a repo id");
+    expect_one_line_error(run("generate --temp -1"), "temperature -1 must be >= 0");
+    expect_one_line_error(run("generate --prompt-ids '1 x'"), "'x' is not a token id");
+    expect_one_line_error(run("convert --input " + write("short.bin", "abc").string() + " --tokenizer x --output " +
+                              (dir() / "o").string()),
+                          "truncated");
+}
+
+}  // namespace

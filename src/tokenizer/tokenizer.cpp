@@ -197,13 +197,16 @@ DecodeStream::DecodeStream(const Tokenizer& tokenizer, bool skip_special)
     : tokenizer_(tokenizer), skip_special_(skip_special) {}
 
 std::string DecodeStream::step(int32_t id) {
+    const TokenizerImpl& t = *tokenizer_.impl_;
+    // Models often have more output rows than the tokenizer has tokens (padding to a multiple of
+    // 64 or 128); such ids decode to nothing, as Hugging Face's decode drops them.
+    if (id < 0 || id >= tokenizer_.vocab_size() || t.id_to_token[id].empty()) return {};
     ids_.push_back(id);
     std::string text = tokenizer_.decode(ids_, skip_special_);
     static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
     bool held = text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0;
     // A ByteFallback decoder turns a whole run of byte tokens into text or into one U+FFFD per
     // byte, so text ending in a byte token is not final until the run ends.
-    const TokenizerImpl& t = *tokenizer_.impl_;
     if (t.byte_fallback_decoder) {
         const std::string& tok = t.id_to_token[id];
         held |= tok.size() == 6 && tok.compare(0, 3, "<0x") == 0 && tok[5] == '>';

@@ -57,7 +57,8 @@ class Tokenizer {
 class DecodeStream {
   public:
     explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special = false);
-    // Text completed by this id (possibly empty).
+    // Text completed by this id (possibly empty). Ids outside the vocabulary (a model's padding
+    // rows) give no text, as Hugging Face's decode drops them.
     std::string step(int32_t id);
     // Whatever is still held back (an incomplete character at the end comes out as U+FFFD).
     std::string finish();

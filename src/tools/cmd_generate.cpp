@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct GenOptions {
-    std::string model, prompt, system;
+    std::string model, prompt, system, prompt_ids;
     bool prompt_set = false, chat = false, no_think = false, json = false;
     int64_t max_tokens = 256, ctx_size = 0;
     float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
@@ -131,6 +131,21 @@ std::vector<int32_t> prompt_ids(const Loaded& l, const GenOptions& o) {
         ids.insert(ids.end(), body.begin(), body.end());
         return ids;
     }
+    if (!o.prompt_ids.empty()) {
+        std::istringstream in(o.prompt_ids);
+        for (std::string w; in >> w;) {
+            size_t used = 0;
+            long long v = -1;
+            try {
+                v = std::stoll(w, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != w.size() || v < 0 || v > INT32_MAX) fail("generate", "'", w, "' is not a token id");
+            ids.push_back(static_cast<int32_t>(v));
+        }
+        return ids;
+    }
     if (!o.prompt_set || o.prompt.empty()) {
         if (!bos) fail("generate", "the model has no bos_token_id; give --prompt");
         return {*bos};
@@ -217,6 +232,8 @@ void add_generate_commands(CLI::App& app, Runner& run) {
     add_gen_options(g, *o);
     auto* prompt = g->add_option("--prompt", o->prompt, "Prompt (default: start from BOS alone)");
     auto* seed = g->add_option("--seed", o->seed, "Random seed");
+    g->add_option("--prompt-ids", o->prompt_ids, "The prompt as token ids, e.g. \"1 2 3\" (no BOS added)")
+        ->excludes(prompt);
     g->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
     g->add_flag("--json", o->json, "One JSON object with the text and statistics on stdout");
     g->callback([o, &run, prompt, seed] {
@@ -255,6 +272,32 @@ void add_generate_commands(CLI::App& app, Runner& run) {
                 std::printf("\n");
                 messages.push_back({{"role", "assistant"}, {"content", reply}});
             }
+        };
+    });
+
+    // `onebit logits`: the float32 logits [T, vocab] of a sequence of ids, for oracles.
+    struct LogitOpts {
+        std::string model, ids, out;
+    };
+    auto lo = std::make_shared<LogitOpts>();
+    auto* lg = app.add_subcommand("logits", "Write the logits of every position of a token sequence");
+    lg->add_option("--model", lo->model, "Model folder (default: the embedded stories260K)");
+    lg->add_option("--ids", lo->ids, "Token ids, e.g. \"1 2 3\"")->required();
+    lg->add_option("--out", lo->out, "Output file: float32 [T, vocab], little-endian")->required();
+    lg->callback([lo, &run] {
+        run = [lo] {
+            const Loaded l = load(lo->model);
+            GenOptions g;
+            g.prompt_ids = lo->ids;
+            const std::vector<int32_t> ids = prompt_ids(l, g);
+            if (ids.empty()) fail("logits", "--ids holds no ids");
+            model::KVCache cache(static_cast<int64_t>(ids.size()), l.model.config());
+            std::vector<float> logits;
+            l.model.forward(ids, cache, logits, /*all_logits=*/true);
+            std::ofstream f(lo->out, std::ios::binary);
+            if (!f.write(reinterpret_cast<const char*>(logits.data()),
+                         static_cast<std::streamsize>(logits.size() * sizeof(float))))
+                fail("logits", "cannot write '", lo->out, "'");
         };
     });
 
