@@ -35,9 +35,10 @@ fs::path write(const std::string& name, const std::string& bytes) {
     return p;
 }
 
-Result run(const std::string& args) {
+// Runs `onebit args` (with `env` assignments before it) capturing stdout and stderr.
+Result run(const std::string& args, const std::string& env = "") {
     const fs::path out = dir() / "stdout", err = dir() / "stderr";
-    const std::string cmd = std::string(ONEBIT_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+    const std::string cmd = env + " " + std::string(ONEBIT_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
     const int rc = std::system(cmd.c_str());
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
 }
@@ -162,6 +163,14 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
     EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
     r = run("generate --model " + out.string() + " --chat --prompt hi --temp 0 --max-tokens 5");
     EXPECT_EQ(r.status, 0) << r.err;
+    // A repo id resolves offline in the Hugging Face cache (refs/main names the snapshot).
+    const fs::path hub = dir() / "hub", repo = hub / "models--someone--stories260K";
+    fs::create_directories(repo / "snapshots");
+    fs::create_directories(repo / "refs");
+    std::ofstream(repo / "refs" / "main") << "0123abcd";
+    fs::copy(out, repo / "snapshots" / "0123abcd", fs::copy_options::recursive);
+    r = run("generate --model someone/stories260K --temp 0 --max-tokens 200", "HF_HUB_CACHE=" + hub.string());
+    EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
     expect_one_line_error(run("generate --ctx-size 3 --prompt 'Once upon a time there was'"),
                           "the context holds 3");
     expect_one_line_error(run("generate --model /nonexistent-model"), "neither a model folder nor a repo id");

@@ -54,4 +54,12 @@ void MappedFile::reset() {
     size_ = 0;
 }
 
+void MappedFile::release(const void* p, size_t n) const {
+    if (!contains(p, n)) return;
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 }  // namespace onebit

@@ -20,6 +20,15 @@ class MappedFile {
 
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
+    // True when [p, p + n) lies inside this mapping.
+    bool contains(const void* p, size_t n) const {
+        const auto* b = static_cast<const uint8_t*>(p);
+        return data_ && b >= data_ && b + n <= data_ + size_;
+    }
+    // Drops the resident pages wholly inside [p, p + n) of this mapping (madvise DONTNEED): the
+    // bytes stay readable and are read from the file again if touched. For weights copied into
+    // another layout at load time. Ranges outside the mapping are ignored.
+    void release(const void* p, size_t n) const;
     const std::string& path() const { return path_; }
 
   private:

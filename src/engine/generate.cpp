@@ -67,7 +67,9 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
              " (--ctx-size)");
     GenerateStats st;
     st.prompt_tokens = static_cast<int64_t>(prompt.size());
-    model::KVCache cache(ctx, c);
+    // The cache holds what this request can use, not the model's whole context.
+    const int64_t needed = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(o.max_tokens, 0);
+    model::KVCache cache(std::min(ctx, needed), c);
     sampling::Sampler sampler(o.sampler);
     std::vector<float> logits;
     std::vector<int32_t> history = prompt;
@@ -98,7 +100,7 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
             break;
         }
         if (st.generated_tokens == o.max_tokens) break;
-        if (cache.length >= ctx) {
+        if (cache.length >= cache.capacity) {
             st.stop_reason = "context";
             break;
         }

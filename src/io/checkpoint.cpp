@@ -73,4 +73,9 @@ TensorView Checkpoint::get(const std::string& name) const {
     return it->second->get(name);
 }
 
+void Checkpoint::release(const std::string& name) const {
+    auto it = where_.find(name);
+    if (it != where_.end()) it->second->release(it->second->get(name));
+}
+
 }  // namespace onebit::io

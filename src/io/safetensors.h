@@ -34,6 +34,9 @@ class SafetensorsFile {
     // A read-only view of the named tensor (writing through it is undefined). Valid while this
     // object lives. Throws [safetensors] naming the file when absent.
     TensorView get(const std::string& name) const;
+    // Drops the resident pages of a tensor viewed from this file's mapping (see
+    // MappedFile::release); no-op for in-memory files and realigned copies.
+    void release(const TensorView& t) const { file_.release(t.data, t.nbytes()); }
 
   private:
     void index(const uint8_t* base, uint64_t size);
@@ -62,6 +65,8 @@ class Checkpoint {
     std::vector<std::string> names() const;
     bool contains(const std::string& name) const { return where_.count(name) != 0; }
     TensorView get(const std::string& name) const;
+    // Drops the resident pages of the named tensor (SafetensorsFile::release).
+    void release(const std::string& name) const;
 
   private:
     std::string path_;

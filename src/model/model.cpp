@@ -27,11 +27,16 @@ struct Linear {
     TensorView dense;
     size_t bytes = 0;
 
+    // Rows go through in chunks of at most 64, the packed kernels' range, so every call reads
+    // the same layout (and a row's result does not depend on how many rows came with it).
     void forward(const float* x, int64_t m, float* y) const {
         if (q) {
-            TensorView xv(DType::float32, {m, k}, const_cast<float*>(x));
-            TensorView yv(DType::float32, {m, n}, y);
-            quantized_matmul_into(xv, *q, yv);
+            for (int64_t r = 0; r < m; r += 64) {
+                const int64_t rows = std::min<int64_t>(64, m - r);
+                TensorView xv(DType::float32, {rows, k}, const_cast<float*>(x + r * k));
+                TensorView yv(DType::float32, {rows, n}, y + r * n);
+                quantized_matmul_into(xv, *q, yv);
+            }
         } else {
             nn::linear(x, m, k, dense, y);
         }
@@ -68,6 +73,7 @@ struct Source {
     std::string label;
     std::function<bool(const std::string&)> contains;
     std::function<TensorView(const std::string&)> get;
+    std::function<void(const std::string&)> release;  // drop a tensor's mapped pages (may be empty)
 };
 
 std::string shape_str(const Shape& s) {
@@ -146,6 +152,10 @@ struct Model::Impl {
                 error(s, "'", module, "': ", e.what());
             }
             l.bytes = l.q->stream_bytes();
+            // The packed copy serves every call (Linear::forward feeds at most 64 rows at a
+            // time), so the original pages need not stay resident.
+            if (l.q->packed() && s.release)
+                for (const char* part : {".weight", ".scales", ".biases"}) s.release(module + part);
         } else {
             l.dense = need(s, module + ".weight", {n, k});
             if (!is_float(l.dense.dtype))
@@ -242,7 +252,8 @@ Model Model::load(const std::string& dir) {
     impl->checkpoint = io::Checkpoint::open(dir);
     const io::Checkpoint* ck = &*impl->checkpoint;
     Source s{dir, [ck](const std::string& n) { return ck->contains(n); },
-             [ck](const std::string& n) { return ck->get(n); }};
+             [ck](const std::string& n) { return ck->get(n); },
+             [ck](const std::string& n) { ck->release(n); }};
     impl->load(s);
     return Model(std::move(impl));
 }
@@ -265,7 +276,7 @@ Model Model::load_memory(const FileMap& files, const std::string& label) {
         label + "/model.safetensors", reinterpret_cast<const uint8_t*>(it->second.data()), it->second.size())));
     const io::SafetensorsFile* f = impl->memory_files.back().get();
     Source s{label, [f](const std::string& n) { return f->contains(n); },
-             [f](const std::string& n) { return f->get(n); }};
+             [f](const std::string& n) { return f->get(n); }, nullptr};
     impl->load(s);
     return Model(std::move(impl));
 }

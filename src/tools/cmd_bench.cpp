@@ -276,6 +276,7 @@ void add_bench_command(CLI::App& app, Runner& run) {
     k->add_option("--min-seconds", o->min_seconds, "time per case")->capture_default_str();
     k->callback([&run, o] { run = [o] { run_bench(*o); }; });
     add_bench_tokenizer_command(bench, run);
+    add_bench_model_command(bench, run);
 }
 
 }  // namespace onebit::tools

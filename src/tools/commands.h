@@ -27,6 +27,9 @@ void add_bench_tokenizer_command(CLI::App* bench, Runner& run);
 // `onebit generate`, `onebit chat`, `onebit convert`.
 void add_generate_commands(CLI::App& app, Runner& run);
 
+// `onebit bench model`, registered under the `bench` command.
+void add_bench_model_command(CLI::App* bench, Runner& run);
+
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 
