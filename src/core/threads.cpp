@@ -17,7 +17,8 @@
 namespace onebit {
 
 namespace {
-constexpr int kSpinIterations = 20000;  // ~100 us of pause instructions before sleeping
+constexpr int kSpinIterations = 20000;  // ~100 us of waiting before sleeping
+constexpr int kSpinBeforeYield = 2000;  // pause instructions before yielding the core
 }
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -49,7 +50,8 @@ void ThreadPool::worker_loop() {
     for (;;) {
         uint64_t g = generation_.load(std::memory_order_acquire);
         for (int i = 0; g == seen && i < kSpinIterations; ++i) {
-            ONEBIT_PAUSE();
+            if (i < kSpinBeforeYield) ONEBIT_PAUSE();
+            else std::this_thread::yield();
             g = generation_.load(std::memory_order_acquire);
         }
         if (g == seen) {
@@ -86,10 +88,15 @@ void ThreadPool::run_impl(int64_t n_tasks, void (*call)(void*, int64_t), void* c
     }
     if (sleeping_.load() > 0) wake_.notify_all();
     work();
-    // every worker leaves the job before the next one may reuse the fields
-    while (done_.load(std::memory_order_acquire) < n_tasks ||
-           active_.load(std::memory_order_acquire) > 0)
-        ONEBIT_PAUSE();
+    // Every worker leaves the job before the next one may reuse the fields. After a short spin,
+    // yield: when the machine is oversubscribed (other processes, an emulator) the worker we
+    // wait for may need this core to run at all.
+    for (int spins = 0; done_.load(std::memory_order_acquire) < n_tasks ||
+                        active_.load(std::memory_order_acquire) > 0;
+         ++spins) {
+        if (spins < kSpinBeforeYield) ONEBIT_PAUSE();
+        else std::this_thread::yield();
+    }
 }
 
 namespace {

@@ -9,6 +9,22 @@
 
 namespace onebit::nn {
 
+namespace {
+
+// Dot product with eight independent partial sums, so the compiler can vectorize it without
+// reassociating (results are deterministic for a given n).
+inline float dot(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+    float tail = 0;
+    for (; i < n; ++i) tail += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+}  // namespace
+
 void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y) {
     const int64_t n = w.dim(0);
     if (w.ndim() != 2 || w.dim(1) != k) fail("linear", "weight shape does not match K = ", k);
@@ -19,12 +35,7 @@ void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y)
             const float* wr = f32 ? w.ptr<float>() + j * k : row.data();
             if (!f32)
                 for (int64_t i = 0; i < k; ++i) row[i] = load_float(w.dtype, w.data, j * k + i);
-            for (int64_t r = 0; r < m; ++r) {
-                const float* xr = x + r * k;
-                float acc = 0;
-                for (int64_t i = 0; i < k; ++i) acc += xr[i] * wr[i];
-                y[r * n + j] = acc;
-            }
+            for (int64_t r = 0; r < m; ++r) y[r * n + j] = dot(x + r * k, wr, k);
         }
     });
 }
@@ -74,10 +85,7 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
             scores.resize(static_cast<size_t>(len));
             float mx = -INFINITY;
             for (int64_t p = 0; p < len; ++p) {
-                const float* kv = k_cache + (p * n_kv + kvh) * d;
-                float acc = 0;
-                for (int64_t i = 0; i < d; ++i) acc += qv[i] * kv[i];
-                scores[p] = acc * scale;
+                scores[p] = dot(qv, k_cache + (p * n_kv + kvh) * d, d) * scale;
                 mx = std::max(mx, scores[p]);
             }
             float sum = 0;

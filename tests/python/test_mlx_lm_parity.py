@@ -7,7 +7,9 @@ weight dequantized by MLX's own dequantize. Fresh weights each run (seed printed
 
 Checks: logits of a 32-token prompt plus 32 greedy steps (64 positions, teacher-forced on the
 oracle's greedy sequence) agree within TOL * max|logit| per position, and onebit's greedy tokens
-(`onebit generate --temp 0`) equal mlx-lm's. Exit 77 when mlx / mlx-lm are missing.
+(`onebit generate --temp 0`) equal mlx-lm's. Also: the folder `onebit convert` makes from
+llama2.c's stories260K loads in mlx-lm as a Llama model with the same logits. Exit 77 when mlx /
+mlx-lm are missing.
 Usage: test_mlx_lm_parity.py path/to/onebit path/to/data [seed]
 """
 import json
@@ -123,6 +125,19 @@ def main():
                 failures += 1
                 if not same:
                     print(f"  onebit {tokens}\n  mlx-lm {seq[32:]}")
+        # The llama2.c import: `onebit convert`'s folder loads in mlx-lm as a Llama model and
+        # gives the same logits and greedy tokens (so its q/k permutation is Hugging Face's).
+        conv = os.path.join(tmp, "stories")
+        subprocess.run([binary, "convert", "--input", os.path.join(data, "stories260K", "stories260K.bin"),
+                        "--tokenizer", os.path.join(data, "stories260K", "tok512.bin"), "--output", conv], check=True)
+        seq, ref = oracle_run(conv, [1, 403, 407, 261, 378], 40)
+        out = os.path.join(tmp, "logits.bin")
+        subprocess.run([binary, "logits", "--model", conv, "--ids", " ".join(map(str, seq)), "--out", out], check=True)
+        got = np.fromfile(out, dtype=np.float32).reshape(len(seq), -1)
+        worst = max(float(np.max(np.abs(got[i] - ref[i])) / np.max(np.abs(ref[i]))) for i in range(len(seq)))
+        print(f"stories260K (onebit convert, loaded by mlx-lm as llama): max |dlogit| / max|logit| = {worst:.2e}")
+        if worst > TOL:
+            failures += 1
     return 1 if failures else 0
 
 
