@@ -84,6 +84,7 @@ std::string shape_str(const Shape& s) {
 
 struct Model::Impl {
     ModelConfig config;
+    LoadOptions options;
     std::vector<int32_t> eos;
     // Storage the views point into.
     std::optional<io::Checkpoint> checkpoint;
@@ -147,7 +148,9 @@ struct Model::Impl {
             TensorView w, sc, bi;
             quant_shape(s, module, n, k, bits, g, w, sc, bi);
             try {
-                l.q = QuantizedMatrix::prepare(w, sc, bi, g, bits);
+                QmmOptions qo;
+                qo.int8_activations = options.int8_activations;
+                l.q = QuantizedMatrix::prepare(w, sc, bi, g, bits, qo);
             } catch (const Error& e) {
                 error(s, "'", module, "': ", e.what());
             }
@@ -244,9 +247,10 @@ Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
-Model Model::load(const std::string& dir) {
+Model Model::load(const std::string& dir, const LoadOptions& options) {
     if (!std::filesystem::is_directory(dir)) fail("model", "'", dir, "' is not a directory");
     auto impl = std::make_unique<Impl>();
+    impl->options = options;
     impl->config = ModelConfig::parse(read_file(dir + "/config.json", true, dir), dir + "/config.json");
     impl->eos = merge_eos(impl->config, read_file(dir + "/generation_config.json", false, dir), dir);
     impl->checkpoint = io::Checkpoint::open(dir);
@@ -258,8 +262,9 @@ Model Model::load(const std::string& dir) {
     return Model(std::move(impl));
 }
 
-Model Model::load_memory(const FileMap& files, const std::string& label) {
+Model Model::load_memory(const FileMap& files, const std::string& label, const LoadOptions& options) {
     auto impl = std::make_unique<Impl>();
+    impl->options = options;
     auto file = [&](const char* name, bool required) -> std::string {
         auto it = files.find(name);
         if (it == files.end()) {

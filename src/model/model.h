@@ -30,13 +30,20 @@ struct KVCache {
 // The bytes of a checkpoint folder's files, for models held in memory (the embedded default).
 using FileMap = std::map<std::string, std::string_view>;
 
+// How the quantized layers compute (the caller's explicit choice; the default is exact-as-float).
+struct LoadOptions {
+    // Quantize activations to int8 per group for the quantized matmuls (QmmOptions::
+    // int8_activations: faster int8 / lookup-table kernels, error bound in quant/reference.h).
+    bool int8_activations = false;
+};
+
 class Model {
   public:
     // Loads a folder (config.json, *.safetensors, optional generation_config.json). Errors:
     // "[model] <dir>: ..." naming the missing or misshapen tensor; "[config] ..." for the config.
-    static Model load(const std::string& dir);
+    static Model load(const std::string& dir, const LoadOptions& options = {});
     // The same from files in memory (names as in a folder); the bytes must outlive the model.
-    static Model load_memory(const FileMap& files, const std::string& label);
+    static Model load_memory(const FileMap& files, const std::string& label, const LoadOptions& options = {});
     Model(Model&&) noexcept;
     Model& operator=(Model&&) noexcept;
     ~Model();

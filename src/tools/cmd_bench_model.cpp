@@ -103,7 +103,7 @@ void write_synthetic(const std::string& kind, const fs::path& dir) {
 struct ModelBenchOptions {
     std::string model, synthetic, save;
     int reps = 3, threads = 0;
-    bool json = false;
+    bool json = false, int8 = false;
 };
 
 double now() {
@@ -126,7 +126,9 @@ void run_model_bench(const ModelBenchOptions& o) {
     for (const auto& e : fs::directory_iterator(dir))
         if (e.path().extension() == ".safetensors") file_bytes += fs::file_size(e.path());
     const double t_load = now();
-    const model::Model m = model::Model::load(dir.string());
+    model::LoadOptions lo;
+    lo.int8_activations = o.int8;
+    const model::Model m = model::Model::load(dir.string(), lo);
     const double load_s = now() - t_load;
     const auto& c = m.config();
     std::mt19937 rng(7);
@@ -166,7 +168,8 @@ void run_model_bench(const ModelBenchOptions& o) {
     const double bw = cpu::measure_read_bandwidth_gbps(16 * cpu::llc_bytes());
     const double bytes_per_token = static_cast<double>(m.weight_bytes());
     const double bound = bw * 1e9 / bytes_per_token;
-    const std::string label = o.synthetic.empty() ? dir.string() : o.synthetic + " (synthetic 1-bit g128)";
+    const std::string label = (o.synthetic.empty() ? dir.string() : o.synthetic + " (synthetic 1-bit g128)") +
+                              (o.int8 ? ", int8 activations" : "");
     if (o.json) {
         nlohmann::ordered_json out = nlohmann::ordered_json::array();
         for (const Row& r : rows)
@@ -199,6 +202,7 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
     b->add_option("--reps", o->reps, "Repetitions")->capture_default_str();
     b->add_option("--threads", o->threads, "Threads (default: all cores)");
     b->add_flag("--json", o->json, "llama-bench JSON records on stdout");
+    b->add_flag("--int8", o->int8, "int8 activations for the quantized matmuls");
     b->callback([&run, o] { run = [o] { run_model_bench(*o); }; });
 }
 

@@ -27,7 +27,7 @@ namespace {
 
 struct GenOptions {
     std::string model, prompt, system, prompt_ids;
-    bool prompt_set = false, chat = false, no_think = false, json = false;
+    bool prompt_set = false, chat = false, no_think = false, json = false, int8 = false;
     int64_t max_tokens = 256, ctx_size = 0;
     float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
     int32_t top_k = 40;
@@ -77,10 +77,12 @@ bool read_add_bos(const std::string& tokenizer_config) {
     }
 }
 
-Loaded load(const std::string& model_arg) {
+Loaded load(const std::string& model_arg, bool int8 = false) {
+    model::LoadOptions lo;
+    lo.int8_activations = int8;
     if (model_arg.empty()) {
         const model::FileMap& files = embedded_model_files();
-        Loaded l{model::Model::load_memory(files, "embedded stories260K"),
+        Loaded l{model::Model::load_memory(files, "embedded stories260K", lo),
                  tok::Tokenizer::from_json(files.at("tokenizer.json"), "embedded stories260K/tokenizer.json"),
                  chat::ChatTemplate::from_source(
                      nlohmann::json::parse(files.at("tokenizer_config.json")).value("chat_template", ""),
@@ -106,7 +108,7 @@ Loaded load(const std::string& model_arg) {
     } catch (const Error&) {
         // no template: --chat reports it
     }
-    return Loaded{model::Model::load(dir), tok::Tokenizer::from_file(dir + "/tokenizer.json"), std::move(tmpl),
+    return Loaded{model::Model::load(dir, lo), tok::Tokenizer::from_file(dir + "/tokenizer.json"), std::move(tmpl),
                   read_add_bos(tcfg), dir};
 }
 
@@ -174,7 +176,7 @@ void run_generate(const GenOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     if (o.max_tokens < 0) fail("generate", "--max-tokens ", o.max_tokens, " must be >= 0");
     if (o.ctx_size < 0) fail("generate", "--ctx-size ", o.ctx_size, " must be >= 0");
-    const Loaded l = load(o.model);
+    const Loaded l = load(o.model, o.int8);
     const std::vector<int32_t> prompt = prompt_ids(l, o);
     std::string text;
     const auto st = engine::generate(l.model, l.tokenizer, prompt, engine_options(o), [&](std::string_view piece) {
@@ -222,6 +224,9 @@ void add_gen_options(CLI::App* c, GenOptions& o) {
     c->add_option("--stop", o.stop, "Stop string (repeatable)");
     c->add_option("--system", o.system, "System message (with --chat)");
     c->add_flag("--no-think", o.no_think, "enable_thinking = false in the chat template");
+    c->add_flag("--int8", o.int8,
+                "Quantize activations to int8 for the quantized matmuls (faster; changes results "
+                "within the bound of quant::qmm_t_int8_ref)");
 }
 
 }  // namespace
@@ -247,7 +252,7 @@ void add_generate_commands(CLI::App& app, Runner& run) {
     c->callback([o, &run] {
         run = [o] {
             if (o->threads > 0) set_num_threads(o->threads);
-            const Loaded l = load(o->model);
+            const Loaded l = load(o->model, o->int8);
             if (!l.chat_template) fail("chat", "the model has no chat template");
             nlohmann::ordered_json messages = nlohmann::ordered_json::array();
             if (!o->system.empty()) messages.push_back({{"role", "system"}, {"content", o->system}});
