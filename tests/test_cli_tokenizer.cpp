@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -171,6 +172,12 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
     fs::copy(out, repo / "snapshots" / "0123abcd", fs::copy_options::recursive);
     r = run("generate --model someone/stories260K --temp 0 --max-tokens 200", "HF_HUB_CACHE=" + hub.string());
     EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
+    // The interactive chat: two turns from stdin, an empty line ends it; replies on stdout.
+    const fs::path turns = write("turns.txt", "Hello\nTell me a story\n\n");
+    r = run("chat --model " + out.string() + " --temp 0 --max-tokens 8 < " + turns.string());
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << r.out;
+    EXPECT_NE(r.err.find("chat"), std::string::npos);
     expect_one_line_error(run("generate --ctx-size 3 --prompt 'Once upon a time there was'"),
                           "the context holds 3");
     expect_one_line_error(run("generate --model /nonexistent-model"), "neither a model folder nor a repo id");

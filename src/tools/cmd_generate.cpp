@@ -1,5 +1,6 @@
 // `onebit generate`, `onebit chat` and `onebit convert`. generate's stdout carries exactly the
 // generated text (statistics go to stderr), or with --json one JSON object with both.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -108,8 +109,11 @@ Loaded load(const std::string& model_arg, bool int8 = false) {
     } catch (const Error&) {
         // no template: --chat reports it
     }
-    return Loaded{model::Model::load(dir, lo), tok::Tokenizer::from_file(dir + "/tokenizer.json"), std::move(tmpl),
-                  read_add_bos(tcfg), dir};
+    // The tokenizer first: parsing tokenizer.json builds a large temporary JSON tree, whose heap
+    // pages go back to the system before the weights are mapped.
+    tok::Tokenizer tokenizer = tok::Tokenizer::from_file(dir + "/tokenizer.json");
+    malloc_trim(0);
+    return Loaded{model::Model::load(dir, lo), std::move(tokenizer), std::move(tmpl), read_add_bos(tcfg), dir};
 }
 
 long peak_rss_mb() {
