@@ -219,6 +219,27 @@ TEST(Model, LoadErrorsNameTheProblem) {
     write_qwen3(trunc, 0, 64, true, 1);
     fs::resize_file(trunc / "model.safetensors", fs::file_size(trunc / "model.safetensors") - 100);
     expect_error(trunc, "[safetensors]");
+    // A corrupted config.json: each defect named.
+    const fs::path badcfg = tmpdir("badcfg");
+    write_qwen3(badcfg, 0, 64, true, 1);
+    const std::pair<std::string, std::string> configs[] = {
+        {"{\"model_type\": \"qwen3\",", "not valid JSON"},
+        {"[1, 2]", "the top level is not an object"},
+        {R"({"model_type": "qwen3", "hidden_size": "big"})", "'hidden_size' must be a non-negative integer"},
+        {R"({"model_type": "qwen3", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 3, "vocab_size": 300})",
+         "not a multiple of num_key_value_heads"},
+        {R"({"model_type": "qwen3", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "vocab_size": 300, "quantization": {"bits": 7, "group_size": 64}})",
+         "bits 7 is not supported"},
+        {R"({"model_type": "qwen3", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "vocab_size": 300, "rope_scaling": {"type": "dynamic"}})",
+         "rope_scaling type 'dynamic' is not supported"},
+    };
+    for (const auto& [text, needle] : configs) {
+        std::ofstream(badcfg / "config.json") << text;
+        expect_error(badcfg, needle);
+    }
     const fs::path noconf = tmpdir("noconf");
     fs::create_directories(noconf);
     expect_error(noconf, "config.json");

@@ -7,6 +7,7 @@
 #include "chat/ast.h"
 #include "chat/interp.h"
 #include "core/error.h"
+#include "core/mmap.h"
 
 namespace onebit::chat {
 
@@ -19,14 +20,6 @@ struct ChatTemplate::Impl {
 
 namespace {
 
-bool read_file(const std::string& path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 // A special token in tokenizer_config.json: a string, or an AddedToken object with "content".
 std::optional<std::string> token_text(const Json& v) {
@@ -91,10 +84,11 @@ ChatTemplate ChatTemplate::from_source(const std::string& source, const std::str
 
 ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
     const std::string config_path = dir + "/tokenizer_config.json";
-    std::string config, source;
-    const bool have_config = read_file(config_path, config);
-    if (read_file(dir + "/chat_template.jinja", source))
-        return from_source(source, config, dir + "/chat_template.jinja");
+    const std::optional<std::string> config_text = read_file_if_exists(config_path);
+    const std::string config = config_text.value_or("");
+    const bool have_config = config_text.has_value();
+    if (auto source = read_file_if_exists(dir + "/chat_template.jinja"))
+        return from_source(*source, config, dir + "/chat_template.jinja");
     if (!have_config) fail("chat-template", "'", dir, "' has neither chat_template.jinja nor tokenizer_config.json");
     Json cfg;
     try {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/mmap.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
 #include "tokenizer/llama2c.h"
@@ -15,14 +16,6 @@
 namespace onebit::convert {
 
 namespace {
-
-std::string read_all(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("convert", "cannot open '", path, "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 void write_text(const std::filesystem::path& p, const std::string& text) {
     std::ofstream f(p, std::ios::binary);
@@ -51,7 +44,7 @@ constexpr const char* kChatTemplate =
 }  // namespace
 
 void llama2c_to_folder(const std::string& model_bin, const std::string& tokenizer_bin, const std::string& out_dir) {
-    const std::string bytes = read_all(model_bin);
+    const std::string bytes = read_file(model_bin, "convert");
     auto bad = [&](auto&&... a) { fail("convert", model_bin, ": ", a...); };
     if (bytes.size() < 28) bad("truncated: ", bytes.size(), " bytes, the header alone is 28");
     int32_t hdr[7];
@@ -117,7 +110,7 @@ void llama2c_to_folder(const std::string& model_bin, const std::string& tokenize
     add("model.norm.weight", rms_final, {dim});
     if (!shared) add("lm_head.weight", wcls, {vocab, dim});
 
-    const std::string tok_json = tok::llama2c_tokenizer_to_json(read_all(tokenizer_bin), tokenizer_bin);
+    const std::string tok_json = tok::llama2c_tokenizer_to_json(read_file(tokenizer_bin, "convert"), tokenizer_bin);
     std::filesystem::create_directories(out_dir);
     const std::filesystem::path dir(out_dir);
     io::save_safetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}});

@@ -6,12 +6,28 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 #include <utility>
 
 #include "core/error.h"
 
 namespace onebit {
+
+std::optional<std::string> read_file_if_exists(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return std::nullopt;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::string read_file(const std::string& path, const char* component) {
+    auto bytes = read_file_if_exists(path);
+    if (!bytes) fail(component, "cannot open '", path, "'");
+    return std::move(*bytes);
+}
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -3,9 +3,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace onebit {
+
+// The whole file as bytes. Throws "[component] cannot open '<path>'".
+std::string read_file(const std::string& path, const char* component);
+// The same, or std::nullopt when the file cannot be opened (optional files).
+std::optional<std::string> read_file_if_exists(const std::string& path);
 
 class MappedFile {
   public:

@@ -76,6 +76,17 @@ QuantSpec read_spec(const Reader& r, const Json& v, const std::string& where) {
     return s;
 }
 
+Json parse_object(const std::string& text, const std::string& source) {
+    Json j;
+    try {
+        j = Json::parse(text);
+    } catch (const Json::exception& e) {
+        fail("config", source, ": not valid JSON: ", e.what());
+    }
+    if (!j.is_object()) fail("config", source, ": the top level is not an object");
+    return j;
+}
+
 }  // namespace
 
 QuantSpec ModelConfig::quant_for(const std::string& module) const {
@@ -84,13 +95,7 @@ QuantSpec ModelConfig::quant_for(const std::string& module) const {
 }
 
 ModelConfig ModelConfig::parse(const std::string& text, const std::string& source) {
-    Json j;
-    try {
-        j = Json::parse(text);
-    } catch (const Json::exception& e) {
-        fail("config", source, ": not valid JSON: ", e.what());
-    }
-    if (!j.is_object()) fail("config", source, ": the top level is not an object");
+    const Json j = parse_object(text, source);
     const Reader r{j, source};
     ModelConfig c;
     try {
@@ -163,13 +168,7 @@ ModelConfig ModelConfig::parse(const std::string& text, const std::string& sourc
 }
 
 GenerationDefaults GenerationDefaults::parse(const std::string& text, const std::string& source) {
-    Json j;
-    try {
-        j = Json::parse(text);
-    } catch (const Json::exception& e) {
-        fail("config", source, ": not valid JSON: ", e.what());
-    }
-    if (!j.is_object()) fail("config", source, ": the top level is not an object");
+    const Json j = parse_object(text, source);
     const Reader r{j, source};
     GenerationDefaults g;
     g.eos_token_ids = id_list(r, "eos_token_id");

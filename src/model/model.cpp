@@ -11,6 +11,7 @@
 
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/mmap.h"
 #include "io/safetensors.h"
 #include "model/rope.h"
 #include "ops/nn.h"
@@ -221,17 +222,6 @@ KVCache::KVCache(int64_t cap, const ModelConfig& c)
 
 namespace {
 
-std::string read_file(const std::string& path, bool required, const std::string& label) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        if (required) fail("model", label, ": cannot open '", path, "'");
-        return {};
-    }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 std::vector<int32_t> merge_eos(const ModelConfig& c, const std::string& gen_json, const std::string& label) {
     std::vector<int32_t> eos = c.eos_token_ids;
     if (!gen_json.empty())
@@ -251,8 +241,8 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
     if (!std::filesystem::is_directory(dir)) fail("model", "'", dir, "' is not a directory");
     auto impl = std::make_unique<Impl>();
     impl->options = options;
-    impl->config = ModelConfig::parse(read_file(dir + "/config.json", true, dir), dir + "/config.json");
-    impl->eos = merge_eos(impl->config, read_file(dir + "/generation_config.json", false, dir), dir);
+    impl->config = ModelConfig::parse(read_file(dir + "/config.json", "model"), dir + "/config.json");
+    impl->eos = merge_eos(impl->config, read_file_if_exists(dir + "/generation_config.json").value_or(""), dir);
     impl->checkpoint = io::Checkpoint::open(dir);
     const io::Checkpoint* ck = &*impl->checkpoint;
     Source s{dir, [ck](const std::string& n) { return ck->contains(n); },

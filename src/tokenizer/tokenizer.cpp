@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/mmap.h"
 #include "tokenizer/internal.h"
 #include "tokenizer/llama2c.h"
 
@@ -116,11 +117,7 @@ Tokenizer Tokenizer::from_json(std::string_view json, const std::string& source)
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("tokenizer", "cannot open '", path, "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    const std::string bytes = ss.str();
+    const std::string bytes = read_file(path, "tokenizer");
     if (is_llama2c_tokenizer(bytes)) return from_json(llama2c_tokenizer_to_json(bytes, path), path);
     return from_json(bytes, path);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
+#include "core/mmap.h"
 #include "tools/commands.h"
 
 namespace onebit::tools {
@@ -42,7 +43,7 @@ void run_tokenizer_bench(const TokBenchOptions& o) {
     const tok::Tokenizer t = tok::Tokenizer::from_file(o.tokenizer);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - load0).count();
-    const std::string text = read_text_file(o.file, "bench");
+    const std::string text = read_file(o.file, "bench");
     std::vector<std::string> lines;
     if (o.lines) {
         for (size_t pos = 0; pos <= text.size();) {

@@ -4,6 +4,7 @@
 
 #include "chat/chat_template.h"
 #include "core/error.h"
+#include "core/mmap.h"
 #include "tools/commands.h"
 
 namespace onebit::tools {
@@ -26,7 +27,7 @@ void add_chat_template_command(CLI::App& app, Runner& run) {
         run = [o] {
             const chat::ChatTemplate t = chat::ChatTemplate::from_model_dir(o->model_dir);
             chat::ChatRequest r = chat::ChatTemplate::request_from_json(
-                read_text_file(o->messages, "chat-template"), o->messages);
+                read_file(o->messages, "chat-template"), o->messages);
             r.add_generation_prompt = !o->no_generation_prompt;
             if (o->no_think) r.enable_thinking = false;
             const std::string s = t.render(r);

@@ -15,6 +15,7 @@
 #include "chat/chat_template.h"
 #include "convert/llama2c.h"
 #include "core/error.h"
+#include "core/mmap.h"
 #include "core/threads.h"
 #include "engine/generate.h"
 #include "tools/commands.h"
@@ -97,12 +98,7 @@ Loaded load(const std::string& model_arg, bool int8 = false) {
         if (!cached) fail("generate", "'", model_arg, "' is neither a model folder nor a repo id in the Hugging Face cache");
         dir = *cached;
     }
-    std::string tcfg;
-    if (std::ifstream f(dir + "/tokenizer_config.json"); f) {
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        tcfg = ss.str();
-    }
+    const std::string tcfg = read_file_if_exists(dir + "/tokenizer_config.json").value_or("");
     std::optional<chat::ChatTemplate> tmpl;
     try {
         tmpl = chat::ChatTemplate::from_model_dir(dir);
@@ -137,21 +133,7 @@ std::vector<int32_t> prompt_ids(const Loaded& l, const GenOptions& o) {
         ids.insert(ids.end(), body.begin(), body.end());
         return ids;
     }
-    if (!o.prompt_ids.empty()) {
-        std::istringstream in(o.prompt_ids);
-        for (std::string w; in >> w;) {
-            size_t used = 0;
-            long long v = -1;
-            try {
-                v = std::stoll(w, &used);
-            } catch (const std::exception&) {
-                used = 0;
-            }
-            if (used != w.size() || v < 0 || v > INT32_MAX) fail("generate", "'", w, "' is not a token id");
-            ids.push_back(static_cast<int32_t>(v));
-        }
-        return ids;
-    }
+    if (!o.prompt_ids.empty()) return parse_ids(o.prompt_ids, "generate");
     if (!o.prompt_set || o.prompt.empty()) {
         if (!bos) fail("generate", "the model has no bos_token_id; give --prompt");
         return {*bos};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/mmap.h"
 #include "tokenizer/llama2c.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -40,7 +41,9 @@ void print_ids(const std::vector<int32_t>& ids) {
     std::printf("%s\n", line.c_str());
 }
 
-std::vector<int32_t> parse_ids(const std::string& text) {
+}  // namespace
+
+std::vector<int32_t> parse_ids(const std::string& text, const char* component) {
     std::istringstream in(text);
     std::vector<int32_t> v;
     std::string word;
@@ -53,20 +56,10 @@ std::vector<int32_t> parse_ids(const std::string& text) {
             used = 0;
         }
         if (used != word.size() || id < 0 || id > INT32_MAX)
-            fail("detokenize", "'", word, "' is not a token id");
+            fail(component, "'", word, "' is not a token id");
         v.push_back(static_cast<int32_t>(id));
     }
     return v;
-}
-
-}  // namespace
-
-std::string read_text_file(const std::string& path, const char* component) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail(component, "cannot open '", path, "'");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 void add_tokenize_commands(CLI::App& app, Runner& run) {
@@ -95,7 +88,7 @@ void add_tokenize_commands(CLI::App& app, Runner& run) {
                 fail("tokenize", "--text, --file or --batch is required");
             const tok::Tokenizer t = tok::Tokenizer::from_file(tokenizer_path(o->src));
             if (!o->batch.empty()) {
-                std::istringstream in(read_text_file(o->batch, "tokenize"));
+                std::istringstream in(read_file(o->batch, "tokenize"));
                 std::string line;
                 for (size_t n = 1; std::getline(in, line); ++n) {
                     nlohmann::json j;
@@ -108,7 +101,7 @@ void add_tokenize_commands(CLI::App& app, Runner& run) {
                 }
                 return;
             }
-            const std::string input = o->text_set ? o->text : read_text_file(o->file, "tokenize");
+            const std::string input = o->text_set ? o->text : read_file(o->file, "tokenize");
             print_ids(t.encode(input, o->split_special));
         };
     });
@@ -127,14 +120,14 @@ void add_tokenize_commands(CLI::App& app, Runner& run) {
                 fail("detokenize", "--ids, --file or --batch is required");
             const tok::Tokenizer t = tok::Tokenizer::from_file(tokenizer_path(o->src));
             if (!o->batch.empty()) {
-                std::istringstream in(read_text_file(o->batch, "detokenize"));
+                std::istringstream in(read_file(o->batch, "detokenize"));
                 std::string line;
                 while (std::getline(in, line))
-                    std::printf("%s\n", nlohmann::json(t.decode(parse_ids(line))).dump().c_str());
+                    std::printf("%s\n", nlohmann::json(t.decode(parse_ids(line, "detokenize"))).dump().c_str());
                 return;
             }
             const std::string s =
-                t.decode(parse_ids(o->ids.empty() ? read_text_file(o->file, "detokenize") : o->ids));
+                t.decode(parse_ids(o->ids.empty() ? read_file(o->file, "detokenize") : o->ids, "detokenize"));
             std::fwrite(s.data(), 1, s.size(), stdout);
         };
     });
@@ -146,7 +139,7 @@ void add_tokenize_commands(CLI::App& app, Runner& run) {
     exp->callback([o, &run] {
         run = [o] {
             const std::string path = tokenizer_path(o->src);
-            std::string bytes = read_text_file(path, "export-tokenizer");
+            std::string bytes = read_file(path, "export-tokenizer");
             if (tok::is_llama2c_tokenizer(bytes)) bytes = tok::llama2c_tokenizer_to_json(bytes, path);
             tok::Tokenizer::from_json(bytes, path);  // validates
             std::ofstream f(o->out, std::ios::binary);

@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tokenizer/tokenizer.h"
 
@@ -36,7 +38,7 @@ void add_tokenize_commands(CLI::App& app, Runner& run);
 // `onebit chat-template`: render a checkpoint's chat template.
 void add_chat_template_command(CLI::App& app, Runner& run);
 
-// A file's bytes; errors name `component`.
-std::string read_text_file(const std::string& path, const char* component);
+// Space-separated token ids; anything else is an error naming `component` and the word.
+std::vector<int32_t> parse_ids(const std::string& text, const char* component);
 
 }  // namespace onebit::tools
