@@ -13,6 +13,7 @@
 // and last rows, plus 512 random elements).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -312,6 +313,11 @@ TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
         cpu::quantize_activations_int8_avx512(x.data(), K, g, q2.data(), dx2.data(), xs.data());
         EXPECT_EQ(q1, q2) << g;
         EXPECT_EQ(std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4), 0) << g;
+        for (int64_t G = 0; G < K / g; ++G) {  // group sums in the reference's serial order
+            float s = 0.0f;
+            for (int i = 0; i < g; ++i) s += x[G * g + i];
+            ASSERT_EQ(std::memcmp(&s, &xs[G], 4), 0) << "g " << g << " group " << G;
+        }
     }
 }
 #endif
@@ -355,6 +361,104 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
                             << "row " << m;
                     }
                 }
+}
+
+// The VNNI prefill kernel over the packed layout gives exactly the lookup-table kernel's bits
+// (so switching between them by M keeps batch invariance), and is within the int8 bound: every
+// group size and dtype, M not a multiple of its row tile, N not a multiple of 16, odd K.
+TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
+    if (!cpu::packed_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int g : quant::kSupportedGroupSizes)
+        for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{7, 16, int64_t(g)},
+                              Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
+                const bool symmetric = rng() & 1;
+                SCOPED_TRACE(::testing::Message()
+                             << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
+                             << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
+                             << symmetric);
+                Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
+                cpu::PackedOneBit packed =
+                    cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
+                                      symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
+                Tensor y_lut(dt, {sh.M, sh.N}), y_vnni(dt, {sh.M, sh.N});
+                test::poison(y_lut.view());
+                test::poison(y_vnni.view());
+                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y_lut.data(), dt,
+                                        cpu::Precision::int8, cpu::PackedPath::lookup_table);
+                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y_vnni.data(), dt,
+                                        cpu::Precision::int8, cpu::PackedPath::vnni);
+                check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
+                                     y_vnni.view(), symmetric, true);
+                if (HasFatalFailure()) return;
+                ASSERT_EQ(std::memcmp(y_lut.data(), y_vnni.data(), y_lut.nbytes()), 0);
+            }
+}
+
+}  // namespace
+
+namespace {
+
+// Every attention kernel this CPU runs, against float64: several blocks of new tokens after
+// cached positions, grouped heads, head sizes that are not a multiple of the vector width,
+// poisoned outputs; and each token computed alone gives the bits it gets inside a block.
+TEST(Attention, EveryKernelAgainstFloat64AndBatchInvariant) {
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd;
+    struct Case {
+        int64_t t, past, nh, nkv, d;
+    };
+    for (const cpu::Kernel& k : cpu::kernels()) {
+        if (k.op != cpu::Op::attention || !cpu::cpu_can_run(k)) continue;
+        for (Case c : {Case{20, 5, 4, 2, 24}, Case{40, 100, 16, 8, 128}, Case{3, 0, 3, 1, 136},
+                       Case{1, 300, 8, 2, 64}, Case{17, 2, 2, 2, 8}}) {
+            SCOPED_TRACE(::testing::Message() << k.name << " seed " << seed << " t " << c.t << " past "
+                                              << c.past << " heads " << c.nh << "/" << c.nkv << " d " << c.d);
+            const int64_t cap = c.past + c.t, d = c.d, nh = c.nh, nkv = c.nkv;
+            std::vector<float> q(c.t * nh * d), kc(cap * nkv * d), vc(cap * nkv * d), out(c.t * nh * d, NAN);
+            for (float& v : q) v = 2.0f * nd(rng);
+            for (float& v : kc) v = nd(rng);
+            for (float& v : vc) v = nd(rng);
+            std::vector<int32_t> pos(c.t);
+            for (int64_t s = 0; s < c.t; ++s) pos[s] = static_cast<int32_t>(c.past + s);
+            cpu::AttentionTask a{q.data(), c.t, nh, nkv, d, kc.data(), vc.data(), pos.data(), out.data(),
+                                 1.0f / std::sqrt(static_cast<float>(d))};
+            cpu::run_attention(k, a);
+            for (int64_t s = 0; s < c.t; ++s)
+                for (int64_t h = 0; h < nh; ++h) {
+                    const int64_t kvh = h / (nh / nkv), len = pos[s] + 1;
+                    std::vector<double> w(len);
+                    double mx = -1e300, z = 0;
+                    for (int64_t p = 0; p < len; ++p) {
+                        double dot = 0;
+                        for (int64_t i = 0; i < d; ++i)
+                            dot += double(q[(s * nh + h) * d + i]) * kc[(p * nkv + kvh) * d + i];
+                        w[p] = dot / std::sqrt(static_cast<double>(d));
+                        mx = std::max(mx, w[p]);
+                    }
+                    for (double& x : w) z += x = std::exp(x - mx);
+                    for (int64_t i = 0; i < d; ++i) {
+                        double o = 0, mag = 0;
+                        for (int64_t p = 0; p < len; ++p) {
+                            o += w[p] / z * vc[(p * nkv + kvh) * d + i];
+                            mag += w[p] / z * std::fabs(vc[(p * nkv + kvh) * d + i]);
+                        }
+                        ASSERT_NEAR(out[(s * nh + h) * d + i], o, 2e-5 * mag + 1e-6)
+                            << "token " << s << " head " << h << " i " << i;
+                    }
+                }
+            for (int64_t s = 0; s < c.t; s += 7) {  // a token alone: the same bits
+                std::vector<float> one(nh * d, NAN);
+                cpu::AttentionTask a1{q.data() + s * nh * d, 1, nh, nkv, d, kc.data(), vc.data(),
+                                      pos.data() + s, one.data(), a.scale};
+                cpu::run_attention(k, a1);
+                ASSERT_EQ(std::memcmp(one.data(), out.data() + s * nh * d, one.size() * 4), 0) << "token " << s;
+            }
+        }
+    }
 }
 
 }  // namespace

@@ -305,39 +305,6 @@ TEST(NN, OpsAgainstFloat64) {
     }
 }
 
-TEST(NN, BlockedCausalAttentionAgainstFloat64) {
-    // 20 new tokens (more than one 16-query block) after 5 cached positions, 4 query heads on 2
-    // KV heads: every query attends exactly positions 0..pos.
-    std::mt19937 rng(11);
-    std::normal_distribution<float> nd;
-    const int64_t t = 20, past = 5, nh = 4, nkv = 2, d = 24, cap = past + t;
-    std::vector<float> q(t * nh * d), kc(cap * nkv * d), vc(cap * nkv * d), out(t * nh * d, NAN);
-    for (float& v : q) v = nd(rng);
-    for (float& v : kc) v = nd(rng);
-    for (float& v : vc) v = nd(rng);
-    std::vector<int32_t> pos(t);
-    for (int64_t s = 0; s < t; ++s) pos[s] = static_cast<int32_t>(past + s);
-    nn::attention(q.data(), t, nh, nkv, d, kc.data(), vc.data(), pos.data(), out.data());
-    for (int64_t s = 0; s < t; ++s)
-        for (int64_t h = 0; h < nh; ++h) {
-            const int64_t kvh = h / (nh / nkv), len = pos[s] + 1;
-            std::vector<double> w(len);
-            double mx = -1e300, z = 0;
-            for (int64_t p = 0; p < len; ++p) {
-                double dot = 0;
-                for (int64_t i = 0; i < d; ++i) dot += q[(s * nh + h) * d + i] * kc[(p * nkv + kvh) * d + i];
-                w[p] = dot / std::sqrt(static_cast<double>(d));
-                mx = std::max(mx, w[p]);
-            }
-            for (double& x : w) z += x = std::exp(x - mx);
-            for (int64_t i = 0; i < d; ++i) {
-                double o = 0;
-                for (int64_t p = 0; p < len; ++p) o += w[p] / z * vc[(p * nkv + kvh) * d + i];
-                EXPECT_NEAR(out[(s * nh + h) * d + i], o, 1e-5) << "token " << s << " head " << h;
-            }
-        }
-}
-
 TEST(Sampler, GreedySeededAndValidated) {
     std::vector<float> logits = {0.1f, 2.0f, 2.0f, -1.0f};
     sampling::SamplerParams p;

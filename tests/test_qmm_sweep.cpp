@@ -265,3 +265,42 @@ TEST(QuantizedMatrix, PreparedMatchesDirect) {
             }
         }
 }
+
+// Batch invariance of prepared weights over every M a model uses (decode batches and prefill
+// chunks, across the M where the packed int8 path switches kernels): each row of an M-row call
+// has the bits of that row alone. float32 and int8 activations, 1 bit (packed where the CPU has
+// it) and 4 bits.
+TEST(QuantizedMatrix, BatchInvariantForEveryM) {
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    const int64_t N = 45, K = 2560, g = 128;
+    for (int bits : {1, 4})
+        for (bool int8 : {false, true}) {
+            SCOPED_TRACE(::testing::Message() << "seed " << seed << " bits " << bits << " int8 " << int8);
+            Tensor w(DType::uint32, {N, K * bits / 32}), s(DType::float16, {N, K / g}),
+                b(DType::float16, {N, K / g});
+            test::fill_random_words(w.view(), rng);
+            test::fill_scales(s.view(), b.view(), rng, rng() & 1);
+            QmmOptions o;
+            o.int8_activations = int8;
+            QuantizedMatrix q = QuantizedMatrix::prepare(w.view(), s.view(), b.view(), g, bits, o);
+            for (int64_t M : {2, 15, 16, 17, 100, 300}) {
+                Tensor x(DType::float32, {M, K});
+                test::fill_normal(x.view(), rng, 0.5f);
+                Tensor y;
+                try {
+                    y = quantized_matmul(x.view(), q);
+                } catch (const Error& e) {  // no int8 kernel for these bits on this ISA
+                    ASSERT_TRUE(int8) << e.what();
+                    ASSERT_NE(std::string(e.what()).find("precision int8"), std::string::npos);
+                    break;
+                }
+                for (int64_t m = 0; m < M; m += 7) {
+                    TensorView x1(DType::float32, {1, K}, x.ptr<float>() + m * K);
+                    Tensor y1 = quantized_matmul(x1, q);
+                    ASSERT_EQ(std::memcmp(y1.data(), y.ptr<float>() + m * N, N * 4), 0)
+                        << "M " << M << " row " << m;
+                }
+            }
+        }
+}

@@ -18,7 +18,7 @@ namespace onebit::engine {
 struct GenerateOptions {
     int64_t max_tokens = 256;
     int64_t ctx_size = 0;  // 0: the model's max_position_embeddings
-    int64_t prefill_batch = 64;
+    int64_t prefill_batch = 512;  // prompt tokens per forward pass
     std::vector<std::string> stop;  // stop strings (not emitted)
     sampling::SamplerParams sampler;
 };

@@ -28,16 +28,11 @@ struct Linear {
     TensorView dense;
     size_t bytes = 0;
 
-    // Rows go through in chunks of at most 64, the packed kernels' range, so every call reads
-    // the same layout (and a row's result does not depend on how many rows came with it).
     void forward(const float* x, int64_t m, float* y) const {
         if (q) {
-            for (int64_t r = 0; r < m; r += 64) {
-                const int64_t rows = std::min<int64_t>(64, m - r);
-                TensorView xv(DType::float32, {rows, k}, const_cast<float*>(x + r * k));
-                TensorView yv(DType::float32, {rows, n}, y + r * n);
-                quantized_matmul_into(xv, *q, yv);
-            }
+            TensorView xv(DType::float32, {m, k}, const_cast<float*>(x));
+            TensorView yv(DType::float32, {m, n}, y);
+            quantized_matmul_into(xv, *q, yv);
         } else {
             nn::linear(x, m, k, dense, y);
         }
@@ -156,8 +151,7 @@ struct Model::Impl {
                 error(s, "'", module, "': ", e.what());
             }
             l.bytes = l.q->stream_bytes();
-            // The packed copy serves every call (Linear::forward feeds at most 64 rows at a
-            // time), so the original pages need not stay resident.
+            // The packed copy serves every call, so the original pages need not stay resident.
             if (l.q->packed() && s.release)
                 for (const char* part : {".weight", ".scales", ".biases"}) s.release(module + part);
         } else {

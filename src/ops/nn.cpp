@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cpu/dispatch.h"
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -74,53 +75,9 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
 
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                const float* k_cache, const float* v_cache, const int32_t* positions, float* out) {
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t group = n_head / n_kv;
-    // A task is one KV head and a block of up to kBlock query tokens: the queries of all the
-    // group's heads in the block share every key and value row while it is in L1, instead of
-    // each query streaming the whole cache.
-    constexpr int64_t kBlock = 16;
-    const int64_t n_blocks = (t + kBlock - 1) / kBlock;
-    parallel_for(n_kv * n_blocks, 1, [&](int64_t b, int64_t e) {
-        std::vector<float> scores;
-        for (int64_t task = b; task < e; ++task) {
-            const int64_t kvh = task / n_blocks, s0 = (task % n_blocks) * kBlock;
-            const int64_t s1 = std::min(t, s0 + kBlock);
-            int64_t len = 0;  // positions any query of the block attends
-            for (int64_t s = s0; s < s1; ++s) len = std::max<int64_t>(len, positions[s] + 1);
-            const int64_t nq = (s1 - s0) * group;
-            scores.assign(static_cast<size_t>(nq * len), 0.0f);
-            // Query i of the task: token s0 + i / group, head kvh * group + i % group.
-            auto qrow = [&](int64_t i) { return q + ((s0 + i / group) * n_head + kvh * group + i % group) * d; };
-            auto orow = [&](int64_t i) { return out + ((s0 + i / group) * n_head + kvh * group + i % group) * d; };
-            auto limit = [&](int64_t i) { return static_cast<int64_t>(positions[s0 + i / group]) + 1; };
-            for (int64_t p = 0; p < len; ++p) {
-                const float* kv = k_cache + (p * n_kv + kvh) * d;
-                for (int64_t i = 0; i < nq; ++i)
-                    if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kv, d) * scale;
-            }
-            for (int64_t i = 0; i < nq; ++i) {
-                float* sc = &scores[i * len];
-                const int64_t li = limit(i);
-                float mx = -INFINITY;
-                for (int64_t p = 0; p < li; ++p) mx = std::max(mx, sc[p]);
-                float sum = 0;
-                for (int64_t p = 0; p < li; ++p) sum += sc[p] = std::exp(sc[p] - mx);
-                const float inv = 1.0f / sum;
-                for (int64_t p = 0; p < li; ++p) sc[p] *= inv;
-                std::fill(orow(i), orow(i) + d, 0.0f);
-            }
-            for (int64_t p = 0; p < len; ++p) {
-                const float* vv = v_cache + (p * n_kv + kvh) * d;
-                for (int64_t i = 0; i < nq; ++i) {
-                    if (p >= limit(i)) continue;
-                    const float w = scores[i * len + p];
-                    float* o = orow(i);
-                    for (int64_t c = 0; c < d; ++c) o[c] += w * vv[c];
-                }
-            }
-        }
-    });
+    cpu::AttentionTask a{q, t, n_head, n_kv, d, k_cache, v_cache, positions, out,
+                         1.0f / std::sqrt(static_cast<float>(d))};
+    cpu::attention(a);
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {

@@ -302,8 +302,6 @@ Tensor quantized_matmul(const TensorView& x, const TensorView& weight, const Ten
 
 namespace onebit {
 
-constexpr int64_t kPackedMaxM = 64;
-
 struct QuantizedMatrix::Impl {
     TensorView weight, scales, biases;  // views (unused when packed)
     int group_size = 0, bits = 0;
@@ -359,10 +357,9 @@ QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorV
 
 void quantized_matmul_into(const TensorView& x, const QuantizedMatrix& w, const TensorView& out) {
     const auto& m = w.impl();
-    // Decode-sized batches (M <= 64, the batch-invariance range) use the repacked lookup-table
-    // kernel; prefill uses the original layout, where the VNNI tiles are faster for large K.
-    const int64_t rows_x = m.K == 0 || x.ndim() < 1 ? 0 : x.numel() / std::max<int64_t>(m.K, 1);
-    if (!m.packed || rows_x > kPackedMaxM) {
+    // A packed weight serves every M (its int8 kernels give bit-identical rows whatever M
+    // picks); the caller may have released the original pages.
+    if (!m.packed) {
         quantized_matmul_into(x, m.weight, m.scales, m.biases, true, m.group_size, m.bits, out,
                               m.options);
         return;

@@ -61,11 +61,12 @@ void quantized_matmul_into(const TensorView& x, const TensorView& weight, const 
 // A 2-D quantized weight prepared once (at load time) for repeated y = x @ w_hat^T. prepare()
 // validates it, detects the symmetric 1-bit form (every bias -scale / 2: biases are then not
 // read) and, where the fastest decode kernel needs its own layout (1 bit on AVX-512: the
-// lookup-table kernels), also repacks the weights into memory it owns, used for M <= 64 (prefill
-// keeps the original layout). It keeps views of the tensors, which must outlive it. Results:
-// bit-identical to quantized_matmul with the same options when not packed; when packed, within
-// the same bound (FORMAT.md's float32 bound, or the int8 bound with int8 activations); batch
-// invariant for M <= 64. Thread safety: const methods may be called concurrently.
+// lookup-table and VNNI kernels), also repacks the weights into memory it owns, used for every
+// M (the original pages may then be released). It keeps views of the tensors, which must outlive
+// it. Results: bit-identical to quantized_matmul with the same options when not packed; when
+// packed, within the same bound (FORMAT.md's float32 bound, or the int8 bound with int8
+// activations); batch invariant for every M. Thread safety: const methods may be called
+// concurrently.
 class QuantizedMatrix {
   public:
     // weight [N, K*bits/32], scales and biases [N, K/group_size].

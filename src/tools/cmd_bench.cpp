@@ -120,16 +120,17 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
     return times[times.size() / 2];
 }
 
-// Median seconds per call of the repacked 1-bit lookup-table kernel, rotating over copies.
+// Median seconds per call of a repacked 1-bit kernel, rotating over copies.
 double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x, Tensor& y,
-                   int64_t m, double min_seconds, cpu::Precision precision) {
+                   int64_t m, double min_seconds, cpu::Precision precision,
+                   cpu::PackedPath path) {
     std::vector<double> times;
     size_t c = 0;
     double start = now_s();
     for (int rep = 0;; ++rep) {
         double t0 = now_s();
         cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(), DType::float32,
-                                precision);
+                                precision, path);
         double t = now_s() - t0;
         if (rep > 0) times.push_back(t);
         c = (c + 1) % packed.size();
@@ -202,12 +203,17 @@ void run_bench(const BenchOptions& o) {
                                   (double(shape.n) / s_rows) * (double(m) / s_m);
                 struct Run {
                     const char* name;
-                    const cpu::Kernel* kernel;  // nullptr: the packed lookup-table kernel
+                    const cpu::Kernel* kernel;  // nullptr: a packed kernel
                     cpu::Precision precision;
+                    cpu::PackedPath path = cpu::PackedPath::automatic;
                 };
                 std::vector<Run> runs;
                 if (!packed.empty() && want_int8)
-                    runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8});
+                    runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8,
+                                    cpu::PackedPath::lookup_table});
+                if (!packed.empty() && want_int8 && cpu::packed_vnni_available())
+                    runs.push_back({"qmm_t_1bit_packed_vnni_i8", nullptr, cpu::Precision::int8,
+                                    cpu::PackedPath::vnni});
                 if (!packed.empty() && want_f32)
                     runs.push_back({"qmm_t_1bit_packed_lut_f32", nullptr, cpu::Precision::float32});
                 for (const cpu::Kernel* kern : variants)
@@ -217,7 +223,8 @@ void run_bench(const BenchOptions& o) {
                     const cpu::Kernel* kern = run.kernel;
                     double t = kern ? time_kernel(*kern, wt, x, y, m, shape.n, shape.k,
                                                   o.group_size, bits, o.min_seconds, o.symmetric)
-                                    : time_packed(packed, x, y, m, o.min_seconds, run.precision);
+                                    : time_packed(packed, x, y, m, o.min_seconds, run.precision,
+                                                  run.path);
                     const char* precision = cpu::precision_name(run.precision);
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
                     nlohmann::json r = {{"op", "quantized_matmul"},

@@ -1,6 +1,6 @@
 // `onebit bench model`: llama-bench's pp512 / tg128 on a model folder or on a synthetic 1-bit
 // g128 checkpoint with Bonsai's real shapes (random symmetric weights: every bias -scale / 2).
-//   pp512   prefill 512 tokens from an empty cache (batches of 64), tokens per second
+//   pp512   prefill 512 tokens from an empty cache (batches of --ubatch, default 512), tokens per second
 //   tg128   128 single-token forwards from an empty cache, tokens per second
 // Also: weight bytes read per token, the machine's read bandwidth measured in the same run, and
 // the bandwidth bound on tg (bandwidth / bytes per token).
@@ -102,7 +102,7 @@ void write_synthetic(const std::string& kind, const fs::path& dir) {
 
 struct ModelBenchOptions {
     std::string model, synthetic, save;
-    int reps = 3, threads = 0;
+    int reps = 3, threads = 0, ubatch = 512;
     bool json = false, int8 = false;
 };
 
@@ -138,8 +138,9 @@ void run_model_bench(const ModelBenchOptions& o) {
     auto pp = [&] {
         model::KVCache cache(640, c);
         const double t0 = now();
-        for (size_t i = 0; i < prompt.size(); i += 64)
-            m.forward(std::span<const int32_t>(prompt.data() + i, 64), cache, logits);
+        for (size_t i = 0; i < prompt.size(); i += o.ubatch)
+            m.forward(std::span<const int32_t>(prompt.data() + i, std::min<size_t>(o.ubatch, prompt.size() - i)),
+                      cache, logits);
         return 512 / (now() - t0);
     };
     auto tg = [&] {
@@ -175,7 +176,7 @@ void run_model_bench(const ModelBenchOptions& o) {
         for (const Row& r : rows)
             out.push_back({{"model_type", label}, {"test", r.test}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
                            {"avg_ts", r.avg}, {"stddev_ts", r.sd}, {"model_size", file_bytes},
-                           {"n_threads", num_threads()}, {"backend", "CPU"},
+                           {"n_threads", num_threads()}, {"n_ubatch", o.ubatch}, {"backend", "CPU"},
                            {"weight_bytes_per_token", bytes_per_token}, {"read_bandwidth_gbps", bw},
                            {"bandwidth_bound_ts", bound}, {"load_s", load_s}});
         std::printf("%s\n", out.dump(1).c_str());
@@ -200,6 +201,9 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
     b->add_option("--synthetic", o->synthetic, "bonsai-1.7b, bonsai-4b or bonsai-8b: a random 1-bit g128 checkpoint");
     b->add_option("--save", o->save, "With --synthetic: keep the checkpoint in this folder");
     b->add_option("--reps", o->reps, "Repetitions")->capture_default_str();
+    b->add_option("--ubatch", o->ubatch, "Prompt tokens per forward pass in pp512")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 512));
     b->add_option("--threads", o->threads, "Threads (default: all cores)");
     b->add_flag("--json", o->json, "llama-bench JSON records on stdout");
     b->add_flag("--int8", o->int8, "int8 activations for the quantized matmuls");

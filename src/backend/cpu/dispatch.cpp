@@ -48,6 +48,24 @@ void dequantize(const uint32_t* weight, const void* scales, const void* biases, 
                    bits, out);
 }
 
+void run_attention(const Kernel& k, const AttentionTask& a) {
+    const int64_t n_blocks = (a.t + kAttentionBlock - 1) / kAttentionBlock;
+    const int64_t group = a.n_head / a.n_kv;
+    parallel_for(a.n_kv * n_blocks, 1, [&](int64_t b, int64_t e) {
+        thread_local std::vector<float> buf;  // this worker's
+        for (int64_t task = b; task < e; ++task) {
+            const int64_t kvh = task / n_blocks, s0 = (task % n_blocks) * kAttentionBlock;
+            const int64_t s1 = std::min(a.t, s0 + kAttentionBlock);
+            int64_t len = 0;
+            for (int64_t s = s0; s < s1; ++s) len = std::max<int64_t>(len, a.positions[s] + 1);
+            float* sc = scratch(buf, attention_scratch_floats(group, len, a.d));
+            k.attention(a, kvh, s0, s1, sc);
+        }
+    });
+}
+
+void attention(const AttentionTask& a) { run_attention(select_attention(), a); }
+
 void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
     thread_local std::vector<float> xf_buf, xsum_buf, dx_buf;
     thread_local std::vector<int8_t> xq_buf;

@@ -17,4 +17,9 @@ void run_dequantize(const Kernel& k, const uint32_t* weight, const void* scales,
                     DType sdt, int64_t rows, int64_t K, int g, int bits, void* out);
 void run_qmm(const Kernel& k, const quant::QmmArgs& a);
 
+// Attention over blocks of kAttentionBlock query tokens x KV heads on the thread pool, with the
+// active ISA's kernel, or a given one.
+void attention(const AttentionTask& a);
+void run_attention(const Kernel& k, const AttentionTask& a);
+
 }  // namespace onebit::cpu

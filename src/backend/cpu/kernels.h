@@ -14,6 +14,12 @@ int64_t fma_burst_avx2() noexcept;
 int64_t fma_burst_neon() noexcept;
 int64_t fma_burst_scalar() noexcept;
 
+// Attention: plain loops (kernels_scalar.cpp) and AVX-512 (attention_avx512.cpp).
+void attention_scalar(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                      float* scratch) noexcept;
+void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                      float* scratch) noexcept;
+
 // scalar: the reference itself (kernels_scalar.cpp)
 void qmm_t_scalar(const QmmTask& t) noexcept;
 void qmm_t_int8_scalar(const QmmTask& t) noexcept;

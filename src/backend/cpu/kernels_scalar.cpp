@@ -1,9 +1,67 @@
 // The scalar variants: the reference (quant/reference.cpp) applied to a slice.
+#include <algorithm>
+#include <cmath>
+
 #include "backend/cpu/kernels.h"
 
 namespace onebit::cpu {
 
 void qmm_t_scalar(const QmmTask& t) noexcept { quant::qmm_t_ref(t.a); }
+
+namespace {
+
+// Dot product with eight independent partial sums, so the compiler can vectorize it without
+// reassociating (results are deterministic for a given n).
+inline float dot(const float* a, const float* b, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+    float tail = 0;
+    for (; i < n; ++i) tail += a[i] * b[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+}  // namespace
+
+// The queries of all the group's heads for tokens [s0, s1) share every key and value row while
+// it is in L1. Scores [nq][len] in scratch.
+void attention_scalar(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                      float* scores) noexcept {
+    const int64_t group = a.n_head / a.n_kv, d = a.d;
+    int64_t len = 0;  // positions any query of the block attends
+    for (int64_t s = s0; s < s1; ++s) len = std::max<int64_t>(len, a.positions[s] + 1);
+    const int64_t nq = (s1 - s0) * group;
+    // Query i: token s0 + i / group, head kvh * group + i % group.
+    auto qrow = [&](int64_t i) { return a.q + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto limit = [&](int64_t i) { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; };
+    for (int64_t p = 0; p < len; ++p) {
+        const float* kv = a.k_cache + (p * a.n_kv + kvh) * d;
+        for (int64_t i = 0; i < nq; ++i)
+            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kv, d) * a.scale;
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+        float* sc = &scores[i * len];
+        const int64_t li = limit(i);
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < li; ++p) mx = std::max(mx, sc[p]);
+        float sum = 0;
+        for (int64_t p = 0; p < li; ++p) sum += sc[p] = std::exp(sc[p] - mx);
+        const float inv = 1.0f / sum;
+        for (int64_t p = 0; p < li; ++p) sc[p] *= inv;
+        std::fill(orow(i), orow(i) + d, 0.0f);
+    }
+    for (int64_t p = 0; p < len; ++p) {
+        const float* vv = a.v_cache + (p * a.n_kv + kvh) * d;
+        for (int64_t i = 0; i < nq; ++i) {
+            if (p >= limit(i)) continue;
+            const float w = scores[i * len + p];
+            float* o = orow(i);
+            for (int64_t c = 0; c < d; ++c) o[c] += w * vv[c];
+        }
+    }
+}
 void qmm_n_scalar(const QmmTask& t) noexcept { quant::qmm_n_ref(t.a); }
 void qmm_t_int8_scalar(const QmmTask& t) noexcept { quant::qmm_t_int8_ref(t.a); }
 

@@ -19,6 +19,9 @@ namespace onebit::cpu {
 void tmac_one_bit_avx512(const PackedOneBit& p, const uint8_t* tables, const float* dx,
                          const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                          DType ydt) noexcept;
+void prefill_one_bit_avx512vnni(const PackedOneBit& p, const int8_t* xq, const float* dx,
+                                const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
+                                DType ydt, uint8_t* scratch) noexcept;
 void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const float* xsum,
                              int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
 #endif
@@ -29,6 +32,10 @@ bool packed_one_bit_available() {
 #else
     return false;
 #endif
+}
+
+bool packed_vnni_available() {
+    return packed_one_bit_available() && cpu_has_features(kVnni | kVbmi);
 }
 
 PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
@@ -107,7 +114,8 @@ void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, 
 
 // int8 activations: per row 4 byte planes [K/8][16] (low and high bytes of the int16 subset sums
 // of the even and odd quads), the activation scales and the group sums of x.
-void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt) {
+void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
+                 bool vnni) {
     const int64_t K = p.K, g = p.group_size, ng = K / g, kb = K / 8;
     const size_t xs = dtype_size(xdt);
     thread_local std::vector<float> dx_buf, xsum_buf;
@@ -116,7 +124,7 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
     xq_buf.resize(M * K);
     dx_buf.resize(M * ng);
     xsum_buf.resize(M * ng);
-    tables_buf.resize(static_cast<size_t>(M * 4 * kb * 16));
+    tables_buf.resize(vnni ? 0 : static_cast<size_t>(M * 4 * kb * 16));
     int8_t* xq = xq_buf.data();
     float* dx = dx_buf.data();
     float* xsum = xsum_buf.data();
@@ -128,8 +136,18 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
                      xf.data());
         quantize_activations_int8_avx512(xf.data(), (G1 - G0) * g, static_cast<int>(g),
                                          xq + m * K + G0 * g, dx + m * ng + G0, xsum + m * ng + G0);
-        tmac_tables_avx512(xq + m * K, K, G0 * g / 4, G1 * g / 4, tables + m * 4 * kb * 16);
+        if (!vnni)
+            tmac_tables_avx512(xq + m * K, K, G0 * g / 4, G1 * g / 4, tables + m * 4 * kb * 16);
     });
+    if (vnni) {
+        parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
+            thread_local Buffer expanded;  // this worker's: two blocks' bits as bytes
+            if (expanded.size() < static_cast<size_t>(32 * K)) expanded = Buffer(32 * K);
+            prefill_one_bit_avx512vnni(p, xq, dx, xsum, M, b0, b1, y, ydt,
+                                       static_cast<uint8_t*>(expanded.data()));
+        });
+        return;
+    }
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
         tmac_one_bit_avx512(p, tables, dx, xsum, M, b0, b1, y, ydt);
     });
@@ -139,14 +157,22 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
 #endif
 
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt, Precision precision) {
+                        DType ydt, Precision precision, PackedPath path) {
 #if defined(__x86_64__)
-    if (precision == Precision::float32)
+    if (precision == Precision::float32) {
+        if (path != PackedPath::automatic)
+            fail("cpu", "packed 1-bit kernels with float32 activations have one path");
         packed_float32(p, x, xdt, M, y, ydt);
-    else
-        packed_int8(p, x, xdt, M, y, ydt);
+        return;
+    }
+    if (path == PackedPath::vnni && !packed_vnni_available())
+        fail("cpu", "the packed 1-bit VNNI kernel needs AVX-512 VNNI and VBMI");
+    const bool vnni = path == PackedPath::vnni ||
+                      (path == PackedPath::automatic && M >= kPackedVnniMinM &&
+                       packed_vnni_available());
+    packed_int8(p, x, xdt, M, y, ydt, vnni);
 #else
-    (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision;
+    (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision, (void)path;
     fail("cpu", "the packed 1-bit kernels need AVX-512 (see packed_one_bit_available)");
 #endif
 }

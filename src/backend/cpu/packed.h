@@ -36,10 +36,19 @@ bool packed_one_bit_available();
 PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                           int64_t N, int64_t K, int g);
 
+// Kernels for int8 activations over the packed layout: lookup tables of activation subset sums
+// (tmac_avx512.cpp, fastest for small M) and bits expanded to bytes for VNNI dot products
+// (prefill_avx512_vnni.cpp, large M). Both give bit-identical results. automatic picks by M.
+enum class PackedPath : uint8_t { automatic, lookup_table, vnni };
+// The smallest M for which automatic picks vnni (when the CPU has VNNI and VBMI).
+inline constexpr int64_t kPackedVnniMinM = 16;
+bool packed_vnni_available();
+
 // y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T. Precision::int8: the numerics of
 // quant::qmm_t_int8_ref (same bound); Precision::float32: float tables of activation subset
-// sums, within FORMAT.md's float32 bound. Splits row blocks over the thread pool.
+// sums, within FORMAT.md's float32 bound (path must be automatic). Splits row blocks over the
+// thread pool. Throws [cpu] when path names a kernel this CPU cannot run.
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt, Precision precision);
+                        DType ydt, Precision precision, PackedPath path = PackedPath::automatic);
 
 }  // namespace onebit::cpu

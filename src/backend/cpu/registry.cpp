@@ -22,6 +22,7 @@ constexpr int64_t kAnyM = 0;
 
 // clang-format off
 constexpr Precision F32 = Precision::float32, I8 = Precision::int8;
+constexpr uint32_t kF32 = 1u << static_cast<int>(DType::float32);
 const std::vector<Kernel> kKernels = {
     // name                  op              isa          bits        groups      dtypes        max_m  precision features
 #if defined(__x86_64__)
@@ -35,6 +36,8 @@ const std::vector<Kernel> kKernels = {
      nullptr, nullptr, qmm_n_avx512},
     {"dequantize_avx512",    Op::dequantize, Isa::avx512, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, dequantize_avx512, nullptr},
+    {"attention_avx512",     Op::attention,  Isa::avx512, 0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, attention_avx512},
     {"qmm_t_int8_1bit_avx2", Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  0,
      nullptr, nullptr, qmm_t_int8_1bit_avx2},
     {"qmm_t_1bit_avx2",      Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -68,6 +71,9 @@ const std::vector<Kernel> kKernels = {
      nullptr, nullptr, qmm_t_int8_scalar},
     {"qmm_n_scalar",         Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_scalar},
+    // plain loops, the implementation where no SIMD variant exists (AVX2, NEON)
+    {"attention_scalar",     Op::attention,  Isa::scalar, 0,          0,          kF32,         kAnyM, F32, kPortable,
+     nullptr, nullptr, nullptr, attention_scalar},
 };
 // clang-format on
 
@@ -130,17 +136,22 @@ bool cpu_has(Isa isa) {
     }
 }
 
-bool cpu_can_run(const Kernel& k) {
-    if (!cpu_has(k.isa)) return false;
+bool cpu_has_features(uint32_t features) {
 #if defined(__x86_64__)
-    if ((k.features & kVnni) && !x86_features().vnni) return false;
-    if ((k.features & kVbmi) && !x86_features().vbmi) return false;
+    if ((features & kVnni) && !x86_features().vnni) return false;
+    if ((features & kVbmi) && !x86_features().vbmi) return false;
+#else
+    if (features & (kVnni | kVbmi)) return false;
 #endif
 #if defined(__aarch64__)
-    if ((k.features & kDotProd) && !(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) return false;
+    if ((features & kDotProd) && !(getauxval(AT_HWCAP) & HWCAP_ASIMDDP)) return false;
+#else
+    if (features & kDotProd) return false;
 #endif
     return true;
 }
+
+bool cpu_can_run(const Kernel& k) { return cpu_has(k.isa) && cpu_has_features(k.features); }
 
 const char* precision_name(Precision p) { return p == Precision::int8 ? "int8" : "float32"; }
 
@@ -168,6 +179,8 @@ const char* op_name(Op op) {
             return "quantized_matmul(transpose=true)";
         case Op::qmm_n:
             return "quantized_matmul(transpose=false)";
+        case Op::attention:
+            return "attention";
     }
     return "?";
 }
@@ -204,6 +217,16 @@ const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision prec
     }
     fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g, ", dtype ",
          dtype_name(dt), ", precision ", precision_name(precision), " on ", isa_name(isa));
+}
+
+const Kernel& select_attention() {
+    const Isa isa = active_isa();
+    for (const Kernel& k : kKernels) {
+        if (k.op != Op::attention) continue;
+        bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
+        if (isa_ok && cpu_can_run(k)) return k;
+    }
+    fail("cpu", "no attention kernel on ", isa_name(isa));
 }
 
 }  // namespace onebit::cpu

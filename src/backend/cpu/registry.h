@@ -15,7 +15,7 @@ namespace onebit::cpu {
 enum class Isa : uint8_t { scalar, avx2, avx512, neon };
 const char* isa_name(Isa isa);
 
-enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n };
+enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n, attention };
 const char* op_name(Op op);
 
 // Numerics of a quantized matmul kernel: float32 activations (the default, within FORMAT.md's
@@ -52,6 +52,27 @@ using DequantizeFn = void (*)(const uint32_t* weight, const void* scales, const 
                               void* out) noexcept;
 using QmmFn = void (*)(const QmmTask& task) noexcept;
 
+// Causal grouped-query attention (see nn::attention) as kernels receive it. A kernel call is one
+// KV head and query tokens [s0, s1): q [t, n_head, d] rows of those tokens for the head group,
+// keys / values [cap, n_kv, d] up to the largest position + 1, out [t, n_head, d].
+struct AttentionTask {
+    const float* q;
+    int64_t t, n_head, n_kv, d;
+    const float* k_cache;
+    const float* v_cache;
+    const int32_t* positions;  // [t]: token s attends to cache rows 0 .. positions[s]
+    float* out;
+    float scale;  // applied to q . k
+};
+// Largest number of query tokens in one call, and the floats of scratch one call needs.
+inline constexpr int64_t kAttentionBlock = 16;
+inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
+    const int64_t nq = (kAttentionBlock * group + 15) / 16 * 16;
+    return nq * (len + d + 16);
+}
+using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                             float* scratch) noexcept;
+
 constexpr uint32_t bits_bit(int bits) { return 1u << bits; }
 constexpr uint32_t group_bit(int g) { return g == 32 ? 1u : g == 64 ? 2u : g == 128 ? 4u : 0u; }
 constexpr uint32_t dtype_bit(DType dt) { return 1u << static_cast<int>(dt); }
@@ -76,6 +97,7 @@ struct Kernel {
     QuantizeFn quantize = nullptr;
     DequantizeFn dequantize = nullptr;
     QmmFn qmm = nullptr;
+    AttentionFn attention = nullptr;
 
     bool supports(int bits, int g, DType dt) const {
         return (bits_mask & bits_bit(bits)) && (group_mask & group_bit(g)) &&
@@ -89,6 +111,8 @@ const std::vector<Kernel>& kernels();
 // Whether this CPU can run kernels of `isa`, and the kernel k (its ISA and extra features).
 bool cpu_has(Isa isa);
 bool cpu_can_run(const Kernel& k);
+// Whether this CPU has the extra features (kVnni | kVbmi | kDotProd bits).
+bool cpu_has_features(uint32_t features);
 
 // ISAs this CPU can run, best first.
 std::vector<Isa> available_isas();
@@ -102,5 +126,7 @@ Isa active_isa();
 // does.
 const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1,
                      Precision precision = Precision::float32);
+// The attention kernel for the active ISA (float32 only).
+const Kernel& select_attention();
 
 }  // namespace onebit::cpu

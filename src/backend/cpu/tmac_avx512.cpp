@@ -20,19 +20,11 @@
 // Loads are whole blocks of the packed buffers (padded to 16 rows), never past their ends.
 #include <immintrin.h>
 
-#include "backend/cpu/packed.h"
-#include "backend/cpu/simd_common.h"
+#include "backend/cpu/packed_avx512.h"
 
 namespace onebit::cpu {
 
 namespace {
-
-inline __m512 load16(DType dt, const uint8_t* p) {
-    if (dt == DType::float32) return _mm512_loadu_ps(p);
-    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    if (dt == DType::float16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
 
 // Sum of the four lanes of a (rows 0-7) and c (rows 8-15): 16 int32, lane r = row r.
 inline __m512i reduce_lanes(__m512i a, __m512i c) {
@@ -43,41 +35,6 @@ inline __m512i reduce_lanes(__m512i a, __m512i c) {
     __m256i rows = _mm256_inserti128_si256(_mm256_castsi128_si256(a1), c1, 1);
     return _mm512_cvtepi16_epi32(rows);
 }
-
-// One 16-row block of a packed matrix: its group records and the rows it holds.
-struct Block {
-    const uint8_t* base;  // record of group 0
-    int64_t rows, ng, stride, g;
-    size_t es;
-    bool symmetric;
-    Block(const PackedOneBit& p, int64_t b, int group_size)
-        : ng(p.K / group_size),
-          stride(p.group_stride),
-          g(group_size),
-          es(dtype_size(p.sdt)),
-          symmetric(p.symmetric) {
-        base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
-        rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
-    }
-    const uint8_t* bits(int64_t gi) const { return base + gi * stride; }
-    // the same record two blocks ahead, for prefetching
-    const char* ahead(int64_t gi, int64_t off) const {
-        return reinterpret_cast<const char*>(base + (2 * ng + gi) * stride + off);
-    }
-    __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + g * 2); }
-    // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)
-    __m512 add_bias(DType dt, int64_t gi, __m512 s, float xsum_g, __m512 accb) const {
-        if (!symmetric)
-            return _mm512_fmadd_ps(load16(dt, bits(gi) + g * 2 + 16 * es), _mm512_set1_ps(xsum_g),
-                                   accb);
-        return _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsum_g), accb);
-    }
-    void store(const PackedOneBit& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
-        alignas(64) float out[16];
-        _mm512_store_ps(out, v);
-        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
-    }
-};
 
 template <int G>
 void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, const float* xsum,
@@ -179,6 +136,22 @@ struct Blocks {
     }
 };
 
+// out[G] = sum of x[G*g .. G*g+g-1] added in order from 0.0f, as the reference sums (bit-identical),
+// for 16 groups at a time: lane G gathers its group's i-th value.
+void group_sums_serial(const float* x, int64_t ng, int g, float* out) {
+    const __m512i idx =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(g));
+    for (int64_t G = 0; G < ng; G += 16) {
+        const __mmask16 live = ng - G >= 16 ? __mmask16(0xffff) : __mmask16((1u << (ng - G)) - 1);
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < g; ++i)
+            s = _mm512_add_ps(
+                s, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, x + G * g + i, 4));
+        _mm512_mask_storeu_ps(out + G, live, s);
+    }
+}
+
 }  // namespace
 
 void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
@@ -202,10 +175,8 @@ void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* 
             _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + G * g + i),
                              _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q)));
         }
-        float s = 0.0f;  // serial, as the reference sums
-        for (int i = 0; i < g; ++i) s += xg[i];
-        xsum[G] = s;
     }
+    group_sums_serial(x, K / g, g, xsum);
 }
 
 void tmac_tables_f32_avx512(const float* x, int64_t q0, int64_t q1, float* t) noexcept {

@@ -1,0 +1,56 @@
+// Reading the repacked 1-bit layout (packed.h) with AVX-512: included only by the AVX-512 kernel
+// files that read it (internal linkage, see simd_common.h).
+#pragma once
+
+#include <immintrin.h>
+
+#include "backend/cpu/packed.h"
+#include "backend/cpu/simd_common.h"
+
+namespace onebit::cpu {
+namespace {
+
+inline __m512 load16(DType dt, const uint8_t* p) {
+    if (dt == DType::float32) return _mm512_loadu_ps(p);
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if (dt == DType::float16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// One 16-row block of a packed matrix: its group records and the rows it holds.
+struct Block {
+    const uint8_t* base;  // record of group 0
+    int64_t rows, ng, stride, g;
+    size_t es;
+    bool symmetric;
+    Block(const PackedOneBit& p, int64_t b, int group_size)
+        : ng(p.K / group_size),
+          stride(p.group_stride),
+          g(group_size),
+          es(dtype_size(p.sdt)),
+          symmetric(p.symmetric) {
+        base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
+        rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    }
+    const uint8_t* bits(int64_t gi) const { return base + gi * stride; }
+    // the same record two blocks ahead, for prefetching
+    const char* ahead(int64_t gi, int64_t off) const {
+        return reinterpret_cast<const char*>(base + (2 * ng + gi) * stride + off);
+    }
+    __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + g * 2); }
+    // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)
+    __m512 add_bias(DType dt, int64_t gi, __m512 s, float xsum_g, __m512 accb) const {
+        if (!symmetric)
+            return _mm512_fmadd_ps(load16(dt, bits(gi) + g * 2 + 16 * es), _mm512_set1_ps(xsum_g),
+                                   accb);
+        return _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsum_g), accb);
+    }
+    void store(const PackedOneBit& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
+        alignas(64) float out[16];
+        _mm512_store_ps(out, v);
+        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+    }
+};
+
+}  // namespace
+}  // namespace onebit::cpu
