@@ -162,7 +162,13 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
     if (precision == Precision::float32) {
         if (path != PackedPath::automatic)
             fail("cpu", "packed 1-bit kernels with float32 activations have one path");
-        packed_float32(p, x, xdt, M, y, ydt);
+        // rows in chunks, so the float tables (K * 16 bytes per row) stay in cache; each row's
+        // result is computed the same way in any chunk
+        constexpr int64_t kChunk = 32;
+        const size_t xs = dtype_size(xdt), ys = dtype_size(ydt);
+        for (int64_t m0 = 0; m0 < M; m0 += kChunk)
+            packed_float32(p, static_cast<const uint8_t*>(x) + m0 * p.K * xs, xdt,
+                           std::min(kChunk, M - m0), static_cast<uint8_t*>(y) + m0 * p.N * ys, ydt);
         return;
     }
     if (path == PackedPath::vnni && !packed_vnni_available())
