@@ -164,6 +164,24 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
     EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
     r = run("generate --model " + out.string() + " --chat --prompt hi --temp 0 --max-tokens 5");
     EXPECT_EQ(r.status, 0) << r.err;
+    // generation_config.json's sampling defaults apply where no flag is given.
+    std::ofstream(out / "generation_config.json") << R"({"do_sample": false, "top_k": 5, "top_p": 0.5})";
+    r = run("generate --model " + out.string() + " --max-tokens 200");
+    EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
+    r = run("generate --model " + out.string() + " --max-tokens 2 --json --top-p 0.9");
+    auto sampler = nlohmann::json::parse(r.out).at("stats").at("sampler");
+    EXPECT_EQ(sampler.at("temperature"), 0.0);
+    EXPECT_EQ(sampler.at("top_k"), 5);
+    EXPECT_NEAR(sampler.at("top_p").get<double>(), 0.9, 1e-6);  // the flag wins
+    std::ofstream(out / "generation_config.json") << R"({"temperature": 0.7, "top_k": 3})";
+    r = run("generate --model " + out.string() + " --max-tokens 2 --json");
+    sampler = nlohmann::json::parse(r.out).at("stats").at("sampler");
+    EXPECT_NEAR(sampler.at("temperature").get<double>(), 0.7, 1e-6);
+    EXPECT_EQ(sampler.at("top_k"), 3);
+    EXPECT_NEAR(sampler.at("top_p").get<double>(), 0.95, 1e-6);  // not in the file: the flag's default
+    std::ofstream(out / "generation_config.json") << R"({"top_k": "many"})";
+    expect_one_line_error(run("generate --model " + out.string() + " --max-tokens 2"), "top_k");
+    fs::remove(out / "generation_config.json");
     // A repo id resolves offline in the Hugging Face cache (refs/main names the snapshot).
     const fs::path hub = dir() / "hub", repo = hub / "models--someone--stories260K";
     fs::create_directories(repo / "snapshots");

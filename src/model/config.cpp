@@ -180,6 +180,7 @@ GenerationDefaults GenerationDefaults::parse(const std::string& text, const std:
     opt("min_p", g.min_p);
     opt("repetition_penalty", g.repetition_penalty);
     if (r.has("top_k")) g.top_k = r.integer("top_k");
+    if (r.has("do_sample")) g.do_sample = r.boolean("do_sample", false);
     return g;
 }
 

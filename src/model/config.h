@@ -57,6 +57,7 @@ struct GenerationDefaults {
     std::vector<int32_t> eos_token_ids;
     std::optional<double> temperature, top_p, min_p, repetition_penalty;
     std::optional<int64_t> top_k;
+    std::optional<bool> do_sample;  // false: greedy
     static GenerationDefaults parse(const std::string& json_text, const std::string& source);
 };
 

@@ -82,6 +82,7 @@ struct Model::Impl {
     ModelConfig config;
     LoadOptions options;
     std::vector<int32_t> eos;
+    GenerationDefaults generation;
     // Storage the views point into.
     std::optional<io::Checkpoint> checkpoint;
     std::vector<std::unique_ptr<io::SafetensorsFile>> memory_files;
@@ -216,13 +217,8 @@ KVCache::KVCache(int64_t cap, const ModelConfig& c)
 
 namespace {
 
-std::vector<int32_t> merge_eos(const ModelConfig& c, const std::string& gen_json, const std::string& label) {
-    std::vector<int32_t> eos = c.eos_token_ids;
-    if (!gen_json.empty())
-        for (int32_t id : GenerationDefaults::parse(gen_json, label + "/generation_config.json").eos_token_ids)
-            if (std::find(eos.begin(), eos.end(), id) == eos.end()) eos.push_back(id);
-    return eos;
-}
+// The EOS ids of config.json and generation_config.json together, and the latter's defaults.
+void read_generation(Model::Impl& m, const std::string& gen_json, const std::string& label);
 
 }  // namespace
 
@@ -236,7 +232,7 @@ Model Model::load(const std::string& dir, const LoadOptions& options) {
     auto impl = std::make_unique<Impl>();
     impl->options = options;
     impl->config = ModelConfig::parse(read_file(dir + "/config.json", "model"), dir + "/config.json");
-    impl->eos = merge_eos(impl->config, read_file_if_exists(dir + "/generation_config.json").value_or(""), dir);
+    read_generation(*impl, read_file_if_exists(dir + "/generation_config.json").value_or(""), dir);
     impl->checkpoint = io::Checkpoint::open(dir);
     const io::Checkpoint* ck = &*impl->checkpoint;
     Source s{dir, [ck](const std::string& n) { return ck->contains(n); },
@@ -258,7 +254,7 @@ Model Model::load_memory(const FileMap& files, const std::string& label, const L
         return std::string(it->second);
     };
     impl->config = ModelConfig::parse(file("config.json", true), label + "/config.json");
-    impl->eos = merge_eos(impl->config, file("generation_config.json", false), label);
+    read_generation(*impl, file("generation_config.json", false), label);
     auto it = files.find("model.safetensors");
     if (it == files.end()) fail("model", label, ": has no model.safetensors");
     impl->memory_files.push_back(std::make_unique<io::SafetensorsFile>(io::SafetensorsFile::from_bytes(
@@ -272,6 +268,19 @@ Model Model::load_memory(const FileMap& files, const std::string& label, const L
 
 const ModelConfig& Model::config() const { return impl_->config; }
 const std::vector<int32_t>& Model::eos_ids() const { return impl_->eos; }
+const GenerationDefaults& Model::generation_defaults() const { return impl_->generation; }
+
+namespace {
+
+void read_generation(Model::Impl& m, const std::string& gen_json, const std::string& label) {
+    m.eos = m.config.eos_token_ids;
+    if (gen_json.empty()) return;
+    m.generation = GenerationDefaults::parse(gen_json, label + "/generation_config.json");
+    for (int32_t id : m.generation.eos_token_ids)
+        if (std::find(m.eos.begin(), m.eos.end(), id) == m.eos.end()) m.eos.push_back(id);
+}
+
+}  // namespace
 size_t Model::weight_bytes() const { return impl_->bytes; }
 
 void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector<float>& logits,

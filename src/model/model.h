@@ -51,6 +51,8 @@ class Model {
     const ModelConfig& config() const;
     // EOS ids of config.json and generation_config.json together.
     const std::vector<int32_t>& eos_ids() const;
+    // generation_config.json's sampling defaults (all unset without the file).
+    const GenerationDefaults& generation_defaults() const;
     // Bytes of the weights as stored (what decoding streams per token, embeddings excepted).
     size_t weight_bytes() const;
 

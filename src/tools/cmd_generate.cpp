@@ -35,6 +35,8 @@ struct GenOptions {
     int32_t top_k = 40;
     uint64_t seed = 0;
     bool seed_set = false;
+    // sampling flags given on the command line (the others come from generation_config.json)
+    bool temp_set = false, top_p_set = false, top_k_set = false, min_p_set = false, penalty_set = false;
     int threads = 0;
     std::vector<std::string> stop;
 };
@@ -144,16 +146,23 @@ std::vector<int32_t> prompt_ids(const Loaded& l, const GenOptions& o) {
     return ids;
 }
 
-engine::GenerateOptions engine_options(const GenOptions& o) {
+// Sampling: a flag given wins, else the model's generation_config.json (do_sample false: greedy),
+// else the flag's default.
+engine::GenerateOptions engine_options(const GenOptions& o, const model::GenerationDefaults& d) {
     engine::GenerateOptions g;
     g.max_tokens = o.max_tokens;
     g.ctx_size = o.ctx_size;
     g.stop = o.stop;
-    g.sampler.temperature = o.temp;
-    g.sampler.top_k = o.top_k;
-    g.sampler.top_p = o.top_p;
-    g.sampler.min_p = o.min_p;
-    g.sampler.repeat_penalty = o.repeat_penalty;
+    auto pick = [](bool set, auto flag, auto dflt) {
+        using T = decltype(flag);
+        return set || !dflt ? flag : static_cast<T>(*dflt);
+    };
+    g.sampler.temperature = pick(o.temp_set, o.temp, d.temperature);
+    if (!o.temp_set && d.do_sample == false) g.sampler.temperature = 0;
+    g.sampler.top_k = pick(o.top_k_set, o.top_k, d.top_k);
+    g.sampler.top_p = pick(o.top_p_set, o.top_p, d.top_p);
+    g.sampler.min_p = pick(o.min_p_set, o.min_p, d.min_p);
+    g.sampler.repeat_penalty = pick(o.penalty_set, o.repeat_penalty, d.repetition_penalty);
     g.sampler.seed = o.seed_set ? o.seed : static_cast<uint64_t>(std::random_device{}());
     return g;
 }
@@ -165,7 +174,8 @@ void run_generate(const GenOptions& o) {
     const Loaded l = load(o.model, o.int8);
     const std::vector<int32_t> prompt = prompt_ids(l, o);
     std::string text;
-    const auto st = engine::generate(l.model, l.tokenizer, prompt, engine_options(o), [&](std::string_view piece) {
+    const engine::GenerateOptions eo = engine_options(o, l.model.generation_defaults());
+    const auto st = engine::generate(l.model, l.tokenizer, prompt, eo, [&](std::string_view piece) {
         text += piece;
         if (!o.json) {
             std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -182,7 +192,13 @@ void run_generate(const GenOptions& o) {
                                     {"prefill_tokens_per_s", prefill_tps},
                                     {"decode_tokens_per_s", decode_tps},
                                     {"threads", num_threads()},
-                                    {"peak_rss_mb", peak_rss_mb()}};
+                                    {"peak_rss_mb", peak_rss_mb()},
+                                    {"sampler",
+                                     {{"temperature", eo.sampler.temperature},
+                                      {"top_k", eo.sampler.top_k},
+                                      {"top_p", eo.sampler.top_p},
+                                      {"min_p", eo.sampler.min_p},
+                                      {"repeat_penalty", eo.sampler.repeat_penalty}}}};
     if (o.json) {
         nlohmann::ordered_json out = {{"text", text}, {"tokens", st.tokens}, {"stats", stats}};
         std::printf("%s\n", out.dump().c_str());
@@ -200,11 +216,15 @@ void run_generate(const GenOptions& o) {
 void add_gen_options(CLI::App* c, GenOptions& o) {
     c->add_option("--model", o.model, "Model folder or Hugging Face repo id (default: the embedded stories260K)");
     c->add_option("--max-tokens", o.max_tokens, "Tokens to generate")->capture_default_str();
-    c->add_option("--temp", o.temp, "Temperature (0: greedy)")->capture_default_str();
-    c->add_option("--top-p", o.top_p, "Top-p")->capture_default_str();
-    c->add_option("--top-k", o.top_k, "Top-k (0: off)")->capture_default_str();
-    c->add_option("--min-p", o.min_p, "Min-p (0: off)")->capture_default_str();
-    c->add_option("--repeat-penalty", o.repeat_penalty, "Repetition penalty (1: off)")->capture_default_str();
+    // defaults where the flag is not given: generation_config.json's value, else these
+    c->add_option("--temp", o.temp, "Temperature (0: greedy; default: generation_config.json's)")
+        ->capture_default_str();
+    c->add_option("--top-p", o.top_p, "Top-p (default: generation_config.json's)")->capture_default_str();
+    c->add_option("--top-k", o.top_k, "Top-k (0: off; default: generation_config.json's)")->capture_default_str();
+    c->add_option("--min-p", o.min_p, "Min-p (0: off; default: generation_config.json's)")->capture_default_str();
+    c->add_option("--repeat-penalty", o.repeat_penalty,
+                  "Repetition penalty (1: off; default: generation_config.json's)")
+        ->capture_default_str();
     c->add_option("--threads", o.threads, "Threads (default: all cores)");
     c->add_option("--ctx-size", o.ctx_size, "Context size (default: the model's)");
     c->add_option("--stop", o.stop, "Stop string (repeatable)");
@@ -213,6 +233,14 @@ void add_gen_options(CLI::App* c, GenOptions& o) {
     c->add_flag("--int8", o.int8,
                 "Quantize activations to int8 for the quantized matmuls (faster; changes results "
                 "within the bound of quant::qmm_t_int8_ref)");
+}
+
+void mark_given(CLI::App* c, GenOptions& o) {
+    o.temp_set = c->count("--temp") > 0;
+    o.top_p_set = c->count("--top-p") > 0;
+    o.top_k_set = c->count("--top-k") > 0;
+    o.min_p_set = c->count("--min-p") > 0;
+    o.penalty_set = c->count("--repeat-penalty") > 0;
 }
 
 }  // namespace
@@ -227,7 +255,8 @@ void add_generate_commands(CLI::App& app, Runner& run) {
         ->excludes(prompt);
     g->add_flag("--chat", o->chat, "Wrap the prompt in the model's chat template");
     g->add_flag("--json", o->json, "One JSON object with the text and statistics on stdout");
-    g->callback([o, &run, prompt, seed] {
+    g->callback([o, &run, prompt, seed, g] {
+        mark_given(g, *o);
         o->prompt_set = prompt->count() > 0;
         o->seed_set = seed->count() > 0;
         run = [o] { run_generate(*o); };
@@ -235,7 +264,8 @@ void add_generate_commands(CLI::App& app, Runner& run) {
 
     auto* c = app.add_subcommand("chat", "Interactive multi-turn chat");
     add_gen_options(c, *o);
-    c->callback([o, &run] {
+    c->callback([o, &run, c] {
+        mark_given(c, *o);
         run = [o] {
             if (o->threads > 0) set_num_threads(o->threads);
             const Loaded l = load(o->model, o->int8);
@@ -255,7 +285,7 @@ void add_generate_commands(CLI::App& app, Runner& run) {
                 const auto body = l.tokenizer.encode(l.chat_template->render(r));
                 ids.insert(ids.end(), body.begin(), body.end());
                 std::string reply;
-                engine::generate(l.model, l.tokenizer, ids, engine_options(*o), [&](std::string_view piece) {
+                engine::generate(l.model, l.tokenizer, ids, engine_options(*o, l.model.generation_defaults()), [&](std::string_view piece) {
                     reply += piece;
                     std::fwrite(piece.data(), 1, piece.size(), stdout);
                     std::fflush(stdout);
