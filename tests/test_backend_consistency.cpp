@@ -322,6 +322,17 @@ TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
 }
 #endif
 
+std::string packed_trace(uint32_t seed, int g, DType dt, Shape3 sh, bool symmetric) {
+    return (::testing::Message() << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
+                                 << sh.M << " N " << sh.N << " K " << sh.K << " symmetric " << symmetric)
+        .GetString();
+}
+
+cpu::PackedOneBit pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmetric) {
+    return cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(), dt,
+                             sh.N, sh.K, g);
+}
+
 // The repacked lookup-table kernel, int8 (the int8 variants' bound) and float32 (FORMAT.md's
 // float32 bound): N not a multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
 TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
@@ -334,14 +345,9 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
                               Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
                 for (cpu::Precision precision : {cpu::Precision::int8, cpu::Precision::float32}) {
                     const bool symmetric = rng() & 1;
-                    SCOPED_TRACE(::testing::Message()
-                                 << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
-                                 << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
-                                 << symmetric);
+                    SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
                     Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
-                    cpu::PackedOneBit packed =
-                        cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
-                                          symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
+                    cpu::PackedOneBit packed = pack(p, sh, g, dt, symmetric);
                     Tensor y(dt, {sh.M, sh.N});
                     test::poison(y.view());
                     cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
@@ -375,14 +381,9 @@ TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
             for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{7, 16, int64_t(g)},
                               Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
                 const bool symmetric = rng() & 1;
-                SCOPED_TRACE(::testing::Message()
-                             << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
-                             << sh.M << " N " << sh.N << " K " << sh.K << " symmetric "
-                             << symmetric);
+                SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
                 Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
-                cpu::PackedOneBit packed =
-                    cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(),
-                                      symmetric ? nullptr : p.b.data(), dt, sh.N, sh.K, g);
+                cpu::PackedOneBit packed = pack(p, sh, g, dt, symmetric);
                 Tensor y_lut(dt, {sh.M, sh.N}), y_vnni(dt, {sh.M, sh.N});
                 test::poison(y_lut.view());
                 test::poison(y_vnni.view());

@@ -5,26 +5,12 @@
 
 #include "backend/cpu/dispatch.h"
 #include "core/convert.h"
+#include "core/dot.h"
 #include "core/error.h"
 #include "core/threads.h"
 
 namespace onebit::nn {
 
-namespace {
-
-// Dot product with eight independent partial sums, so the compiler can vectorize it without
-// reassociating (results are deterministic for a given n).
-inline float dot(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-    float tail = 0;
-    for (; i < n; ++i) tail += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-}
-
-}  // namespace
 
 void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y) {
     const int64_t n = w.dim(0);
@@ -36,7 +22,7 @@ void linear(const float* x, int64_t m, int64_t k, const TensorView& w, float* y)
             const float* wr = f32 ? w.ptr<float>() + j * k : row.data();
             if (!f32)
                 for (int64_t i = 0; i < k; ++i) row[i] = load_float(w.dtype, w.data, j * k + i);
-            for (int64_t r = 0; r < m; ++r) y[r * n + j] = dot(x + r * k, wr, k);
+            for (int64_t r = 0; r < m; ++r) y[r * n + j] = dot_f32(x + r * k, wr, k);
         }
     });
 }

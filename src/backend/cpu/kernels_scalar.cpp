@@ -3,26 +3,12 @@
 #include <cmath>
 
 #include "backend/cpu/kernels.h"
+#include "core/dot.h"
 
 namespace onebit::cpu {
 
 void qmm_t_scalar(const QmmTask& t) noexcept { quant::qmm_t_ref(t.a); }
 
-namespace {
-
-// Dot product with eight independent partial sums, so the compiler can vectorize it without
-// reassociating (results are deterministic for a given n).
-inline float dot(const float* a, const float* b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-    float tail = 0;
-    for (; i < n; ++i) tail += a[i] * b[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-}
-
-}  // namespace
 
 // The queries of all the group's heads for tokens [s0, s1) share every key and value row while
 // it is in L1. Scores [nq][len] in scratch.
@@ -39,7 +25,7 @@ void attention_scalar(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
     for (int64_t p = 0; p < len; ++p) {
         const float* kv = a.k_cache + (p * a.n_kv + kvh) * d;
         for (int64_t i = 0; i < nq; ++i)
-            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kv, d) * a.scale;
+            if (p < limit(i)) scores[i * len + p] = dot_f32(qrow(i), kv, d) * a.scale;
     }
     for (int64_t i = 0; i < nq; ++i) {
         float* sc = &scores[i * len];
