@@ -72,13 +72,13 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
     auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
     float* qt = scratch;                 // [d][nq16], scaled queries
     float* st = qt + d * nq16;           // [len][nq16] scores, then weights
-    int32_t* lim = reinterpret_cast<int32_t*>(st + len * nq16);  // [nq16] positions attended
+    float* lim = st + len * nq16;        // [nq16] positions attended (exact below 2^24)
     for (int64_t i = 0; i < nq16; ++i) {
-        lim[i] = i < nq ? a.positions[s0 + i / group] + 1 : 0;
+        lim[i] = i < nq ? static_cast<float>(a.positions[s0 + i / group] + 1) : 0.0f;
         for (int64_t c = 0; c < d; ++c) qt[c * nq16 + i] = i < nq ? qrow(i)[c] * a.scale : 0.0f;
     }
     for (int64_t v = 0; v < nv; ++v) {
-        const __m512i limv = _mm512_loadu_si512(lim + v * 16);
+        const __m512 limv = _mm512_loadu_ps(lim + v * 16);
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int64_t p = 0; p < len; ++p) {
             const float* kr = a.k_cache + (p * a.n_kv + kvh) * d;
@@ -92,7 +92,7 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
             }
             if (c < d)
                 acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + c * nq16), _mm512_set1_ps(kr[c]), acc0);
-            const __mmask16 live = _mm512_cmpgt_epi32_mask(limv, _mm512_set1_epi32(static_cast<int32_t>(p)));
+            const __mmask16 live = _mm512_cmp_ps_mask(limv, _mm512_set1_ps(static_cast<float>(p)), _CMP_GT_OQ);
             const __m512 sc = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), _mm512_add_ps(acc0, acc1));
             mx = _mm512_max_ps(mx, sc);
             _mm512_storeu_ps(st + p * nq16 + v * 16, sc);
@@ -102,7 +102,7 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
         const __m512 floor = _mm512_set1_ps(-87.0f);
         for (int64_t p = 0; p < len; ++p) {
             float* sp = st + p * nq16 + v * 16;
-            const __mmask16 live = _mm512_cmpgt_epi32_mask(limv, _mm512_set1_epi32(static_cast<int32_t>(p)));
+            const __mmask16 live = _mm512_cmp_ps_mask(limv, _mm512_set1_ps(static_cast<float>(p)), _CMP_GT_OQ);
             const __m512 x = _mm512_max_ps(_mm512_sub_ps(_mm512_loadu_ps(sp), mx), floor);
             const __m512 e = _mm512_maskz_mov_ps(live, exp_ps(x));
             sum = _mm512_add_ps(sum, e);
@@ -113,19 +113,20 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
         // out = sum_p w_p v_p / sum, per query, up to 128 outputs at a time in registers
         for (int64_t i = v * 16; i < nq && i < (v + 1) * 16; ++i)
             for (int64_t c0 = 0; c0 < d; c0 += 128) {
+                const int64_t li = static_cast<int64_t>(lim[i]);
                 const int64_t cn = d - c0 < 128 ? d - c0 : 128;
                 const float* vc = a.v_cache + kvh * d + c0;
                 const int64_t ld = a.n_kv * d;
                 float* o = orow(i) + c0;
                 switch ((cn + 15) / 16) {
-                    case 1: weighted_sum<1>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 2: weighted_sum<2>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 3: weighted_sum<3>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 4: weighted_sum<4>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 5: weighted_sum<5>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 6: weighted_sum<6>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    case 7: weighted_sum<7>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
-                    default: weighted_sum<8>(st + i, nq16, lim[i], vc, ld, cn, inv[i - v * 16], o); break;
+                    case 1: weighted_sum<1>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 2: weighted_sum<2>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 3: weighted_sum<3>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 4: weighted_sum<4>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 5: weighted_sum<5>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 6: weighted_sum<6>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    case 7: weighted_sum<7>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
+                    default: weighted_sum<8>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;
                 }
             }
     }
