@@ -7,6 +7,7 @@
 #include "chat/ast.h"
 #include "chat/interp.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/mmap.h"
 
 namespace onebit::chat {
@@ -64,12 +65,7 @@ ChatTemplate ChatTemplate::from_source(const std::string& source, const std::str
         fail("chat-template", origin, ": ", std::string(e.what()).substr(16));
     }
     if (!config_json.empty()) {
-        Json cfg;
-        try {
-            cfg = Json::parse(config_json);
-        } catch (const Json::exception& e) {
-            fail("chat-template", origin, ": tokenizer_config.json is not valid JSON: ", e.what());
-        }
+        const Json cfg = parse_json<Json>(config_json, "chat-template", origin + " (tokenizer_config.json)");
         if (!cfg.is_object()) fail("chat-template", origin, ": tokenizer_config.json is not an object");
         for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token",
                                 "cls_token", "mask_token"}) {
@@ -90,12 +86,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
     if (auto source = read_file_if_exists(dir + "/chat_template.jinja"))
         return from_source(*source, config, dir + "/chat_template.jinja");
     if (!have_config) fail("chat-template", "'", dir, "' has neither chat_template.jinja nor tokenizer_config.json");
-    Json cfg;
-    try {
-        cfg = Json::parse(config);
-    } catch (const Json::exception& e) {
-        fail("chat-template", config_path, ": not valid JSON: ", e.what());
-    }
+    const Json cfg = parse_json<Json>(config, "chat-template", config_path);
     const Json tmpl = cfg.is_object() && cfg.contains("chat_template") ? cfg.at("chat_template") : Json();
     if (tmpl.is_string()) return from_source(tmpl.get<std::string>(), config, config_path);
     if (tmpl.is_array()) {
@@ -109,12 +100,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
 }
 
 ChatRequest ChatTemplate::request_from_json(const std::string& text, const std::string& origin) {
-    Json j;
-    try {
-        j = Json::parse(text);
-    } catch (const Json::exception& e) {
-        fail("chat-template", origin, ": not valid JSON: ", e.what());
-    }
+    const Json j = parse_json<Json>(text, "chat-template", origin);
     ChatRequest r;
     if (j.is_array()) {
         r.messages = j;

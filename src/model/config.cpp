@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace onebit::model {
 
@@ -77,12 +78,7 @@ QuantSpec read_spec(const Reader& r, const Json& v, const std::string& where) {
 }
 
 Json parse_object(const std::string& text, const std::string& source) {
-    Json j;
-    try {
-        j = Json::parse(text);
-    } catch (const Json::exception& e) {
-        fail("config", source, ": not valid JSON: ", e.what());
-    }
+    const Json j = parse_json<Json>(text, "config", source);
     if (!j.is_object()) fail("config", source, ": the top level is not an object");
     return j;
 }

@@ -33,8 +33,7 @@ std::string strip_spaces(const std::string& s, bool left, bool right) {
     }
     if (right) {
         while (e > b) {
-            size_t start = e - 1;
-            while (start > b && (static_cast<uint8_t>(s[start]) & 0xC0) == 0x80) --start;
+            const size_t start = utf8_prev(s, e, b);
             size_t i = start;
             if (!is_unicode_space(utf8_next(s, i))) break;
             e = start;

@@ -32,8 +32,7 @@ bool is_word_char(char32_t cp) {
 }
 
 char32_t last_char(std::string_view s) {
-    size_t i = s.size() - 1;
-    while (i > 0 && (static_cast<uint8_t>(s[i]) & 0xC0) == 0x80) --i;
+    size_t i = utf8_prev(s, s.size());
     return utf8_next(s, i);
 }
 
@@ -67,8 +66,7 @@ void split_added(const TokenizerImpl& t, const std::string& text, bool origin, b
         }
         if (best->lstrip) {
             while (b > start) {
-                size_t cs = b - 1;
-                while (cs > start && (static_cast<uint8_t>(text[cs]) & 0xC0) == 0x80) --cs;
+                const size_t cs = utf8_prev(text, b, start);
                 size_t k = cs;
                 if (!is_unicode_space(utf8_next(text, k))) break;
                 b = cs;

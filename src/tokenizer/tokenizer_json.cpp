@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/internal.h"
 
 namespace onebit::tok {
@@ -251,12 +252,7 @@ std::shared_ptr<TokenizerImpl> parse_tokenizer_json(std::string_view text,
     auto impl = std::make_shared<TokenizerImpl>();
     impl->source = source;
     const Ctx c{impl->source};
-    Json j;
-    try {
-        j = Json::parse(text.begin(), text.end());
-    } catch (const Json::exception& e) {
-        c.error("not valid JSON: ", e.what());
-    }
+    const Json j = parse_json<Json>(text, "tokenizer", impl->source);
     if (!j.is_object()) c.error("the top level is not an object");
     try {
         read_model(c, c.field(j, "model", "the file"), impl->bpe);

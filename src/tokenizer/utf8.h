@@ -16,6 +16,13 @@ size_t utf8_valid_len(std::string_view s, size_t i);
 // Decodes one valid code point at s[i] and advances i. Precondition: utf8_valid_len(s, i) > 0.
 char32_t utf8_next(std::string_view s, size_t& i);
 
+// Start of the code point that ends at byte i (exclusive) of valid UTF-8, not before lo (< i).
+inline size_t utf8_prev(std::string_view s, size_t i, size_t lo = 0) {
+    size_t p = i - 1;
+    while (p > lo && (static_cast<uint8_t>(s[p]) & 0xC0) == 0x80) --p;
+    return p;
+}
+
 // Appends code point cp as UTF-8.
 void utf8_append(std::string& out, char32_t cp);
 
