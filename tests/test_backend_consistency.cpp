@@ -378,8 +378,8 @@ TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
     std::mt19937 rng(seed);
     for (int g : quant::kSupportedGroupSizes)
         for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
-            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{7, 16, int64_t(g)},
-                              Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
+            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{2, 1, 4096 + g}, Shape3{7, 16, int64_t(g)},
+                              Shape3{64, 33, 2560}, Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
                 const bool symmetric = rng() & 1;
                 SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
                 Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);

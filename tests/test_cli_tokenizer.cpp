@@ -181,6 +181,10 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
     EXPECT_NEAR(sampler.at("top_p").get<double>(), 0.95, 1e-6);  // not in the file: the flag's default
     std::ofstream(out / "generation_config.json") << R"({"top_k": "many"})";
     expect_one_line_error(run("generate --model " + out.string() + " --max-tokens 2"), "top_k");
+    std::ofstream(out / "generation_config.json") << R"({"do_sample": "yes"})";
+    expect_one_line_error(run("generate --model " + out.string() + " --max-tokens 2"), "do_sample");
+    std::ofstream(out / "generation_config.json") << R"({"temperature": 0.7)";
+    expect_one_line_error(run("generate --model " + out.string() + " --max-tokens 2"), "not valid JSON");
     fs::remove(out / "generation_config.json");
     // A repo id resolves offline in the Hugging Face cache (refs/main names the snapshot).
     const fs::path hub = dir() / "hub", repo = hub / "models--someone--stories260K";

@@ -207,26 +207,40 @@ Isa active_isa() {
          " is not known; supported: auto, scalar, avx2, avx512, neon");
 }
 
-const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision precision) {
-    Isa isa = active_isa();
+namespace {
+
+// The first kernel of the table that fits and that the active ISA may run (its own ISA, or a
+// portable scalar one), or nullptr.
+template <typename Fits>
+const Kernel* first_runnable(Isa isa, Fits&& fits) {
     for (const Kernel& k : kKernels) {
-        if (k.op != op || !k.supports(bits, g, dt) || (k.max_m && m > k.max_m)) continue;
-        if ((op == Op::qmm_t || op == Op::qmm_n) && k.precision != precision) continue;
-        bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
-        if (isa_ok && cpu_can_run(k)) return k;
+        if (!fits(k)) continue;
+        const bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
+        if (isa_ok && cpu_can_run(k)) return &k;
     }
-    fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g, ", dtype ",
-         dtype_name(dt), ", precision ", precision_name(precision), " on ", isa_name(isa));
+    return nullptr;
+}
+
+}  // namespace
+
+const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision precision) {
+    const Isa isa = active_isa();
+    const Kernel* k = first_runnable(isa, [&](const Kernel& k) {
+        return k.op == op && k.supports(bits, g, dt) && !(k.max_m && m > k.max_m) &&
+               ((op != Op::qmm_t && op != Op::qmm_n) || k.precision == precision);
+    });
+    if (!k)
+        fail("cpu", "no kernel for ", op_name(op), " with bits ", bits, ", group_size ", g,
+             ", dtype ", dtype_name(dt), ", precision ", precision_name(precision), " on ",
+             isa_name(isa));
+    return *k;
 }
 
 const Kernel& select_attention() {
     const Isa isa = active_isa();
-    for (const Kernel& k : kKernels) {
-        if (k.op != Op::attention) continue;
-        bool isa_ok = k.isa == isa || (k.isa == Isa::scalar && (k.features & kPortable));
-        if (isa_ok && cpu_can_run(k)) return k;
-    }
-    fail("cpu", "no attention kernel on ", isa_name(isa));
+    const Kernel* k = first_runnable(isa, [](const Kernel& k) { return k.op == Op::attention; });
+    if (!k) fail("cpu", "no attention kernel on ", isa_name(isa));
+    return *k;
 }
 
 }  // namespace onebit::cpu
