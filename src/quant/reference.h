@@ -42,10 +42,10 @@ struct QmmArgs {
     bool transpose;
     int64_t ldw = 0, lds = 0, ldy = 0;
 
-    int64_t row_values() const { return transpose ? K : N; }  // values per weight row
-    int64_t w_stride() const { return ldw ? ldw : row_values() * bits / 32; }
-    int64_t s_stride() const { return lds ? lds : row_values() / group_size; }
-    int64_t y_stride() const { return ldy ? ldy : N; }
+    constexpr int64_t row_values() const { return transpose ? K : N; }  // values per weight row
+    constexpr int64_t w_stride() const { return ldw ? ldw : row_values() * bits / 32; }
+    constexpr int64_t s_stride() const { return lds ? lds : row_values() / group_size; }
+    constexpr int64_t y_stride() const { return ldy ? ldy : N; }
 };
 
 // transpose = true: y = x @ w_hat.T, per FORMAT.md 1.4's reference form

@@ -23,29 +23,10 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "tools/bench_kernels.h"
 #include "tools/commands.h"
 
 namespace onebit::tools {
-
-namespace {
-
-struct BenchOptions {
-    bool json = false;
-    bool all_variants = false;
-    bool symmetric = false;
-    std::vector<std::string> precisions = {"float32", "int8"};
-    std::vector<int> bits = {1};
-    std::vector<int64_t> ms = {1, 8, 64, 512};
-    int group_size = 128;
-    int threads = 0;
-    double min_seconds = 0.2;
-    std::string shapes = "bonsai";
-};
-
-struct LayerShape {
-    const char* model;
-    int64_t n, k;
-};
 
 const std::vector<LayerShape>& bonsai_shapes() {
     static const std::vector<LayerShape> s = {
@@ -55,6 +36,8 @@ const std::vector<LayerShape>& bonsai_shapes() {
     };
     return s;
 }
+
+namespace {
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -176,7 +159,7 @@ void run_bench(const BenchOptions& o) {
             if (o.all_variants || chosen) variants.push_back(&kk);
         }
         for (const auto& shape : bonsai_shapes()) {
-            if (shape.k % o.group_size) continue;
+            if (shape.k % o.group_size || !shape_wanted(o, shape.n, shape.k)) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
             // the repacked lookup-table kernel (1 bit, int8 activations) where this CPU has it
             std::vector<cpu::PackedOneBit> packed;
@@ -188,9 +171,7 @@ void run_bench(const BenchOptions& o) {
                                                        o.symmetric ? nullptr : wt.b[c].data(),
                                                        DType::float16, shape.n, shape.k,
                                                        o.group_size));
-            // packed codes + float16 scales (+ float16 biases unless symmetric)
-            const double bytes = shape.n * shape.k * bits / 8.0 +
-                                 (o.symmetric ? 2.0 : 4.0) * shape.n * shape.k / o.group_size;
+            const double bytes = weight_bytes(shape.n, shape.k, bits, o.group_size, o.symmetric);
             for (int64_t m : o.ms) {
                 Tensor x(DType::float32, {m, shape.k}), y(DType::float32, {m, shape.n});
                 std::normal_distribution<float> nd;
@@ -273,7 +254,7 @@ void add_bench_command(CLI::App& app, Runner& run) {
     auto* k = bench->add_subcommand("kernels", "quantized_matmul on the Bonsai layer shapes");
     auto o = std::make_shared<BenchOptions>();
     k->add_flag("--json", o->json, "JSON records on stdout");
-    k->add_flag("--all-variants", o->all_variants, "every registered variant this CPU runs");
+    k->add_flag("--all-variants", o->all_variants, "every registered variant the device runs");
     k->add_flag("--symmetric", o->symmetric, "1-bit symmetric form: scales only (1.125 bpw)");
     k->add_option("--precision", o->precisions, "float32, int8")->delimiter(',');
     k->add_option("--bits", o->bits, "bits values")->delimiter(',')->capture_default_str();
@@ -281,7 +262,19 @@ void add_bench_command(CLI::App& app, Runner& run) {
     k->add_option("--group-size", o->group_size, "group size")->capture_default_str();
     k->add_option("--threads", o->threads, "threads (default: all cores)");
     k->add_option("--min-seconds", o->min_seconds, "time per case")->capture_default_str();
-    k->callback([&run, o] { run = [o] { run_bench(*o); }; });
+    k->add_option("--shape", o->shapes, "only these N x K shapes, e.g. 12288x4096")
+        ->delimiter(',');
+    k->add_option("--device", o->device, "cpu or cuda")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
+    k->callback([&run, o] {
+        run = [o] {
+            if (o->device == "cuda")
+                run_bench_cuda(*o);
+            else
+                run_bench(*o);
+        };
+    });
     add_bench_tokenizer_command(bench, run);
     add_bench_model_command(bench, run);
 }

@@ -153,8 +153,6 @@ bool cpu_has_features(uint32_t features) {
 
 bool cpu_can_run(const Kernel& k) { return cpu_has(k.isa) && cpu_has_features(k.features); }
 
-const char* precision_name(Precision p) { return p == Precision::int8 ? "int8" : "float32"; }
-
 const char* isa_name(Isa isa) {
     switch (isa) {
         case Isa::scalar:

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "quant/kernel_support.h"
 #include "quant/reference.h"
 
 namespace onebit::cpu {
@@ -18,11 +19,8 @@ const char* isa_name(Isa isa);
 enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n, attention };
 const char* op_name(Op op);
 
-// Numerics of a quantized matmul kernel: float32 activations (the default, within FORMAT.md's
-// bound of the exact result) or int8 activations per group (faster; see
-// quant::qmm_t_int8_ref for the bound). The caller chooses.
-enum class Precision : uint8_t { float32, int8 };
-const char* precision_name(Precision p);
+using quant::Precision;
+using quant::precision_name;
 
 // CPU features a kernel needs beyond its ISA.
 inline constexpr uint32_t kVnni = 1u;     // AVX-512 VNNI
@@ -73,16 +71,14 @@ inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
 using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                              float* scratch) noexcept;
 
-constexpr uint32_t bits_bit(int bits) { return 1u << bits; }
-constexpr uint32_t group_bit(int g) { return g == 32 ? 1u : g == 64 ? 2u : g == 128 ? 4u : 0u; }
-constexpr uint32_t dtype_bit(DType dt) { return 1u << static_cast<int>(dt); }
-inline constexpr uint32_t kAllBits = 0x17eu;    // 1, 2, 3, 4, 5, 6, 8
-inline constexpr uint32_t kMultiBits = 0x17cu;  // 2, 3, 4, 5, 6, 8
-inline constexpr uint32_t kOneBit = 0x2u;
-inline constexpr uint32_t kAllGroups = 0x7u;  // 32, 64, 128
-inline constexpr uint32_t kFloatDtypes = (1u << static_cast<int>(DType::float32)) |
-                                         (1u << static_cast<int>(DType::float16)) |
-                                         (1u << static_cast<int>(DType::bfloat16));
+using quant::bits_bit;
+using quant::dtype_bit;
+using quant::group_bit;
+using quant::kAllBits;
+using quant::kAllGroups;
+using quant::kFloatDtypes;
+using quant::kMultiBits;
+using quant::kOneBit;
 
 struct Kernel {
     const char* name;

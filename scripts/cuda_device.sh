@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The GPU test suite and kernel benchmarks of the CUDA backend in one call.
+#
+#   scripts/cuda_device.sh build        on a machine with the CUDA toolkit and the Debian
+#                                       packages (scripts/setup.sh): builds build-cuda/ with
+#                                       -DONEBIT_CUDA=ON and stages the two shared libraries the
+#                                       onebit binary needs (PCRE2, utf8proc) in .devlib/
+#   scripts/cuda_device.sh run [OUT]    on the GPU machine (needs only the NVIDIA driver): runs
+#                                       test_cuda and `onebit bench kernels --device cuda`,
+#                                       writing logs and JSON to OUT (default: cuda-results/)
+#
+# The GPU machine needs none of the -dev packages: the binaries link the CUDA runtime and
+# GoogleTest statically. Copy build-cuda/onebit, build-cuda/tests/test_cuda and .devlib/ there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1:-}" in
+build)
+    cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON >/dev/null
+    cmake --build build-cuda --target onebit test_cuda
+    mkdir -p .devlib
+    for lib in libpcre2-8.so.0 libutf8proc.so.2; do
+        cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')" .devlib/
+    done
+    ;;
+run)
+    out="${2:-cuda-results}"
+    mkdir -p "$out"
+    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv \
+        | tee "$out/gpu.txt"
+    status=0
+    build-cuda/tests/test_cuda 2>&1 | tee "$out/test_cuda.log" | grep -E "^\[  (FAILED|PASSED|SKIPPED)|Failure|error|device:" || true
+    grep -q "^\[  PASSED  \]" "$out/test_cuda.log" && ! grep -q "^\[  FAILED  \]" "$out/test_cuda.log" || status=1
+    shift 2 || true
+    build-cuda/onebit bench kernels --device cuda --bits 1 --m 1,2,8,64 "$@" 2>&1 | tee "$out/bench_1bit.txt"
+    build-cuda/onebit bench kernels --device cuda --bits 2,4,8 --m 1 --precision float32 2>&1 \
+        | tee "$out/bench_multibit.txt"
+    exit $status
+    ;;
+*)
+    echo "usage: scripts/cuda_device.sh build | run [OUT]" >&2
+    exit 2
+    ;;
+esac

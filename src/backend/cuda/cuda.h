@@ -1,0 +1,118 @@
+// The CUDA backend's public interface: device memory, the kernel registration table and the
+// entry points. No CUDA header is needed to use it, and it links in every build: configured
+// without ONEBIT_CUDA (the default) a stub answers available() == false and every entry point
+// throws [cuda] saying so, so no code outside the backend has #ifdefs.
+//
+// All pointers passed to the entry points are device pointers (Buffer::data()); shapes and
+// dtypes are validated by the caller (ops), as for the CPU backend. Work runs on one stream in
+// order; synchronize() waits for it and reports any error it raised.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "quant/kernel_support.h"
+#include "quant/reference.h"
+
+namespace onebit::cuda {
+
+using quant::Precision;
+
+// Whether this build has the CUDA backend.
+bool built();
+// Whether a CUDA device is usable (false in a build without CUDA or on a machine without a GPU).
+bool available();
+
+struct DeviceInfo {
+    std::string name;
+    int sm_count = 0, cc_major = 0, cc_minor = 0;
+    size_t memory_bytes = 0, l2_bytes = 0;
+};
+// The device in use; throws [cuda] when none is available.
+DeviceInfo device_info();
+
+// Waits for the queued work; throws [cuda] naming the error when a kernel failed.
+void synchronize();
+
+// Device memory of `bytes` bytes (uninitialised), released by the destructor.
+class Buffer {
+public:
+    Buffer() = default;
+    explicit Buffer(size_t bytes);
+    ~Buffer();
+    Buffer(Buffer&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+    Buffer& operator=(Buffer&& o) noexcept;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+
+    void* data() const { return p_; }
+    size_t size() const { return n_; }
+    void upload(const void* host, size_t bytes, size_t offset = 0);
+    void download(void* host, size_t bytes, size_t offset = 0) const;
+    // Every byte set to `byte` (tests poison outputs with 0xff: NaN in every float dtype).
+    void fill(uint8_t byte);
+
+private:
+    void* p_ = nullptr;
+    size_t n_ = 0;
+};
+
+enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n };
+const char* op_name(Op op);
+
+using QuantizeFn = void (*)(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
+                            uint32_t* weight, void* scales, void* biases);
+using DequantizeFn = void (*)(const uint32_t* weight, const void* scales, const void* biases,
+                              DType sdt, int64_t rows, int64_t K, int g, int bits, void* out);
+using QmmFn = void (*)(const quant::QmmArgs& a);
+
+// One row of the registration table (the CPU backend's design: tests and benchmarks iterate it).
+struct Kernel {
+    const char* name;
+    Op op;
+    uint32_t bits_mask;   // quant::bits_bit(b) for each supported bits value
+    uint32_t group_mask;  // quant::group_bit(g) for each supported group size
+    uint32_t dtype_mask;  // activation (qmm), input (quantize) or scales (dequantize) dtypes
+    int64_t max_m;        // largest M it is chosen for (0: any); qmm only
+    Precision precision;  // qmm only
+    QuantizeFn quantize = nullptr;
+    DequantizeFn dequantize = nullptr;
+    QmmFn qmm = nullptr;
+
+    bool supports(int bits, int g, DType dt) const {
+        return (bits_mask & quant::bits_bit(bits)) && (group_mask & quant::group_bit(g)) &&
+               (dtype_mask & quant::dtype_bit(dt));
+    }
+};
+
+// Every registered kernel, most preferred first within an op (empty without CUDA).
+const std::vector<Kernel>& kernels();
+
+// The first kernel for op supporting (bits, g, dt, m, precision). Throws [cuda] naming the
+// combination when none does.
+const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1,
+                     Precision precision = Precision::float32);
+
+// Entry points (device pointers), as the CPU backend's: quantize is bit-exact with
+// quant::quantize_ref, dequantize with quant::dequantize_ref; quantized_matmul is within
+// FORMAT.md's bound (float32) or quant::qmm_t_int8_ref's (int8) and batch invariant.
+void quantize(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits, uint32_t* weight,
+              void* scales, void* biases);
+void dequantize(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
+                int64_t rows, int64_t K, int g, int bits, void* out);
+void quantized_matmul(const quant::QmmArgs& a, Precision precision = Precision::float32);
+
+}  // namespace onebit::cuda
+
+namespace onebit::cuda {
+
+// Device read bandwidth in GB/s: a kernel streaming `bytes` of device memory (median of runs).
+double measure_read_bandwidth_gbps(size_t bytes);
+// Milliseconds per call of fn (which queues device work), timed with device events over `reps`
+// back-to-back calls after one warm-up call.
+double time_ms_per_call(void (*fn)(void* ctx, int rep), void* ctx, int reps);
+
+}  // namespace onebit::cuda

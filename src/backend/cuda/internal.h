@@ -1,0 +1,65 @@
+// Shared by the CUDA backend's sources (CUDA builds only): error checks, device scratch, the
+// kernel launchers that registry.cpp lists, and device helpers for the float dtypes.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cuda.h"
+
+namespace onebit::cuda {
+
+// Throws [cuda] "<what>: <CUDA's message>" unless e is cudaSuccess.
+void check(cudaError_t e, const char* what);
+// After a launch: throws [cuda] naming the kernel when the launch failed.
+void check_launch(const char* kernel);
+
+// Device scratch for slot (0 .. kWorkspaceSlots - 1), at least `bytes` long: grown when too
+// small (the only allocation, so steady-state calls allocate nothing), never shrunk.
+inline constexpr int kWorkspaceSlots = 4;
+void* workspace(int slot, size_t bytes);
+
+// Launchers (registry.cpp).
+void quantize_generic(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
+                      uint32_t* weight, void* scales, void* biases);
+void dequantize_generic(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
+                        int64_t rows, int64_t K, int g, int bits, void* out);
+void qmm_t_generic(const quant::QmmArgs& a);
+void qmm_n_generic(const quant::QmmArgs& a);
+void qmm_t_1bit_mma_i8(const quant::QmmArgs& a);
+
+#ifdef __CUDACC__
+// Element i of a float32 / float16 / bfloat16 array as float (exact).
+__device__ __forceinline__ float load_as_float(DType dt, const void* p, int64_t i) {
+    if (dt == DType::float16) return __half2float(static_cast<const __half*>(p)[i]);
+    if (dt == DType::bfloat16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    return static_cast<const float*>(p)[i];
+}
+// Stores v rounded to nearest even into element i.
+__device__ __forceinline__ void store_from_float(DType dt, void* p, int64_t i, float v) {
+    if (dt == DType::float16)
+        static_cast<__half*>(p)[i] = __float2half_rn(v);
+    else if (dt == DType::bfloat16)
+        static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+    else
+        static_cast<float*>(p)[i] = v;
+}
+// v rounded to the precision of dt.
+__device__ __forceinline__ float round_as(DType dt, float v) {
+    if (dt == DType::float16) return __half2float(__float2half_rn(v));
+    if (dt == DType::bfloat16) return __bfloat162float(__float2bfloat16_rn(v));
+    return v;
+}
+// Code j (0..31) of a chunk of 32 codes of BITS bits held in words[0 .. BITS-1], LSB first
+// (FORMAT.md: the bit stream runs through the words' bytes in order, little endian).
+template <int BITS>
+__device__ __forceinline__ uint32_t chunk_code(const uint32_t* words, int j) {
+    const int bit = j * BITS, w = bit >> 5, s = bit & 31;
+    uint32_t v = words[w] >> s;
+    if (s + BITS > 32) v |= words[w + 1] << (32 - s);
+    return v & ((1u << BITS) - 1u);
+}
+#endif
+
+}  // namespace onebit::cuda

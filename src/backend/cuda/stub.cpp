@@ -1,0 +1,39 @@
+// The CUDA backend in a build without CUDA (ONEBIT_CUDA=OFF): no device, no kernels; every entry
+// point throws [cuda] (common.cpp) and Buffer refuses to allocate.
+#include "backend/cuda/cuda.h"
+#include "core/error.h"
+
+namespace onebit::cuda {
+
+namespace {
+[[noreturn]] void not_built() {
+    fail("cuda", "this onebit was built without CUDA (configure with -DONEBIT_CUDA=ON)");
+}
+}  // namespace
+
+bool built() { return false; }
+bool available() { return false; }
+DeviceInfo device_info() { not_built(); }
+void synchronize() {}
+
+Buffer::Buffer(size_t) { not_built(); }
+Buffer::~Buffer() = default;
+Buffer& Buffer::operator=(Buffer&& o) noexcept {
+    std::swap(p_, o.p_), std::swap(n_, o.n_);
+    return *this;
+}
+void Buffer::upload(const void*, size_t, size_t) { not_built(); }
+void Buffer::download(void*, size_t, size_t) const { not_built(); }
+void Buffer::fill(uint8_t) { not_built(); }
+
+const std::vector<Kernel>& kernels() {
+    static const std::vector<Kernel> none;
+    return none;
+}
+
+}  // namespace onebit::cuda
+
+namespace onebit::cuda {
+double measure_read_bandwidth_gbps(size_t) { not_built(); }
+double time_ms_per_call(void (*)(void*, int), void*, int) { not_built(); }
+}  // namespace onebit::cuda

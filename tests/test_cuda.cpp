@@ -1,0 +1,208 @@
+// The CUDA backend on the device: every registered kernel against the scalar reference over the
+// CPU's shape sweep (qmm_cases.h: K in {g, 2560, 9728, 4096 + g}, M = 1 and M > 1, every bits,
+// group size and dtype it supports) with FORMAT.md's bound, on fresh random data with poisoned
+// outputs; quantize and dequantize bit-exact; batch invariance for M up to 64. Where no GPU is
+// (CI), or the build has no CUDA, the device tests skip and the backend is checked to say so.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "backend/cuda/cuda.h"
+#include "core/error.h"
+#include "qmm_cases.h"
+
+using namespace onebit;
+using namespace onebit::test;
+
+namespace {
+
+#define REQUIRE_GPU() \
+    if (!cuda::available()) GTEST_SKIP() << "no CUDA device (or a build without CUDA)"
+
+cuda::Buffer to_device(const Tensor& t) {
+    cuda::Buffer b(t.nbytes());
+    b.upload(t.data(), t.nbytes());
+    return b;
+}
+
+void from_device(const cuda::Buffer& b, Tensor& t) {
+    cuda::synchronize();
+    b.download(t.data(), t.nbytes());
+}
+
+TEST(CudaBackend, SaysWhenItCannotRun) {
+    if (cuda::available()) {
+        EXPECT_FALSE(cuda::kernels().empty());
+        const cuda::DeviceInfo info = cuda::device_info();
+        EXPECT_GT(info.sm_count, 0);
+        std::cout << "device: " << info.name << ", " << info.sm_count << " SMs, compute "
+                  << info.cc_major << "." << info.cc_minor << "\n";
+        return;
+    }
+    quant::QmmArgs a{};
+    a.M = a.N = a.K = 128, a.group_size = 128, a.bits = 1, a.transpose = true;
+    try {
+        cuda::quantized_matmul(a);
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        const std::string want = cuda::built() ? "no CUDA device" : "built without CUDA";
+        EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+        EXPECT_EQ(std::string(e.what()).rfind("[cuda]", 0), 0u) << e.what();
+    }
+}
+
+std::vector<const cuda::Kernel*> registered(std::initializer_list<cuda::Op> ops) {
+    std::vector<const cuda::Kernel*> out;
+    for (const auto& k : cuda::kernels())
+        for (cuda::Op op : ops)
+            if (k.op == op) out.push_back(&k);
+    return out;
+}
+
+std::string kernel_name(const ::testing::TestParamInfo<const cuda::Kernel*>& info) {
+    return info.param->name;
+}
+
+quant::QmmArgs on_device(quant::QmmArgs a, const cuda::Buffer& x, const cuda::Buffer& w,
+                         const cuda::Buffer& s, const cuda::Buffer& b, const cuda::Buffer& y) {
+    a.x = x.data(), a.w = static_cast<const uint32_t*>(w.data()), a.scales = s.data();
+    a.biases = a.biases ? b.data() : nullptr;
+    a.y = y.data();
+    return a;
+}
+
+class CudaQmm : public ::testing::TestWithParam<const cuda::Kernel*> {};
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaQmm);
+
+TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
+    REQUIRE_GPU();
+    const cuda::Kernel& k = *GetParam();
+    const bool transpose = k.op == cuda::Op::qmm_t;
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int bits : quant::kSupportedBits)
+        for (int g : quant::kSupportedGroupSizes)
+            for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
+                if (!k.supports(bits, g, dt)) continue;
+                for (Shape3 sh : shapes(transpose, g)) {
+                    if (k.max_m && sh.M > k.max_m) continue;
+                    SCOPED_TRACE(::testing::Message()
+                                 << "seed " << seed << " " << k.name << " bits " << bits << " g "
+                                 << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N
+                                 << " K " << sh.K);
+                    Problem p = make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
+                    const bool symmetric = bits == 1 && (rng() & 1);
+                    Tensor y(dt, {sh.M, sh.N});
+                    cuda::Buffer dx = to_device(p.x), dw = to_device(p.w), ds = to_device(p.s),
+                                 db = to_device(p.b), dy(y.nbytes());
+                    dy.fill(0xff);  // NaN in every float dtype
+                    k.qmm(on_device(args_for(p, y, transpose, sh, g, bits, symmetric), dx, dw, ds,
+                                    db, dy));
+                    from_device(dy, y);
+                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), transpose,
+                                         g, bits, y.view(), symmetric,
+                                         k.precision == cuda::Precision::int8);
+                    if (HasFatalFailure()) return;
+                }
+            }
+}
+
+// Each row of a batch is bit-identical to the M = 1 result for that row.
+TEST_P(CudaQmm, BatchInvariantUpTo64) {
+    REQUIRE_GPU();
+    const cuda::Kernel& k = *GetParam();
+    if (k.op != cuda::Op::qmm_t) GTEST_SKIP() << "batch invariance is required of transpose = true";
+    std::mt19937 rng(std::random_device{}());
+    for (int g : {32, 128})
+        for (int bits : quant::kSupportedBits) {
+            if (!k.supports(bits, g, DType::float32)) continue;
+            const Shape3 sh{64, 37, 2560};
+            Problem p = make_problem(DType::float32, true, sh, g, bits, rng, 0.3f);
+            cuda::Buffer dx = to_device(p.x), dw = to_device(p.w), ds = to_device(p.s),
+                         db = to_device(p.b), dy(size_t(sh.M * sh.N) * 4);
+            Tensor single(DType::float32, {sh.M, sh.N});
+            for (int64_t m = 0; m < sh.M; ++m) {
+                Tensor y1(DType::float32, {1, sh.N});
+                quant::QmmArgs a = on_device(args_for(p, y1, true, {1, sh.N, sh.K}, g, bits), dx,
+                                             dw, ds, db, dy);
+                a.x = static_cast<const float*>(dx.data()) + m * sh.K;
+                k.qmm(a);
+                from_device(dy, y1);
+                std::memcpy(single.ptr<float>() + m * sh.N, y1.data(), sh.N * 4);
+            }
+            for (int64_t M : {2, 3, 5, 7, 8, 9, 64}) {
+                Tensor y(DType::float32, {M, sh.N});
+                dy.fill(0xff);
+                k.qmm(on_device(args_for(p, y, true, {M, sh.N, sh.K}, g, bits), dx, dw, ds, db, dy));
+                from_device(dy, y);
+                ASSERT_EQ(std::memcmp(y.data(), single.data(), M * sh.N * 4), 0)
+                    << k.name << " bits " << bits << " g " << g << " M " << M;
+            }
+        }
+}
+
+INSTANTIATE_TEST_SUITE_P(Registered, CudaQmm,
+                         ::testing::ValuesIn(registered({cuda::Op::qmm_t, cuda::Op::qmm_n})),
+                         kernel_name);
+
+TEST(CudaDequantize, BitExactWithReference) {
+    REQUIRE_GPU();
+    std::mt19937 rng(std::random_device{}());
+    for (const cuda::Kernel* k : registered({cuda::Op::dequantize}))
+        for (int bits : quant::kSupportedBits)
+            for (int g : quant::kSupportedGroupSizes)
+                for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+                    for (int64_t K : {int64_t(g), int64_t(2560), int64_t(4096 + g)}) {
+                        const int64_t rows = 5;
+                        Tensor w(DType::uint32, {rows, K * bits / 32}), s(dt, {rows, K / g}),
+                            b(dt, {rows, K / g}), want(dt, {rows, K}), got(dt, {rows, K});
+                        fill_random_words(w.view(), rng);
+                        fill_scales(s.view(), b.view(), rng, false);
+                        quant::dequantize_ref(w.ptr<uint32_t>(), s.data(), b.data(), dt, rows, K,
+                                              g, bits, want.data());
+                        cuda::Buffer dw = to_device(w), ds = to_device(s), db = to_device(b),
+                                     dout(got.nbytes());
+                        dout.fill(0xff);
+                        k->dequantize(static_cast<const uint32_t*>(dw.data()), ds.data(),
+                                      db.data(), dt, rows, K, g, bits, dout.data());
+                        from_device(dout, got);
+                        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.nbytes()), 0)
+                            << k->name << " bits " << bits << " g " << g << " "
+                            << dtype_name(dt) << " K " << K;
+                    }
+}
+
+TEST(CudaQuantize, BitExactWithReference) {
+    REQUIRE_GPU();
+    std::mt19937 rng(std::random_device{}());
+    for (const cuda::Kernel* k : registered({cuda::Op::quantize}))
+        for (int bits : quant::kSupportedBits)
+            for (int g : quant::kSupportedGroupSizes)
+                for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+                    for (int64_t K : {int64_t(g), int64_t(2560), int64_t(4096 + g)}) {
+                        const int64_t rows = 5;
+                        Tensor w(dt, {rows, K});
+                        fill_normal(w.view(), rng, (rng() & 1) ? 0.5f : 0.0f);
+                        Tensor q_want(DType::uint32, {rows, K * bits / 32}), s_want(dt, {rows, K / g}),
+                            b_want(dt, {rows, K / g}), q_got(DType::uint32, {rows, K * bits / 32}),
+                            s_got(dt, {rows, K / g}), b_got(dt, {rows, K / g});
+                        quant::quantize_ref(w.data(), dt, rows, K, g, bits, q_want.ptr<uint32_t>(),
+                                            s_want.data(), b_want.data());
+                        cuda::Buffer dw = to_device(w), dq(q_got.nbytes()), ds(s_got.nbytes()),
+                                     db(b_got.nbytes());
+                        dq.fill(0xa5), ds.fill(0xff), db.fill(0xff);
+                        k->quantize(dw.data(), dt, rows, K, g, bits,
+                                    static_cast<uint32_t*>(dq.data()), ds.data(), db.data());
+                        from_device(dq, q_got);
+                        from_device(ds, s_got);
+                        from_device(db, b_got);
+                        SCOPED_TRACE(::testing::Message() << k->name << " bits " << bits << " g "
+                                                          << g << " " << dtype_name(dt) << " K " << K);
+                        ASSERT_EQ(std::memcmp(q_got.data(), q_want.data(), q_got.nbytes()), 0);
+                        ASSERT_EQ(std::memcmp(s_got.data(), s_want.data(), s_got.nbytes()), 0);
+                        ASSERT_EQ(std::memcmp(b_got.data(), b_want.data(), b_got.nbytes()), 0);
+                    }
+}
+
+}  // namespace
