@@ -206,3 +206,71 @@ TEST(CudaQuantize, BitExactWithReference) {
 }
 
 }  // namespace
+
+namespace {
+
+// The repacked 1-bit layout: against the oracle with the int8 bound, every scale dtype it takes,
+// symmetric and not, N not a multiple of 16, K not a multiple of its 512-k chunk; rows of a batch
+// bit-identical to M = 1.
+TEST(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    const int g = 128;
+    for (DType dt : {DType::float16, DType::bfloat16, DType::float32})
+        for (const Shape3 sh : {Shape3{1, 1, 128}, Shape3{3, 37, 2560}, Shape3{9, 7, 9728},
+                                Shape3{64, 300, 4096 + 128}, Shape3{2, 4096, 2048}}) {
+            const DType sdt = dt == DType::float32 ? DType::bfloat16 : dt;
+            const bool symmetric = rng() & 1;
+            SCOPED_TRACE(::testing::Message() << "seed " << seed << " " << dtype_name(dt) << " M "
+                                              << sh.M << " N " << sh.N << " K " << sh.K
+                                              << (symmetric ? " symmetric" : ""));
+            Problem p = make_problem(sdt, true, sh, g, 1, rng, (rng() & 1) ? 1.0f : 0.0f);
+            test::fill_scales(p.s.view(), p.b.view(), rng, symmetric);
+            Tensor x(dt, {sh.M, sh.K});
+            for (int64_t i = 0; i < sh.M * sh.K; ++i)
+                store_float(dt, x.data(), i, load_float(sdt, p.x.data(), i));
+            const cuda::PackedOneBit packed = cuda::pack_one_bit(
+                p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(), sdt, sh.N,
+                sh.K, g);
+            Tensor y(DType::float32, {sh.M, sh.N});
+            cuda::Buffer dx = to_device(x), dy(y.nbytes());
+            dy.fill(0xff);
+            cuda::qmm_packed_one_bit(packed, dx.data(), dt, sh.M, dy.data(), DType::float32);
+            from_device(dy, y);
+            check_against_oracle(x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1, y.view(),
+                                 symmetric, true);
+            if (HasFatalFailure()) return;
+            // the two-step form (activations packed once) gives the same bits
+            Tensor y2(DType::float32, {sh.M, sh.N});
+            dy.fill(0xff);
+            const cuda::PackedActivations xa = cuda::pack_activations(dx.data(), dt, sh.M, sh.K);
+            cuda::qmm_packed_one_bit(packed, xa, dy.data(), DType::float32);
+            from_device(dy, y2);
+            ASSERT_EQ(std::memcmp(y2.data(), y.data(), y.nbytes()), 0);
+            for (int64_t m = 0; m < sh.M; ++m) {
+                Tensor y1(DType::float32, {1, sh.N});
+                dy.fill(0xff);
+                cuda::qmm_packed_one_bit(packed,
+                                         static_cast<const uint8_t*>(dx.data()) +
+                                             m * sh.K * dtype_size(dt),
+                                         dt, 1, dy.data(), DType::float32);
+                from_device(dy, y1);
+                ASSERT_EQ(std::memcmp(y1.data(), y.ptr<float>() + m * sh.N, sh.N * 4), 0)
+                    << "row " << m << " differs from its M = 1 result";
+            }
+        }
+}
+
+TEST(CudaPackedOneBit, RefusesWhatItCannotPack) {
+    EXPECT_FALSE(cuda::packable_one_bit(1, 64, DType::float16));
+    EXPECT_FALSE(cuda::packable_one_bit(2, 128, DType::float16));
+    EXPECT_FALSE(cuda::packable_one_bit(1, 128, DType::float32));
+    REQUIRE_GPU();
+    std::vector<uint32_t> w(4);
+    std::vector<float> s(1);
+    EXPECT_THROW(cuda::pack_one_bit(w.data(), s.data(), s.data(), DType::float32, 1, 128, 128),
+                 Error);
+}
+
+}  // namespace

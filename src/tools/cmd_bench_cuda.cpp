@@ -19,8 +19,12 @@ namespace onebit::tools {
 
 namespace {
 
+using quant::Precision;
+
 struct Case {
-    const cuda::Kernel* kernel;
+    const cuda::Kernel* kernel;  // nullptr: the packed 1-bit kernel over `packed`
+    std::vector<cuda::PackedOneBit>* packed;
+    const cuda::PackedActivations* xa;  // packed activations made once (else per call)
     std::vector<cuda::Buffer>* w;
     std::vector<cuda::Buffer>* s;
     std::vector<cuda::Buffer>* b;
@@ -30,6 +34,13 @@ struct Case {
 void call(void* ctx, int rep) {
     auto* c = static_cast<Case*>(ctx);
     const size_t i = size_t(rep) % c->w->size();
+    if (!c->kernel) {
+        if (c->xa)
+            cuda::qmm_packed_one_bit((*c->packed)[i], *c->xa, c->a.y, c->a.ydt);
+        else
+            cuda::qmm_packed_one_bit((*c->packed)[i], c->a.x, c->a.xdt, c->a.M, c->a.y, c->a.ydt);
+        return;
+    }
     quant::QmmArgs a = c->a;
     a.w = static_cast<const uint32_t*>((*c->w)[i].data());
     a.scales = (*c->s)[i].data();
@@ -87,22 +98,42 @@ void run_bench_cuda(const BenchOptions& o) {
                 ds.back().upload(hs.data(), hs.size() * 2);
                 db.back().upload(hb.data(), hb.size() * 2);
             }
+            // the repacked decode layout (1 bit, group size 128, int8 activations)
+            std::vector<cuda::PackedOneBit> packed;
+            bool want_int8 = false;
+            for (const auto& p : o.precisions) want_int8 |= p == "int8";
+            if (want_int8 && cuda::packable_one_bit(bits, g, DType::float16))
+                for (size_t c = 0; c < copies; ++c)
+                    packed.push_back(cuda::pack_one_bit(hw.data(), hs.data(),
+                                                        o.symmetric ? nullptr : hb.data(),
+                                                        DType::float16, n, k, g));
+            // nullptr: the packed kernel, its activations packed per call and, second, once
+            std::vector<const cuda::Kernel*> runs = variants;
+            if (!packed.empty()) runs.insert(runs.begin(), {nullptr, nullptr});
             for (int64_t m : o.ms) {
                 std::vector<float> hx(m * k);
                 std::normal_distribution<float> nd;
                 for (auto& v : hx) v = nd(rng);
                 cuda::Buffer dx(hx.size() * 4), dy(size_t(m * n) * 4);
                 dx.upload(hx.data(), hx.size() * 4);
-                for (const cuda::Kernel* kern : variants) {
-                    Case c{kern, &dw, &ds, &db, {}};
+                for (size_t ri = 0; ri < runs.size(); ++ri) {
+                    const cuda::Kernel* kern = runs[ri];
+                    const bool shared_x = !kern && ri == 1;  // activations packed outside
+                    const char* name = kern             ? kern->name
+                                       : shared_x ? "qmm_t_1bit_packed_mma_i8 (x packed once)"
+                                                  : "qmm_t_1bit_packed_mma_i8";
+                    const Precision precision = kern ? kern->precision : Precision::int8;
+                    cuda::PackedActivations xa;
+                    if (shared_x) xa = cuda::pack_activations(dx.data(), DType::float32, m, k);
+                    Case c{kern, &packed, shared_x ? &xa : nullptr, &dw, &ds, &db, {}};
                     c.a = {dx.data(), nullptr, nullptr, o.symmetric ? nullptr : db[0].data(),
                            dy.data(), DType::float32, DType::float16, DType::float32, m, n, k, g,
                            bits, true};
                     const double t = median_ms(c, o.min_seconds) * 1e-3;
                     const double gbps = bytes / t / 1e9, gops = 2.0 * m * n * k / t / 1e9;
                     nlohmann::json r = {{"op", "quantized_matmul"}, {"device", info.name},
-                                        {"variant", kern->name},
-                                        {"precision", quant::precision_name(kern->precision)},
+                                        {"variant", name},
+                                        {"precision", quant::precision_name(precision)},
                                         {"symmetric", o.symmetric}, {"model", shape.model},
                                         {"bits", bits}, {"group_size", g}, {"m", m}, {"n", n},
                                         {"k", k}, {"time_us", t * 1e6}, {"weight_gbps", gbps},
@@ -111,8 +142,8 @@ void run_bench_cuda(const BenchOptions& o) {
                     if (o.json) {
                         records.push_back(r);
                     } else {
-                        std::printf("%-5s %-20s %4d %4lld %7lld %6lld %4d %10.2f %8.1f %5.0f%% %9.0f\n",
-                                    shape.model, kern->name, bits, static_cast<long long>(m),
+                        std::printf("%-5s %-40s %4d %4lld %7lld %6lld %4d %10.2f %8.1f %5.0f%% %9.0f\n",
+                                    shape.model, name, bits, static_cast<long long>(m),
                                     static_cast<long long>(n), static_cast<long long>(k), g,
                                     t * 1e6, gbps, 100 * gbps / bw, gops);
                         std::fflush(stdout);

@@ -116,3 +116,42 @@ double measure_read_bandwidth_gbps(size_t bytes);
 double time_ms_per_call(void (*fn)(void* ctx, int rep), void* ctx, int reps);
 
 }  // namespace onebit::cuda
+
+namespace onebit::cuda {
+
+// A 1-bit, group-size-128 weight matrix repacked for the decode kernel (packed_mma.cu): per 16-row
+// tile and 512-k chunk, the words in the tensor cores' fragment order followed by the float16 /
+// bfloat16 scales (and biases, unless symmetric), so each warp streams one contiguous record with
+// 16-byte loads. K is padded to a whole chunk and N to a whole tile with zero words and scales.
+struct PackedOneBit {
+    Buffer data;
+    int64_t N = 0, K = 0;
+    DType sdt = DType::float16;
+    bool symmetric = false;  // biases not stored: every bias is -scale / 2
+    int64_t tiles() const { return (N + 15) / 16; }
+    int64_t chunks() const { return (K + 511) / 512; }
+};
+
+// Whether pack_one_bit takes these parameters: bits 1, group size 128, float16 / bfloat16 scales.
+bool packable_one_bit(int bits, int g, DType sdt);
+// Repacks host weights w [N, K / 32] with scales / biases [N, K / 128] (biases nullptr: symmetric)
+// and uploads them. Throws [cuda] for parameters packable_one_bit refuses.
+PackedOneBit pack_one_bit(const uint32_t* w, const void* scales, const void* biases, DType sdt,
+                          int64_t N, int64_t K, int g);
+// y [M, N] (ydt) = x [M, K] (xdt) @ w_hat.T with int8 activations (quant::qmm_t_int8_ref's
+// numerics up to float32 rounding); x and y are device pointers. Batch invariant.
+void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+                        DType ydt);
+
+// The same in two steps, so that several matrices with the same input (q / k / v, gate / up)
+// share one activation quantization: pack_activations writes the int8 bit planes of x [M, K] to
+// the backend's scratch, valid until the next pack_activations call.
+struct PackedActivations {
+    const void* planes = nullptr;
+    const void* scales = nullptr;  // per group: dx and the sum of x
+    int64_t M = 0, K = 0;
+};
+PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);
+void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt);
+
+}  // namespace onebit::cuda

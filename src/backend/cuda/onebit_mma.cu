@@ -16,56 +16,32 @@
 // row's arithmetic is the same whatever M is (batch invariant).
 #include <type_traits>
 
-#include "backend/cuda/internal.h"
+#include "backend/cuda/onebit_common.cuh"
 
 namespace onebit::cuda {
 
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kMaxMB = 8;  // activation rows per block
 
-// Warp per (activation row m, group G): int8 codes, dx, xsum and the 8 planes of each word.
+// Warp per (activation row m, group G): dx, xsum and the 8 planes of each word of the group.
 // planes: [M, K / 32, 8] uint32.
-__global__ void prep_planes_kernel(const void* x, DType xdt, int64_t M, int64_t K, int g,
-                                   uint32_t* planes, float* dx, float* xsum) {
+template <int WORDS>
+__global__ void prep_planes_kernel(const void* x, DType xdt, int64_t K, uint32_t* planes,
+                                   float* dx, float* xsum) {
+    constexpr int g = 32 * WORDS;
     const int lane = threadIdx.x & 31;
     const int64_t ng = K / g, G = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32;
     const int64_t m = blockIdx.y;
     if (G >= ng) return;
-    const int per = g / 32;  // words of the group; lane holds k = G g + 32 j + lane
-    float v[4];
-    float amax = 0.0f, sum = 0.0f;
-    for (int j = 0; j < per; ++j) {
-        v[j] = load_as_float(xdt, x, m * K + G * g + 32 * j + lane);
-        amax = fmaxf(amax, fabsf(v[j]));
-    }
-    for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    for (int j = 0; j < per; ++j) sum = __fadd_rn(sum, v[j]);
-    for (int o = 16; o; o >>= 1) sum = __fadd_rn(sum, __shfl_xor_sync(0xffffffffu, sum, o));
-    const float d = __fdiv_rn(amax, 127.0f);
-    const float inv = d > 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
-    if (lane == 0) dx[m * ng + G] = d, xsum[m * ng + G] = sum;
-    for (int j = 0; j < per; ++j) {
-        const float q = fminf(fmaxf(rintf(__fmul_rn(v[j], inv)), -127.0f), 127.0f);
-        const uint32_t byte = static_cast<uint32_t>(static_cast<int32_t>(q)) & 0xffu;
-        uint32_t mine = 0;
+    float v[WORDS];
 #pragma unroll
-        for (int p = 0; p < 8; ++p) {
-            const uint32_t word = __ballot_sync(0xffffffffu, (byte >> p) & 1u);
-            if (lane == p) mine = word;
-        }
-        if (lane < 8) planes[(m * (K / 32) + G * per + j) * 8 + lane] = mine;
-    }
-}
-
-__device__ __forceinline__ void mma_b1(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t b0) {
-    c[0] = c[1] = c[2] = c[3] = 0;
-    asm(
-        "mma.sync.aligned.m16n8k128.row.col.s32.b1.b1.s32.and.popc "
-        "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
-        : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-        : "r"(a0), "r"(a1), "r"(b0));
+    for (int j = 0; j < WORDS; ++j) v[j] = load_as_float(xdt, x, m * K + G * g + 32 * j + lane);
+    float d, sum;
+    quantize_group_planes(v, lane, d, sum, [&](int j, int p, uint32_t word) {
+        planes[(m * (K / 32) + G * WORDS + j) * 8 + p] = word;
+    });
+    if (lane == 0) dx[m * ng + G] = d, xsum[m * ng + G] = sum;
 }
 
 // Block: kWarps warps on rows [16 blockIdx.x, +16), activation rows [MB blockIdx.y, +MB).
@@ -79,7 +55,7 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 4 : 2)
     qmm_t_1bit_mma_kernel(quant::QmmArgs a, const uint32_t* planes, const float* dx,
                           const float* xsum) {
     constexpr int SUB = 128 / G;  // groups per tile: 1, 2 or 4
-    __shared__ float part[kWarps][kMaxMB][16];
+    __shared__ float part[kWarps][MB][16];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, gid = lane >> 2, tig = lane & 3;
     const int W = int(a.K / 32), ng = int(a.K / G);
     const int64_t n_lo = blockIdx.x * 16 + gid, n_hi = n_lo + 8, m0 = blockIdx.y * int64_t(MB);
@@ -93,7 +69,8 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 4 : 2)
     const uint32_t* pl = planes + m0 * W * 8 + gid;
     const float* dxm = dx + m0 * ng;
     const float* xsm = xsum + m0 * ng;
-    const int c0 = 1 << (2 * tig), c1 = tig == 3 ? -128 : 1 << (2 * tig + 1);
+    int c0, c1;
+    plane_weights(tig, c0, c1);
     const int my_sub = tig * 32 / G;  // the group of this thread's k-word within a tile
     float acc_lo[MB], acc_hi[MB];
 #pragma unroll
@@ -137,26 +114,8 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 4 : 2)
                 }
             }
     }
-    // the four threads of a row, then the warps in order
-#pragma unroll
-    for (int i = 0; i < MB; ++i) {
-        float lo = acc_lo[i], hi = acc_hi[i];
-        lo = __fadd_rn(lo, __shfl_xor_sync(0xffffffffu, lo, 1));
-        lo = __fadd_rn(lo, __shfl_xor_sync(0xffffffffu, lo, 2));
-        hi = __fadd_rn(hi, __shfl_xor_sync(0xffffffffu, hi, 1));
-        hi = __fadd_rn(hi, __shfl_xor_sync(0xffffffffu, hi, 2));
-        if (tig == 0) part[warp][i][gid] = lo, part[warp][i][gid + 8] = hi;
-    }
-    __syncthreads();
-    if (threadIdx.x < 16 * MB) {
-        const int i = threadIdx.x / 16, r = threadIdx.x % 16;
-        const int64_t n = blockIdx.x * 16 + r;
-        if (i < mb && n < a.N) {
-            float v = part[0][i][r];
-            for (int w = 1; w < kWarps; ++w) v = __fadd_rn(v, part[w][i][r]);
-            store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n, v);
-        }
-    }
+    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, blockIdx.x * 16, a.N, m0, a.y, a.ydt,
+                           a.y_stride());
 }
 
 }  // namespace
@@ -168,7 +127,12 @@ void qmm_t_1bit_mma_i8(const quant::QmmArgs& a) {
     auto* dx = static_cast<float*>(workspace(1, size_t(a.M * ng) * 4));
     auto* xsum = static_cast<float*>(workspace(2, size_t(a.M * ng) * 4));
     const dim3 pgrid(static_cast<unsigned>((ng + 3) / 4), static_cast<unsigned>(a.M));
-    prep_planes_kernel<<<pgrid, 128>>>(a.x, a.xdt, a.M, a.K, a.group_size, planes, dx, xsum);
+    if (a.group_size == 32)
+        prep_planes_kernel<1><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
+    else if (a.group_size == 64)
+        prep_planes_kernel<2><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
+    else
+        prep_planes_kernel<4><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
     check_launch("qmm_t_1bit_mma_i8 (activation planes)");
     // the activation rows of one block: 1, 2, 4 or 8 (same arithmetic per row for every choice)
     const int mb = a.M > 4 ? 8 : a.M > 2 ? 4 : a.M > 1 ? 2 : 1;

@@ -37,3 +37,17 @@ namespace onebit::cuda {
 double measure_read_bandwidth_gbps(size_t) { not_built(); }
 double time_ms_per_call(void (*)(void*, int), void*, int) { not_built(); }
 }  // namespace onebit::cuda
+
+namespace onebit::cuda {
+bool packable_one_bit(int, int, DType) { return false; }
+PackedOneBit pack_one_bit(const uint32_t*, const void*, const void*, DType, int64_t, int64_t, int) {
+    not_built();
+}
+void qmm_packed_one_bit(const PackedOneBit&, const void*, DType, int64_t, void*, DType) {
+    not_built();
+}
+PackedActivations pack_activations(const void*, DType, int64_t, int64_t) { not_built(); }
+void qmm_packed_one_bit(const PackedOneBit&, const PackedActivations&, void*, DType) {
+    not_built();
+}
+}  // namespace onebit::cuda

@@ -1,0 +1,240 @@
+// 1-bit decode over weights repacked in the tensor cores' fragment order (cuda.h: PackedOneBit),
+// int8 activations, mma.sync m16n8k128 .b1 AND-popc as in onebit_mma.cu (see there for the
+// bit-plane identity). Bonsai's form only: group size 128, float16 / bfloat16 scales.
+//
+// Record of 16-row tile t, 512-k chunk c (4 tiles of 128 k, i.e. 4 groups), lane = 4 gid + tig:
+//   words   [2][32 lanes][4] uint32: [0][lane][u] = row gid, k-word 16 c + 4 u + tig;
+//                                    [1][lane][u] = row gid + 8, same word
+//   scales  [32 lanes][4] 16-bit: scale and bias of rows gid and gid + 8, group 4 c + tig
+//           (symmetric: [32 lanes][2], the two scales)
+// so a warp reads a whole record with one 16-byte load per lane per half, and its scales with
+// one 8- (4-) byte load. MMA u covers group 4 c + u; its popcount partials are summed over the
+// four lanes of a row with a reduce-scatter that leaves lane tig the integer sum of group
+// 4 c + tig, which that lane then scales: integer sums exact, float work once per group.
+// Activation planes are written by the prep kernel in the same order:
+//   planes [M][chunks][32 lanes][4] uint32: [m][c][lane][u] = plane gid of word 16 c + 4 u + tig
+//   dxs    [M][chunks][4] float2 (dx, xsum) of group 4 c + u (zero for padding groups)
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "backend/cuda/onebit_common.cuh"
+#include "core/error.h"
+
+namespace onebit::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;  // per block: 8 blocks fit an SM, so a 12288-row matrix runs in one wave
+constexpr int64_t kWordBytes = 1024;
+
+int64_t record_bytes(bool symmetric) { return kWordBytes + (symmetric ? 128 : 256); }
+
+__global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t C,
+                                   uint32_t* planes, float2* dxs) {
+    const int lane = threadIdx.x & 31;
+    const int64_t G = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
+    if (G >= C * 4) return;
+    const int64_t c = G / 4, u = G % 4;
+    const bool real = G * 128 < K;  // padding groups: zero planes, dx and sum
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+        v[j] = real ? load_as_float(xdt, x, m * K + G * 128 + 32 * j + lane) : 0.0f;
+    float d, sum;
+    quantize_group_planes(v, lane, d, sum, [&](int j, int p, uint32_t word) {
+        planes[((m * C + c) * 32 + p * 4 + j) * 4 + u] = word;
+    });
+    if (lane == 0) dxs[(m * C + c) * 4 + u] = make_float2(d, sum);
+}
+
+// p[u] summed over the four lanes of a row; lane tig gets the sum of element tig.
+__device__ __forceinline__ int reduce_scatter4(const int (&p)[4], int tig) {
+    const bool hi2 = tig & 2, hi1 = tig & 1;
+    int v0 = hi2 ? p[2] : p[0], v1 = hi2 ? p[3] : p[1];
+    const int s0 = hi2 ? p[0] : p[2], s1 = hi2 ? p[1] : p[3];
+    v0 += __shfl_xor_sync(0xffffffffu, s0, 2);
+    v1 += __shfl_xor_sync(0xffffffffu, s1, 2);
+    const int mine = hi1 ? v1 : v0, send = hi1 ? v0 : v1;
+    return mine + __shfl_xor_sync(0xffffffffu, send, 1);
+}
+
+template <typename ST>
+__device__ __forceinline__ float to_f(uint32_t bits16) {
+    const unsigned short h = static_cast<unsigned short>(bits16);
+    if constexpr (std::is_same_v<ST, __half>)
+        return __half2float(__ushort_as_half(h));
+    else
+        return __bfloat162float(__ushort_as_bfloat16(h));
+}
+
+template <int MB, bool SYM, typename ST>
+__global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
+    qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
+                      const float2* dxs, int64_t M, void* y, DType ydt) {
+    __shared__ float part[kWarps][MB][16];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
+    const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
+    const int mb = int(min(int64_t(MB), M - m0));
+    const int64_t R = kWordBytes + (SYM ? 128 : 256);
+    int c0, c1;
+    plane_weights(tig, c0, c1);
+    float acc_lo[MB], acc_hi[MB];
+#pragma unroll
+    for (int i = 0; i < MB; ++i) acc_lo[i] = acc_hi[i] = 0.0f;
+    // software pipeline: the next chunk's weights and scales are in flight while this one computes
+    const uint8_t* rec = data + rt * C * R;
+    struct Chunk {
+        uint4 wl, wh;
+        uint2 sv;
+    };
+    auto load = [&](int c) {
+        const uint8_t* r = rec + int64_t(c) * R;
+        Chunk k;
+        k.wl = __ldg(reinterpret_cast<const uint4*>(r) + lane);
+        k.wh = __ldg(reinterpret_cast<const uint4*>(r + 512) + lane);
+        if constexpr (SYM)
+            k.sv.x = __ldg(reinterpret_cast<const uint32_t*>(r + kWordBytes) + lane), k.sv.y = 0;
+        else
+            k.sv = __ldg(reinterpret_cast<const uint2*>(r + kWordBytes) + lane);
+        return k;
+    };
+    Chunk next = warp < C ? load(warp) : Chunk{};
+    for (int c = warp; c < C; c += kWarps) {
+        const Chunk cur = next;
+        if (c + kWarps < C) next = load(c + kWarps);
+        float s_lo, s_hi, b_lo, b_hi;
+        if constexpr (SYM) {
+            s_lo = to_f<ST>(cur.sv.x), s_hi = to_f<ST>(cur.sv.x >> 16);
+            b_lo = -0.5f * s_lo, b_hi = -0.5f * s_hi;
+        } else {
+            s_lo = to_f<ST>(cur.sv.x), b_lo = to_f<ST>(cur.sv.x >> 16);
+            s_hi = to_f<ST>(cur.sv.y), b_hi = to_f<ST>(cur.sv.y >> 16);
+        }
+        const uint32_t a0[4] = {cur.wl.x, cur.wl.y, cur.wl.z, cur.wl.w};
+        const uint32_t a1[4] = {cur.wh.x, cur.wh.y, cur.wh.z, cur.wh.w};
+#pragma unroll
+        for (int i = 0; i < MB; ++i) {
+            if (i >= mb) break;
+            const int64_t at = (m0 + i) * C + c;
+            const uint4 pv = __ldg(reinterpret_cast<const uint4*>(planes) + at * 32 + lane);
+            const float2 d = __ldg(dxs + at * 4 + tig);
+            const uint32_t b[4] = {pv.x, pv.y, pv.z, pv.w};
+            int p_lo[4], p_hi[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u) {
+                int cc[4];
+                mma_b1(cc, a0[u], a1[u], b[u]);
+                p_lo[u] = cc[0] * c0 + cc[1] * c1;
+                p_hi[u] = cc[2] * c0 + cc[3] * c1;
+            }
+            const int g_lo = reduce_scatter4(p_lo, tig), g_hi = reduce_scatter4(p_hi, tig);
+            acc_lo[i] = __fmaf_rn(__fmul_rn(s_lo, d.x), float(g_lo), __fmaf_rn(b_lo, d.y, acc_lo[i]));
+            acc_hi[i] = __fmaf_rn(__fmul_rn(s_hi, d.x), float(g_hi), __fmaf_rn(b_hi, d.y, acc_hi[i]));
+        }
+    }
+    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, rt * 16, N, m0, y, ydt, N);
+}
+
+}  // namespace
+
+bool packable_one_bit(int bits, int g, DType sdt) {
+    return bits == 1 && g == 128 && (sdt == DType::float16 || sdt == DType::bfloat16);
+}
+
+PackedOneBit pack_one_bit(const uint32_t* w, const void* scales, const void* biases, DType sdt,
+                          int64_t N, int64_t K, int g) {
+    if (!packable_one_bit(1, g, sdt))
+        fail("cuda", "the packed 1-bit layout needs group size 128 and float16 / bfloat16 scales, "
+                     "got group size ", g, " and ", dtype_name(sdt), " scales");
+    PackedOneBit p;
+    p.N = N, p.K = K, p.sdt = sdt, p.symmetric = biases == nullptr;
+    const int64_t T = p.tiles(), C = p.chunks(), R = record_bytes(p.symmetric), W = K / 32,
+                  ng = K / 128;
+    std::vector<uint8_t> host(size_t(T * C * R), 0);
+    const auto* s16 = static_cast<const uint16_t*>(scales);
+    const auto* b16 = static_cast<const uint16_t*>(biases);
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < C; ++c) {
+            uint8_t* rec = host.data() + (t * C + c) * R;
+            auto* words = reinterpret_cast<uint32_t*>(rec);
+            auto* sc = reinterpret_cast<uint16_t*>(rec + kWordBytes);
+            for (int lane = 0; lane < 32; ++lane) {
+                const int gid = lane >> 2, tig = lane & 3;
+                for (int half = 0; half < 2; ++half) {
+                    const int64_t n = t * 16 + gid + 8 * half;
+                    if (n >= N) continue;
+                    for (int u = 0; u < 4; ++u) {
+                        const int64_t wi = 16 * c + 4 * u + tig;
+                        if (wi < W) words[(half * 32 + lane) * 4 + u] = w[n * W + wi];
+                    }
+                    const int64_t G = 4 * c + tig;
+                    if (G >= ng) continue;
+                    if (p.symmetric) {
+                        sc[lane * 2 + half] = s16[n * ng + G];
+                    } else {
+                        sc[lane * 4 + 2 * half] = s16[n * ng + G];
+                        sc[lane * 4 + 2 * half + 1] = b16[n * ng + G];
+                    }
+                }
+            }
+        }
+    p.data = Buffer(host.size());
+    p.data.upload(host.data(), host.size());
+    return p;
+}
+
+PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K) {
+    PackedActivations xa;
+    xa.M = M, xa.K = K;
+    if (M == 0 || K == 0) return xa;
+    const int64_t C = (K + 511) / 512;
+    auto* planes = static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
+    auto* dxs = static_cast<float2*>(workspace(1, size_t(M * C * 4) * sizeof(float2)));
+    const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(M));
+    prep_packed_kernel<<<grid, 128>>>(x, xdt, K, C, planes, dxs);
+    check_launch("pack_activations");
+    xa.planes = planes, xa.scales = dxs;
+    return xa;
+}
+
+void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+                        DType ydt) {
+    qmm_packed_one_bit(p, pack_activations(x, xdt, M, p.K), y, ydt);
+}
+
+void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt) {
+    if (xa.K != p.K) fail("cuda", "packed activations have K = ", xa.K, ", the weights ", p.K);
+    const int64_t M = xa.M, C = p.chunks();
+    if (M == 0 || p.N == 0) return;
+    const auto* planes = static_cast<const uint32_t*>(xa.planes);
+    const auto* dxs = static_cast<const float2*>(xa.scales);
+    const int mb = M > 4 ? 8 : M > 2 ? 4 : M > 1 ? 2 : 1;
+    const dim3 grid(static_cast<unsigned>(p.tiles()), static_cast<unsigned>((M + mb - 1) / mb));
+    const auto* data = static_cast<const uint8_t*>(p.data.data());
+    auto launch = [&](auto MB, auto SYM, auto ST) {
+        qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>
+            <<<grid, kWarps * 32>>>(data, p.N, int(C), planes, dxs, M, y, ydt);
+    };
+    auto by_form = [&](auto MB) {
+        const bool half = p.sdt == DType::float16;
+        using H = std::common_type<__half>;
+        using B = std::common_type<__nv_bfloat16>;
+        if (p.symmetric) {
+            if (half) launch(MB, std::true_type{}, H{});
+            else launch(MB, std::true_type{}, B{});
+        } else {
+            if (half) launch(MB, std::false_type{}, H{});
+            else launch(MB, std::false_type{}, B{});
+        }
+    };
+    switch (mb) {
+        case 1: by_form(std::integral_constant<int, 1>{}); break;
+        case 2: by_form(std::integral_constant<int, 2>{}); break;
+        case 4: by_form(std::integral_constant<int, 4>{}); break;
+        default: by_form(std::integral_constant<int, 8>{}); break;
+    }
+    check_launch("qmm_packed_one_bit");
+}
+
+}  // namespace onebit::cuda
