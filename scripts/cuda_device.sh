@@ -10,14 +10,15 @@
 #                                       writing logs and JSON to OUT (default: cuda-results/)
 #
 # The GPU machine needs none of the -dev packages: the binaries link the CUDA runtime and
-# GoogleTest statically. Copy build-cuda/onebit, build-cuda/tests/test_cuda and .devlib/ there.
+# GoogleTest statically. Copy build-cuda/onebit, build-cuda/tests/test_cuda{,_model} and .devlib/
+# there, beside a copy of the repository (the model tests read data/ and models/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case "${1:-}" in
 build)
     cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON >/dev/null
-    cmake --build build-cuda --target onebit test_cuda
+    cmake --build build-cuda --target onebit test_cuda test_cuda_model
     mkdir -p .devlib
     for lib in libpcre2-8.so.0 libutf8proc.so.2; do
         cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')" .devlib/
@@ -29,9 +30,12 @@ run)
     export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv \
         | tee "$out/gpu.txt"
+    export ONEBIT_DATA_DIR="$PWD/data"  # the tests' data, wherever this copy of the repo is
     status=0
-    build-cuda/tests/test_cuda 2>&1 | tee "$out/test_cuda.log" | grep -E "^\[  (FAILED|PASSED|SKIPPED)|Failure|error|device:" || true
-    grep -q "^\[  PASSED  \]" "$out/test_cuda.log" && ! grep -q "^\[  FAILED  \]" "$out/test_cuda.log" || status=1
+    for t in test_cuda test_cuda_model; do
+        build-cuda/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|SKIPPED)|Failure|error|device:" || true
+        grep -q "^\[  PASSED  \]" "$out/$t.log" && ! grep -q "^\[  FAILED  \]" "$out/$t.log" || status=1
+    done
     shift 2 || true
     build-cuda/onebit bench kernels --device cuda --bits 1 --m 1,2,8,64 "$@" 2>&1 | tee "$out/bench_1bit.txt"
     build-cuda/onebit bench kernels --device cuda --bits 2,4,8 --m 1 --precision float32 2>&1 \

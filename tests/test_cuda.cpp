@@ -72,6 +72,37 @@ quant::QmmArgs on_device(quant::QmmArgs a, const cuda::Buffer& x, const cuda::Bu
     return a;
 }
 
+// int8 kernels against quant::qmm_t_int8_ref itself, up to float32 rounding (FORMAT.md's
+// tolerance on the sum of |terms|): the oracle's int8 bound alone would not see an activation
+// quantized differently from the reference.
+void check_against_int8_reference(const Problem& p, const Tensor& y, Shape3 sh, int g, int bits,
+                                  bool symmetric) {
+    Tensor want(DType::float32, {sh.M, sh.N});
+    quant::QmmArgs a = args_for(p, want, true, sh, g, bits, symmetric);
+    quant::qmm_t_int8_ref(a);
+    const double tol = qmm_tol(y.dtype()), floor = qmm_abs_floor(y.dtype());
+    const int64_t K = sh.K, words = p.w.view().dim(1), ng = K / g;
+    std::vector<float> xf(K), dx(ng);
+    std::vector<int8_t> xq(K);
+    for (int64_t m = 0; m < sh.M; ++m) {
+        for (int64_t k = 0; k < K; ++k) xf[k] = load_float(p.x.dtype(), p.x.data(), m * K + k);
+        quant::quantize_activations_int8(xf.data(), K, g, xq.data(), dx.data());
+        for (int64_t n = 0; n < std::min<int64_t>(sh.N, 64); ++n) {
+            double terms = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double q = quant::get_code(
+                    reinterpret_cast<const uint8_t*>(p.w.ptr<uint32_t>() + n * words), k, bits);
+                const double sc = load_float(p.s.dtype(), p.s.data(), n * ng + k / g);
+                const double bi = symmetric ? -sc / 2 : load_float(p.b.dtype(), p.b.data(), n * ng + k / g);
+                terms += std::abs(sc * dx[k / g] * q * xq[k]) + std::abs(bi * xf[k]);
+            }
+            const double got = load_float(y.dtype(), y.data(), m * sh.N + n);
+            ASSERT_LE(std::abs(got - want.ptr<float>()[m * sh.N + n]), tol * terms + floor)
+                << "element (" << m << ", " << n << ") against qmm_t_int8_ref";
+        }
+    }
+}
+
 class CudaQmm : public ::testing::TestWithParam<const cuda::Kernel*> {};
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaQmm);
 
@@ -103,6 +134,9 @@ TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
                     check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), transpose,
                                          g, bits, y.view(), symmetric,
                                          k.precision == cuda::Precision::int8);
+                    if (HasFatalFailure()) return;
+                    if (k.precision == cuda::Precision::int8)
+                        check_against_int8_reference(p, y, sh, g, bits, symmetric);
                     if (HasFatalFailure()) return;
                 }
             }
@@ -240,6 +274,13 @@ TEST(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
             from_device(dy, y);
             check_against_oracle(x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1, y.view(),
                                  symmetric, true);
+            if (HasFatalFailure()) return;
+            {
+                Problem px{Tensor(dt, {sh.M, sh.K}), std::move(p.w), std::move(p.s), std::move(p.b)};
+                std::memcpy(px.x.data(), x.data(), x.nbytes());
+                check_against_int8_reference(px, y, sh, g, 1, symmetric);
+                p.w = std::move(px.w), p.s = std::move(px.s), p.b = std::move(px.b);
+            }
             if (HasFatalFailure()) return;
             // the two-step form (activations packed once) gives the same bits
             Tensor y2(DType::float32, {sh.M, sh.N});

@@ -18,6 +18,7 @@
 #include "ops/nn.h"
 #include "ops/ops.h"
 #include "sampling/sampler.h"
+#include "model_fixtures.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -79,62 +80,6 @@ TEST(Model, StopStringsAndContextLimit) {
     EXPECT_THROW(m.forward(bad, cache, logits), Error);
 }
 
-// A tiny random Qwen3 folder; `bits` 0 stores dense float32 weights, else affine-quantized.
-void write_qwen3(const fs::path& dir, int bits, int group, bool tied, uint32_t seed,
-                 const std::string& drop = {}, const std::string& reshape = {}) {
-    fs::create_directories(dir);
-    const int64_t d = 128, hd = 32, nh = 4, nkv = 2, ff = 256, vocab = 300, layers = 2;
-    Json cfg = {{"model_type", "qwen3"}, {"hidden_size", d}, {"intermediate_size", ff},
-                {"num_hidden_layers", layers}, {"num_attention_heads", nh}, {"num_key_value_heads", nkv},
-                {"head_dim", hd}, {"vocab_size", vocab}, {"max_position_embeddings", 256},
-                {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", tied},
-                {"eos_token_id", 7}};
-    if (bits) cfg["quantization"] = {{"group_size", group}, {"bits", bits}};
-    std::ofstream(dir / "config.json") << cfg.dump();
-    std::mt19937 rng(seed);
-    std::vector<Tensor> owned;
-    owned.reserve(64);
-    std::vector<std::pair<std::string, TensorView>> tensors;
-    auto add = [&](const std::string& name, Tensor t) {
-        if (name == drop) return;
-        owned.push_back(std::move(t));
-        tensors.emplace_back(name, owned.back().view());
-    };
-    auto dense = [&](const std::string& name, Shape s, float mean, float sd) {
-        if (name == reshape) s[0] += 1;
-        Tensor t(DType::float32, s);
-        test::fill_normal(t.view(), rng, mean, sd);
-        add(name, std::move(t));
-    };
-    auto lin = [&](const std::string& module, int64_t n, int64_t k) {
-        if (!bits) return dense(module + ".weight", {n, k}, 0, 0.08f);
-        Tensor w(DType::float32, {n, k});
-        test::fill_normal(w.view(), rng, 0, 0.08f);
-        Quantized q = quantize(w.view(), group, bits);
-        add(module + ".weight", std::move(q.weight));
-        add(module + ".scales", std::move(q.scales));
-        add(module + ".biases", std::move(q.biases));
-    };
-    lin("model.embed_tokens", vocab, d);
-    for (int64_t l = 0; l < layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        dense(p + "input_layernorm.weight", {d}, 1, 0.1f);
-        dense(p + "post_attention_layernorm.weight", {d}, 1, 0.1f);
-        dense(p + "self_attn.q_norm.weight", {hd}, 1, 0.1f);
-        dense(p + "self_attn.k_norm.weight", {hd}, 1, 0.1f);
-        lin(p + "self_attn.q_proj", nh * hd, d);
-        lin(p + "self_attn.k_proj", nkv * hd, d);
-        lin(p + "self_attn.v_proj", nkv * hd, d);
-        lin(p + "self_attn.o_proj", d, nh * hd);
-        lin(p + "mlp.gate_proj", ff, d);
-        lin(p + "mlp.up_proj", ff, d);
-        lin(p + "mlp.down_proj", d, ff);
-    }
-    dense("model.norm.weight", {d}, 1, 0.1f);
-    if (!tied) lin("lm_head", vocab, d);
-    io::save_safetensors((dir / "model.safetensors").string(), tensors);
-}
-
 // The same folder with every quantized weight replaced by its float32 dequantization.
 void dequantize_folder(const fs::path& src, const fs::path& dst, int bits, int group) {
     fs::create_directories(dst);
@@ -166,7 +111,7 @@ fs::path tmpdir(const std::string& name) {
 TEST(Model, QuantizedEqualsDequantizedDense) {
     for (auto [bits, group, tied] : {std::tuple{1, 128, true}, {2, 64, false}, {4, 32, true}, {8, 64, false}}) {
         const fs::path q = tmpdir("q" + std::to_string(bits)), dq = tmpdir("dq" + std::to_string(bits));
-        write_qwen3(q, bits, group, tied, 42 + bits);
+        test::write_qwen3(q, bits, group, tied, 42 + bits);
         dequantize_folder(q, dq, bits, group);
         const model::Model mq = model::Model::load(q.string()), md = model::Model::load(dq.string());
         std::vector<int32_t> ids = {3, 17, 250, 9, 9, 100, 42, 299, 0, 5, 61, 77};
@@ -198,30 +143,30 @@ TEST(Model, LoadErrorsNameTheProblem) {
     };
     expect_error(tmpdir("nonexistent"), "is not a directory");
     const fs::path miss = tmpdir("missing");
-    write_qwen3(miss, 4, 64, false, 1, "model.layers.1.mlp.up_proj.weight");
+    test::write_qwen3(miss, 4, 64, false, 1, "model.layers.1.mlp.up_proj.weight");
     expect_error(miss, "tensor 'model.layers.1.mlp.up_proj.weight' is missing");
     const fs::path shape = tmpdir("shape");
-    write_qwen3(shape, 0, 64, true, 1, "", "model.layers.0.self_attn.k_norm.weight");
+    test::write_qwen3(shape, 0, 64, true, 1, "", "model.layers.0.self_attn.k_norm.weight");
     expect_error(shape, "tensor 'model.layers.0.self_attn.k_norm.weight' has shape [33], expected [32]");
     const fs::path arch = tmpdir("arch");
-    write_qwen3(arch, 0, 64, true, 1);
+    test::write_qwen3(arch, 0, 64, true, 1);
     Json cfg = Json::parse(slurp((arch / "config.json").string()));
     cfg["model_type"] = "mamba";
     std::ofstream(arch / "config.json") << cfg.dump();
     expect_error(arch, "model_type 'mamba' is not supported");
     const fs::path mismatch = tmpdir("mismatch");
-    write_qwen3(mismatch, 4, 64, true, 1);
+    test::write_qwen3(mismatch, 4, 64, true, 1);
     cfg = Json::parse(slurp((mismatch / "config.json").string()));
     cfg["quantization"]["bits"] = 2;
     std::ofstream(mismatch / "config.json") << cfg.dump();
     expect_error(mismatch, "is stored with bits 4, group size 64 but config.json says bits 2");
     const fs::path trunc = tmpdir("trunc");
-    write_qwen3(trunc, 0, 64, true, 1);
+    test::write_qwen3(trunc, 0, 64, true, 1);
     fs::resize_file(trunc / "model.safetensors", fs::file_size(trunc / "model.safetensors") - 100);
     expect_error(trunc, "[safetensors]");
     // A corrupted config.json: each defect named.
     const fs::path badcfg = tmpdir("badcfg");
-    write_qwen3(badcfg, 0, 64, true, 1);
+    test::write_qwen3(badcfg, 0, 64, true, 1);
     const std::pair<std::string, std::string> configs[] = {
         {"{\"model_type\": \"qwen3\",", "not valid JSON"},
         {"[1, 2]", "the top level is not an object"},

@@ -16,15 +16,21 @@
 
 namespace onebit::model {
 
-// Keys and values of every layer for up to `capacity` positions.
+// Where the forward pass runs.
+enum class Device : uint8_t { cpu, cuda };
+
+// Keys and values of every layer for up to `capacity` positions, in host memory (the CPU
+// forward) or device memory (the CUDA forward), allocated by the first forward call.
 struct KVCache {
     int64_t capacity = 0, n_layers = 0, n_kv = 0, head_dim = 0;
     int64_t length = 0;        // positions filled
-    std::vector<float> k, v;   // [n_layers, capacity, n_kv, head_dim]
+    std::vector<float> k, v;   // [n_layers, capacity, n_kv, head_dim] (CPU)
+    std::shared_ptr<void> device;  // the same on the GPU (CUDA)
     KVCache(int64_t capacity, const ModelConfig& c);
+    void ensure_host();
     float* k_at(int64_t layer, int64_t pos) { return &k[((layer * capacity + pos) * n_kv) * head_dim]; }
     float* v_at(int64_t layer, int64_t pos) { return &v[((layer * capacity + pos) * n_kv) * head_dim]; }
-    size_t bytes() const { return (k.size() + v.size()) * sizeof(float); }
+    size_t bytes() const { return size_t(2 * n_layers * capacity * n_kv * head_dim) * sizeof(float); }
 };
 
 // The bytes of a checkpoint folder's files, for models held in memory (the embedded default).
@@ -35,6 +41,10 @@ struct LoadOptions {
     // Quantize activations to int8 per group for the quantized matmuls (QmmOptions::
     // int8_activations: faster int8 / lookup-table kernels, error bound in quant/reference.h).
     bool int8_activations = false;
+    // Device::cuda: weights copied to the GPU, forward() runs there (CUDA builds). There,
+    // int8_activations applies to the 1-bit layers (the tensor-core kernels); other bits compute
+    // with float32 activations.
+    Device device = Device::cpu;
 };
 
 class Model {
@@ -49,6 +59,7 @@ class Model {
     ~Model();
 
     const ModelConfig& config() const;
+    Device device() const;
     // EOS ids of config.json and generation_config.json together.
     const std::vector<int32_t>& eos_ids() const;
     // generation_config.json's sampling defaults (all unset without the file).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cpu/machine.h"
+#include "backend/cuda/cuda.h"
 #include "core/error.h"
 #include "core/half.h"
 #include "core/tensor.h"
@@ -104,6 +105,7 @@ struct ModelBenchOptions {
     std::string model, synthetic, save;
     int reps = 3, threads = 0, ubatch = 512;
     bool json = false, int8 = false;
+    std::string device = "cpu";
 };
 
 double now() {
@@ -128,6 +130,7 @@ void run_model_bench(const ModelBenchOptions& o) {
     const double t_load = now();
     model::LoadOptions lo;
     lo.int8_activations = o.int8;
+    lo.device = o.device == "cuda" ? model::Device::cuda : model::Device::cpu;
     const model::Model m = model::Model::load(dir.string(), lo);
     const double load_s = now() - t_load;
     const auto& c = m.config();
@@ -166,17 +169,20 @@ void run_model_bench(const ModelBenchOptions& o) {
     };
     measure("pp512", pp, 512, 0);
     measure("tg128", tg, 0, 128);
-    const double bw = cpu::measure_read_bandwidth_gbps(16 * cpu::llc_bytes());
+    const bool gpu = o.device == "cuda";
+    const double bw = gpu ? cuda::measure_read_bandwidth_gbps(size_t(1) << 30)
+                          : cpu::measure_read_bandwidth_gbps(16 * cpu::llc_bytes());
     const double bytes_per_token = static_cast<double>(m.weight_bytes());
     const double bound = bw * 1e9 / bytes_per_token;
     const std::string label = (o.synthetic.empty() ? dir.string() : o.synthetic + " (synthetic 1-bit g128)") +
-                              (o.int8 ? ", int8 activations" : "");
+                              (o.int8 ? ", int8 activations" : "") +
+                              (gpu ? ", " + cuda::device_info().name : "");
     if (o.json) {
         nlohmann::ordered_json out = nlohmann::ordered_json::array();
         for (const Row& r : rows)
             out.push_back({{"model_type", label}, {"test", r.test}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
                            {"avg_ts", r.avg}, {"stddev_ts", r.sd}, {"model_size", file_bytes},
-                           {"n_threads", num_threads()}, {"n_ubatch", o.ubatch}, {"backend", "CPU"},
+                           {"n_threads", num_threads()}, {"n_ubatch", o.ubatch}, {"backend", gpu ? "CUDA" : "CPU"},
                            {"weight_bytes_per_token", bytes_per_token}, {"read_bandwidth_gbps", bw},
                            {"bandwidth_bound_ts", bound}, {"load_s", load_s}});
         std::printf("%s\n", out.dump(1).c_str());
@@ -198,6 +204,9 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
     auto o = std::make_shared<ModelBenchOptions>();
     auto* b = bench->add_subcommand("model", "pp512 / tg128 on a model (llama-bench style)");
     b->add_option("--model", o->model, "Model folder");
+    b->add_option("--device", o->device, "cpu or cuda")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     b->add_option("--synthetic", o->synthetic, "bonsai-1.7b, bonsai-4b or bonsai-8b: a random 1-bit g128 checkpoint");
     b->add_option("--save", o->save, "With --synthetic: keep the checkpoint in this folder");
     b->add_option("--reps", o->reps, "Repetitions")->capture_default_str();

@@ -30,6 +30,7 @@ namespace {
 struct GenOptions {
     std::string model, prompt, system, prompt_ids;
     bool prompt_set = false, chat = false, no_think = false, json = false, int8 = false;
+    std::string device = "cpu";
     int64_t max_tokens = 256, ctx_size = 0;
     float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
     int32_t top_k = 40;
@@ -81,9 +82,10 @@ bool read_add_bos(const std::string& tokenizer_config) {
     }
 }
 
-Loaded load(const std::string& model_arg, bool int8 = false) {
+Loaded load(const std::string& model_arg, bool int8 = false, const std::string& device = "cpu") {
     model::LoadOptions lo;
     lo.int8_activations = int8;
+    lo.device = device == "cuda" ? model::Device::cuda : model::Device::cpu;
     if (model_arg.empty()) {
         const model::FileMap& files = embedded_model_files();
         Loaded l{model::Model::load_memory(files, "embedded stories260K", lo),
@@ -171,7 +173,7 @@ void run_generate(const GenOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     if (o.max_tokens < 0) fail("generate", "--max-tokens ", o.max_tokens, " must be >= 0");
     if (o.ctx_size < 0) fail("generate", "--ctx-size ", o.ctx_size, " must be >= 0");
-    const Loaded l = load(o.model, o.int8);
+    const Loaded l = load(o.model, o.int8, o.device);
     const std::vector<int32_t> prompt = prompt_ids(l, o);
     std::string text;
     const engine::GenerateOptions eo = engine_options(o, l.model.generation_defaults());
@@ -230,6 +232,9 @@ void add_gen_options(CLI::App* c, GenOptions& o) {
     c->add_option("--stop", o.stop, "Stop string (repeatable)");
     c->add_option("--system", o.system, "System message (with --chat)");
     c->add_flag("--no-think", o.no_think, "enable_thinking = false in the chat template");
+    c->add_option("--device", o.device, "cpu or cuda (the forward pass on the GPU)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     c->add_flag("--int8", o.int8,
                 "Quantize activations to int8 for the quantized matmuls (faster; changes results "
                 "within the bound of quant::qmm_t_int8_ref)");
@@ -268,7 +273,7 @@ void add_generate_commands(CLI::App& app, Runner& run) {
         mark_given(c, *o);
         run = [o] {
             if (o->threads > 0) set_num_threads(o->threads);
-            const Loaded l = load(o->model, o->int8);
+            const Loaded l = load(o->model, o->int8, o->device);
             if (!l.chat_template) fail("chat", "the model has no chat template");
             nlohmann::ordered_json messages = nlohmann::ordered_json::array();
             if (!o->system.empty()) messages.push_back({{"role", "system"}, {"content", o->system}});

@@ -17,7 +17,7 @@ void check_launch(const char* kernel);
 
 // Device scratch for slot (0 .. kWorkspaceSlots - 1), at least `bytes` long: grown when too
 // small (the only allocation, so steady-state calls allocate nothing), never shrunk.
-inline constexpr int kWorkspaceSlots = 4;
+inline constexpr int kWorkspaceSlots = 5;  // 0-1 packed activations, 2-4 qmm_t_1bit_mma_i8
 void* workspace(int slot, size_t bytes);
 
 // Launchers (registry.cpp).

@@ -123,9 +123,9 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 4 : 2)
 void qmm_t_1bit_mma_i8(const quant::QmmArgs& a) {
     if (a.M == 0 || a.N == 0) return;
     const int64_t W = a.K / 32, ng = a.K / a.group_size;
-    auto* planes = static_cast<uint32_t*>(workspace(0, size_t(a.M * W * 8) * 4));
-    auto* dx = static_cast<float*>(workspace(1, size_t(a.M * ng) * 4));
-    auto* xsum = static_cast<float*>(workspace(2, size_t(a.M * ng) * 4));
+    auto* planes = static_cast<uint32_t*>(workspace(2, size_t(a.M * W * 8) * 4));
+    auto* dx = static_cast<float*>(workspace(3, size_t(a.M * ng) * 4));
+    auto* xsum = static_cast<float*>(workspace(4, size_t(a.M * ng) * 4));
     const dim3 pgrid(static_cast<unsigned>((ng + 3) / 4), static_cast<unsigned>(a.M));
     if (a.group_size == 32)
         prep_planes_kernel<1><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);

@@ -1,6 +1,7 @@
 // The CUDA backend in a build without CUDA (ONEBIT_CUDA=OFF): no device, no kernels; every entry
 // point throws [cuda] (common.cpp) and Buffer refuses to allocate.
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/nn.h"
 #include "core/error.h"
 
 namespace onebit::cuda {
@@ -51,3 +52,24 @@ void qmm_packed_one_bit(const PackedOneBit&, const PackedActivations&, void*, DT
     not_built();
 }
 }  // namespace onebit::cuda
+
+
+namespace onebit::cuda::nn {
+void embed_dense(const void*, DType, const int32_t*, int64_t, int64_t, float*) { not_built(); }
+void embed_quantized(const uint32_t*, const void*, const void*, DType, const int32_t*, int64_t,
+                     int64_t, int, int, float*) {
+    not_built();
+}
+void rms_norm(const float*, const float*, int64_t, int64_t, float, float*) { not_built(); }
+void rope(float*, int64_t, int64_t, int64_t, const int32_t*, const float*, float) { not_built(); }
+void attention(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+               const int32_t*, int64_t, float*, float) {
+    not_built();
+}
+void silu_mul(const float*, const float*, int64_t, float*) { not_built(); }
+void add(float*, const float*, int64_t) { not_built(); }
+void linear_dense(const float*, int64_t, int64_t, const void*, DType, int64_t, float*) {
+    not_built();
+}
+void copy(void*, const void*, size_t) { not_built(); }
+}  // namespace onebit::cuda::nn

@@ -1,0 +1,229 @@
+// The forward pass's other kernels (nn.h): plain and correct first; each follows ops/nn.cpp's
+// arithmetic in float32, with block-level reductions in a fixed order.
+#include <cmath>
+
+#include "backend/cuda/internal.h"
+#include "backend/cuda/nn.h"
+#include "core/error.h"
+
+namespace onebit::cuda::nn {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order.
+__device__ float block_sum(float v, float* scratch) {
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += scratch[w];
+    return total;
+}
+
+__device__ float block_max(float v, float* scratch) {
+    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float m = scratch[0];
+    for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
+    return m;
+}
+
+__global__ void embed_dense_kernel(const void* table, DType dt, const int32_t* ids, int64_t t,
+                                   int64_t d, float* out) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= t * d) return;
+    out[i] = load_as_float(dt, table, int64_t(ids[i / d]) * d + i % d);
+}
+
+__global__ void embed_quantized_kernel(const uint32_t* w, const void* scales, const void* biases,
+                                       DType sdt, const int32_t* ids, int64_t t, int64_t d, int g,
+                                       int bits, float* out) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= t * d) return;
+    const int64_t row = ids[i / d], k = i % d, G = row * (d / g) + k / g;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(w + row * (d * bits / 32));
+    const int64_t bit = k * bits;
+    uint32_t v = uint32_t(bytes[bit >> 3]) >> (bit & 7);
+    if ((bit & 7) + bits > 8) v |= uint32_t(bytes[(bit >> 3) + 1]) << (8 - (bit & 7));
+    const float q = float(v & ((1u << bits) - 1u));
+    const float sq = round_as(sdt, __fmul_rn(load_as_float(sdt, scales, G), q));
+    out[i] = round_as(sdt, __fadd_rn(sq, load_as_float(sdt, biases, G)));
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* weight, int64_t n, float eps,
+                                float* out) {
+    __shared__ float scratch[32];
+    const float* xr = x + blockIdx.x * n;
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss = __fmaf_rn(xr[i], xr[i], ss);
+    ss = block_sum(ss, scratch);
+    const float inv = 1.0f / sqrtf(ss / float(n) + eps);
+    float* o = out + blockIdx.x * n;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = xr[i] * inv * weight[i];
+}
+
+// One thread per (token, head, pair j).
+__global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim,
+                            const int32_t* positions, const float* inv_freq, float factor) {
+    const int64_t half = head_dim / 2, i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= t * heads * half) return;
+    const int64_t j = i % half, h = (i / half) % heads, s = i / (half * heads);
+    const float angle = float(positions[s]) * inv_freq[j];
+    const float cs = cosf(angle) * factor, sn = sinf(angle) * factor;
+    float* v = x + (s * heads + h) * head_dim;
+    const float a = v[j], b = v[j + half];
+    v[j] = a * cs - b * sn;
+    v[j + half] = b * cs + a * sn;
+}
+
+// Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory,
+// softmax (max subtracted), then each thread sums its output dimensions over the rows.
+__global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
+                                 const float* k_cache, const float* v_cache,
+                                 const int32_t* positions, float* out, float scale) {
+    extern __shared__ float smem[];  // [d] query, then [len] scores
+    __shared__ float scratch[32];
+    const int64_t s = blockIdx.x, h = blockIdx.y, kvh = h / (n_head / n_kv);
+    const int64_t len = int64_t(positions[s]) + 1;
+    float* qs = smem;
+    float* sc = smem + d;
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) qs[i] = q[(s * n_head + h) * d + i];
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+        const float* kr = k_cache + (j * n_kv + kvh) * d;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < d; ++i) dot = __fmaf_rn(qs[i], kr[i], dot);
+        sc[j] = dot * scale;
+        mx = fmaxf(mx, sc[j]);
+    }
+    mx = block_max(mx, scratch);
+    float sum = 0.0f;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+        sc[j] = expf(sc[j] - mx);
+        sum += sc[j];
+    }
+    sum = block_sum(sum, scratch);  // ends with a barrier: every score is written
+    const float inv = 1.0f / sum;
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < len; ++j) acc = __fmaf_rn(sc[j], v_cache[(j * n_kv + kvh) * d + i], acc);
+        out[(s * n_head + h) * d + i] = acc * inv;
+    }
+}
+
+__global__ void silu_mul_kernel(const float* g, const float* u, int64_t n, float* out) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i < n) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+__global__ void add_kernel(float* x, const float* y, int64_t n) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i < n) x[i] += y[i];
+}
+
+// Warp per (output n, activation row m): lanes stride over k, a fixed warp-tree reduction.
+__global__ void linear_dense_kernel(const float* x, int64_t m, int64_t k, const void* w, DType wdt,
+                                    int64_t n, float* y) {
+    const int lane = threadIdx.x & 31;
+    const int64_t row = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32, mi = blockIdx.y;
+    if (row >= n) return;
+    const float* xr = x + mi * k;
+    float acc = 0.0f;
+    for (int64_t i = lane; i < k; i += 32) acc = __fmaf_rn(xr[i], load_as_float(wdt, w, row * k + i), acc);
+    for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) y[mi * n + row] = acc;
+}
+
+}  // namespace
+
+void embed_dense(const void* table, DType dt, const int32_t* ids, int64_t t, int64_t d, float* out) {
+    if (t * d == 0) return;
+    embed_dense_kernel<<<blocks_for(t * d), kThreads>>>(table, dt, ids, t, d, out);
+    check_launch("embed_dense");
+}
+
+void embed_quantized(const uint32_t* w, const void* scales, const void* biases, DType sdt,
+                     const int32_t* ids, int64_t t, int64_t d, int g, int bits, float* out) {
+    if (t * d == 0) return;
+    embed_quantized_kernel<<<blocks_for(t * d), kThreads>>>(w, scales, biases, sdt, ids, t, d, g,
+                                                             bits, out);
+    check_launch("embed_quantized");
+}
+
+void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
+    if (rows == 0) return;
+    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, weight, n, eps, out);
+    check_launch("rms_norm");
+}
+
+void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
+          const float* inv_freq, float attention_factor) {
+    const int64_t n = t * heads * (head_dim / 2);
+    if (n == 0) return;
+    rope_kernel<<<blocks_for(n), kThreads>>>(x, t, heads, head_dim, positions, inv_freq,
+                                             attention_factor);
+    check_launch("rope");
+}
+
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+               const float* k_cache, const float* v_cache, const int32_t* positions,
+               int64_t capacity, float* out, float scale) {
+    if (t == 0) return;
+    const size_t smem = size_t(d + capacity) * sizeof(float);
+    static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
+    if (smem > raised) {
+        const DeviceInfo info = device_info();
+        int dev = 0, optin = 0;
+        check(cudaGetDevice(&dev), "cudaGetDevice");
+        check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+              "cudaDeviceGetAttribute");
+        if (smem > size_t(optin))
+            fail("cuda", "attention over ", capacity, " positions needs ", smem,
+                 " bytes of shared memory; ", info.name, " gives a block ", optin);
+        check(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   int(smem)),
+              "cudaFuncSetAttribute");
+        raised = smem;
+    }
+    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
+    attention_kernel<<<grid, 128, smem>>>(q, n_head, n_kv, d, k_cache, v_cache, positions, out,
+                                          scale);
+    check_launch("attention");
+}
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+    if (n == 0) return;
+    silu_mul_kernel<<<blocks_for(n), kThreads>>>(gate, up, n, out);
+    check_launch("silu_mul");
+}
+
+void add(float* x, const float* y, int64_t n) {
+    if (n == 0) return;
+    add_kernel<<<blocks_for(n), kThreads>>>(x, y, n);
+    check_launch("add");
+}
+
+void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
+                  float* y) {
+    if (m * n == 0) return;
+    const int warps = kThreads / 32;
+    const dim3 grid(static_cast<unsigned>((n + warps - 1) / warps), static_cast<unsigned>(m));
+    linear_dense_kernel<<<grid, kThreads>>>(x, m, k, w, wdt, n, y);
+    check_launch("linear_dense");
+}
+
+void copy(void* dst, const void* src, size_t bytes) {
+    if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+}
+
+}  // namespace onebit::cuda::nn

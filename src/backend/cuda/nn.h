@@ -1,0 +1,41 @@
+// The rest of the forward pass on the GPU (CUDA builds; the stub throws [cuda]): embedding rows,
+// RMSNorm, rotate-half RoPE, causal grouped-query attention over a KV cache, SwiGLU, residual
+// adds and dense float linears, with the arithmetic of ops/nn.h in float32. All pointers are
+// device pointers; activations are float32 and contiguous. Work is queued on the backend's
+// stream in order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace onebit::cuda::nn {
+
+// out [t, d] = rows ids[t] of a dense float table [rows, d] of dtype dt, as float32.
+void embed_dense(const void* table, DType dt, const int32_t* ids, int64_t t, int64_t d, float* out);
+// out [t, d] = rows ids[t] of a quantized table (weight [rows, d * bits / 32], scales / biases
+// [rows, d / g] of dtype sdt) dequantized as quant::dequantize_ref does, as float32.
+void embed_quantized(const uint32_t* w, const void* scales, const void* biases, DType sdt,
+                     const int32_t* ids, int64_t t, int64_t d, int g, int bits, float* out);
+// out [rows, n] = x / sqrt(mean(x^2) + eps) * weight (out may be x).
+void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out);
+// x [t, heads, head_dim] rotated in place at positions[t] (inv_freq [head_dim / 2]).
+void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
+          const float* inv_freq, float attention_factor);
+// out [t, n_head, d]: query s attends to cache rows 0 .. positions[s] of its KV head; caches
+// [capacity, n_kv, d]. capacity bounds the positions (shared memory per block).
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+               const float* k_cache, const float* v_cache, const int32_t* positions,
+               int64_t capacity, float* out, float scale);
+// out [n] = silu(gate) * up.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+// x [n] += y [n].
+void add(float* x, const float* y, int64_t n);
+// y [m, n] = x [m, k] w^T, w a dense float matrix [n, k] of dtype wdt.
+void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
+                  float* y);
+// Device-to-device copy of `bytes` bytes, queued in order.
+void copy(void* dst, const void* src, size_t bytes);
+
+}  // namespace onebit::cuda::nn

@@ -1,0 +1,208 @@
+// Model::forward on the GPU: the CPU forward's steps (model.cpp) with activations in device
+// memory. The 1-bit layers' activations are packed once per input and shared by the matrices
+// that read it (q / k / v, gate / up). Only the token ids and positions go up and the logits
+// come down per call.
+#include "model/cuda_forward.h"
+
+#include <cmath>
+
+#include "backend/cuda/cuda.h"
+#include "backend/cuda/nn.h"
+#include "model/model_impl.h"
+
+namespace onebit::model {
+
+namespace {
+
+cuda::Buffer upload(const void* p, size_t bytes) {
+    cuda::Buffer b(bytes);
+    b.upload(p, bytes);
+    return b;
+}
+
+cuda::Buffer upload(const TensorView& t) { return upload(t.data, t.nbytes()); }
+
+cuda::Buffer upload(const std::vector<float>& v) { return upload(v.data(), v.size() * 4); }
+
+// A linear layer on the device: packed 1-bit (int8 activations), quantized as stored, or dense.
+struct DeviceLinear {
+    int64_t n = 0, k = 0;
+    bool int8 = false;  // int8 activations (1-bit layers with LoadOptions::int8_activations)
+    std::optional<cuda::PackedOneBit> packed;
+    cuda::Buffer w, s, b;
+    DType wdt = DType::float32, sdt = DType::float32;
+    int bits = 0, g = 0;
+
+    static DeviceLinear from(const Linear& l, bool int8_activations) {
+        DeviceLinear d;
+        d.n = l.n, d.k = l.k;
+        if (!l.w.data) {  // dense
+            d.w = upload(l.dense), d.wdt = l.dense.dtype;
+            return d;
+        }
+        d.bits = l.bits, d.g = l.group_size, d.sdt = l.scales.dtype;
+        d.int8 = int8_activations && l.bits == 1;
+        if (d.int8 && cuda::packable_one_bit(1, l.group_size, l.scales.dtype)) {
+            d.packed = cuda::pack_one_bit(l.w.ptr<uint32_t>(), l.scales.data, l.biases.data,
+                                          l.scales.dtype, l.n, l.k, l.group_size);
+            return d;
+        }
+        d.w = upload(l.w), d.s = upload(l.scales), d.b = upload(l.biases);
+        return d;
+    }
+
+    // y [m, n] = x [m, k] w^T; xa: x's packed activations when already made (packed layers).
+    void forward(const float* x, int64_t m, float* y,
+                 const cuda::PackedActivations* xa = nullptr) const {
+        if (packed) {
+            if (xa)
+                cuda::qmm_packed_one_bit(*packed, *xa, y, DType::float32);
+            else
+                cuda::qmm_packed_one_bit(*packed, x, DType::float32, m, y, DType::float32);
+            return;
+        }
+        if (!bits) return cuda::nn::linear_dense(x, m, k, w.data(), wdt, n, y);
+        quant::QmmArgs a{x,    static_cast<const uint32_t*>(w.data()),
+                         s.data(), b.data(),
+                         y,    DType::float32,
+                         sdt,  DType::float32,
+                         m,    n,
+                         k,    g,
+                         bits, true};
+        cuda::quantized_matmul(a, int8 ? cuda::Precision::int8 : cuda::Precision::float32);
+    }
+};
+
+// Packs x once for the packed layers that share it (nullopt when none is packed).
+std::optional<cuda::PackedActivations> share(const DeviceLinear& l, const float* x, int64_t m) {
+    if (!l.packed) return std::nullopt;
+    return cuda::pack_activations(x, DType::float32, m, l.k);
+}
+
+struct DeviceLayer {
+    DeviceLinear q, k, v, o, gate, up, down;
+    cuda::Buffer attn_norm, mlp_norm, q_norm, k_norm;
+};
+
+struct DeviceCache {
+    cuda::Buffer k, v;  // [n_layers, capacity, n_kv, head_dim]
+};
+
+}  // namespace
+
+struct DeviceModel {
+    cuda::Buffer embed_w, embed_s, embed_b;
+    DType embed_dt = DType::float32, embed_sdt = DType::float32;
+    int embed_bits = 0, embed_g = 0;
+    std::vector<DeviceLayer> layers;
+    cuda::Buffer final_norm, inv_freq;
+    DeviceLinear lm_head;
+    // Activations for up to `rows` tokens, grown on demand.
+    int64_t rows = 0;
+    cuda::Buffer x, h, q, k, v, att, o, g, u, ids, pos, logits;
+};
+
+std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
+    auto d = std::make_shared<DeviceModel>();
+    const bool int8 = m.options.int8_activations;
+    d->embed_w = upload(m.embed.weight), d->embed_dt = m.embed.weight.dtype;
+    if (m.embed.scales.data) {
+        d->embed_s = upload(m.embed.scales), d->embed_b = upload(m.embed.biases);
+        d->embed_sdt = m.embed.scales.dtype, d->embed_bits = m.embed.bits;
+        d->embed_g = m.embed.group_size;
+    }
+    for (const Layer& L : m.layers) {
+        DeviceLayer D;
+        D.q = DeviceLinear::from(L.q, int8), D.k = DeviceLinear::from(L.k, int8);
+        D.v = DeviceLinear::from(L.v, int8), D.o = DeviceLinear::from(L.o, int8);
+        D.gate = DeviceLinear::from(L.gate, int8), D.up = DeviceLinear::from(L.up, int8);
+        D.down = DeviceLinear::from(L.down, int8);
+        D.attn_norm = upload(L.attn_norm), D.mlp_norm = upload(L.mlp_norm);
+        if (!L.q_norm.empty()) D.q_norm = upload(L.q_norm), D.k_norm = upload(L.k_norm);
+        d->layers.push_back(std::move(D));
+    }
+    d->final_norm = upload(m.final_norm);
+    d->inv_freq = upload(m.rope.inv_freq);
+    d->lm_head = DeviceLinear::from(m.lm_head, int8);
+    cuda::synchronize();
+    return d;
+}
+
+void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCache& cache,
+                    std::vector<float>& logits, bool all_logits) {
+    DeviceModel& D = *m.device;
+    const ModelConfig& c = m.config;
+    const int64_t t = static_cast<int64_t>(tokens.size());
+    const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads,
+                  nkv = c.num_key_value_heads, ff = c.intermediate_size, V = c.vocab_size;
+    if (!cache.device) {
+        auto dc = std::make_shared<DeviceCache>();
+        dc->k = cuda::Buffer(cache.bytes() / 2), dc->v = cuda::Buffer(cache.bytes() / 2);
+        cache.device = dc;
+    }
+    auto& dc = *std::static_pointer_cast<DeviceCache>(cache.device);
+    if (t > D.rows) {
+        D.rows = t;
+        auto f = [&](int64_t n) { return cuda::Buffer(size_t(t * n) * 4); };
+        D.x = f(d), D.h = f(d), D.q = f(nh * hd), D.k = f(nkv * hd), D.v = f(nkv * hd);
+        D.att = f(nh * hd), D.o = f(d), D.g = f(ff), D.u = f(ff), D.ids = f(1), D.pos = f(1);
+        D.logits = f(V);
+    }
+    std::vector<int32_t> pos(static_cast<size_t>(t));
+    for (int64_t i = 0; i < t; ++i) pos[i] = static_cast<int32_t>(cache.length + i);
+    D.ids.upload(tokens.data(), size_t(t) * 4);
+    D.pos.upload(pos.data(), size_t(t) * 4);
+    auto F = [](cuda::Buffer& b) { return static_cast<float*>(b.data()); };
+    const auto* ids = static_cast<const int32_t*>(D.ids.data());
+    const auto* dpos = static_cast<const int32_t*>(D.pos.data());
+    float *x = F(D.x), *h = F(D.h), *q = F(D.q), *k = F(D.k), *v = F(D.v), *att = F(D.att),
+          *o = F(D.o), *g = F(D.g), *u = F(D.u);
+    if (D.embed_bits)
+        cuda::nn::embed_quantized(static_cast<const uint32_t*>(D.embed_w.data()), D.embed_s.data(),
+                                  D.embed_b.data(), D.embed_sdt, ids, t, d, D.embed_g,
+                                  D.embed_bits, x);
+    else
+        cuda::nn::embed_dense(D.embed_w.data(), D.embed_dt, ids, t, d, x);
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const size_t layer_floats = size_t(cache.capacity * nkv * hd);
+    for (size_t l = 0; l < D.layers.size(); ++l) {
+        const DeviceLayer& L = D.layers[l];
+        cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
+        const auto xa = share(L.q, h, t);
+        L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
+        L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
+        L.v.forward(h, t, v, xa ? &*xa : nullptr);
+        if (c.arch == Arch::Qwen3) {
+            cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
+            cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
+        }
+        const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
+        cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
+        cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
+        float* kc = F(dc.k) + l * layer_floats;
+        float* vc = F(dc.v) + l * layer_floats;
+        cuda::nn::copy(kc + cache.length * nkv * hd, k, size_t(t * nkv * hd) * 4);
+        cuda::nn::copy(vc + cache.length * nkv * hd, v, size_t(t * nkv * hd) * 4);
+        cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+        L.o.forward(att, t, o);
+        cuda::nn::add(x, o, t * d);
+        cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
+        const auto xg = share(L.gate, h, t);
+        L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
+        L.up.forward(h, t, u, xg ? &*xg : nullptr);
+        cuda::nn::silu_mul(g, u, t * ff, g);
+        L.down.forward(g, t, o);
+        cuda::nn::add(x, o, t * d);
+    }
+    cache.length += t;
+    const int64_t rows = all_logits ? t : 1;
+    cuda::nn::rms_norm(x + (t - rows) * d, static_cast<const float*>(D.final_norm.data()), rows, d,
+                       eps, h);
+    D.lm_head.forward(h, rows, F(D.logits));
+    logits.resize(static_cast<size_t>(rows * V));
+    cuda::synchronize();
+    D.logits.download(logits.data(), logits.size() * 4);
+}
+
+}  // namespace onebit::model
