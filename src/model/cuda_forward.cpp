@@ -100,6 +100,11 @@ struct DeviceModel {
     // Activations for up to `rows` tokens, grown on demand.
     int64_t rows = 0;
     cuda::Buffer x, h, q, k, v, att, o, g, u, ids, pos, logits;
+    // One decode step (T = 1) captured as a graph, for the cache and buffers it was recorded on.
+    cuda::Graph step;
+    const void* step_cache = nullptr;
+    int64_t step_rows = 0;
+    uint64_t step_scratch = 0;
 };
 
 std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
@@ -152,54 +157,71 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
     for (int64_t i = 0; i < t; ++i) pos[i] = static_cast<int32_t>(cache.length + i);
     D.ids.upload(tokens.data(), size_t(t) * 4);
     D.pos.upload(pos.data(), size_t(t) * 4);
-    auto F = [](cuda::Buffer& b) { return static_cast<float*>(b.data()); };
-    const auto* ids = static_cast<const int32_t*>(D.ids.data());
-    const auto* dpos = static_cast<const int32_t*>(D.pos.data());
-    float *x = F(D.x), *h = F(D.h), *q = F(D.q), *k = F(D.k), *v = F(D.v), *att = F(D.att),
-          *o = F(D.o), *g = F(D.g), *u = F(D.u);
-    if (D.embed_bits)
-        cuda::nn::embed_quantized(static_cast<const uint32_t*>(D.embed_w.data()), D.embed_s.data(),
-                                  D.embed_b.data(), D.embed_sdt, ids, t, d, D.embed_g,
-                                  D.embed_bits, x);
-    else
-        cuda::nn::embed_dense(D.embed_w.data(), D.embed_dt, ids, t, d, x);
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const size_t layer_floats = size_t(cache.capacity * nkv * hd);
-    for (size_t l = 0; l < D.layers.size(); ++l) {
-        const DeviceLayer& L = D.layers[l];
-        cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
-        const auto xa = share(L.q, h, t);
-        L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
-        L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
-        L.v.forward(h, t, v, xa ? &*xa : nullptr);
-        if (c.arch == Arch::Qwen3) {
-            cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
-            cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
+    const int64_t rows = all_logits ? t : 1;
+    // Everything below reads the step's position from device memory, so for T = 1 it is the same
+    // work at every position: captured once as a graph, replayed after.
+    auto work = [&] {
+        auto F = [](cuda::Buffer& b) { return static_cast<float*>(b.data()); };
+        const auto* ids = static_cast<const int32_t*>(D.ids.data());
+        const auto* dpos = static_cast<const int32_t*>(D.pos.data());
+        float *x = F(D.x), *h = F(D.h), *q = F(D.q), *k = F(D.k), *v = F(D.v), *att = F(D.att),
+              *o = F(D.o), *g = F(D.g), *u = F(D.u);
+        if (D.embed_bits)
+            cuda::nn::embed_quantized(static_cast<const uint32_t*>(D.embed_w.data()), D.embed_s.data(),
+                                      D.embed_b.data(), D.embed_sdt, ids, t, d, D.embed_g,
+                                      D.embed_bits, x);
+        else
+            cuda::nn::embed_dense(D.embed_w.data(), D.embed_dt, ids, t, d, x);
+        const float eps = static_cast<float>(c.rms_norm_eps);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        const size_t layer_floats = size_t(cache.capacity * nkv * hd);
+        for (size_t l = 0; l < D.layers.size(); ++l) {
+            const DeviceLayer& L = D.layers[l];
+            cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
+            const auto xa = share(L.q, h, t);
+            L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
+            L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
+            L.v.forward(h, t, v, xa ? &*xa : nullptr);
+            if (c.arch == Arch::Qwen3) {
+                cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
+                cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
+            }
+            const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
+            cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
+            cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
+            float* kc = F(dc.k) + l * layer_floats;
+            float* vc = F(dc.v) + l * layer_floats;
+            cuda::nn::kv_store(k, v, kc, vc, dpos, t, nkv * hd);
+            cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+            L.o.forward(att, t, o);
+            cuda::nn::add(x, o, t * d);
+            cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
+            const auto xg = share(L.gate, h, t);
+            L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
+            L.up.forward(h, t, u, xg ? &*xg : nullptr);
+            cuda::nn::silu_mul(g, u, t * ff, g);
+            L.down.forward(g, t, o);
+            cuda::nn::add(x, o, t * d);
         }
-        const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
-        cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
-        cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
-        float* kc = F(dc.k) + l * layer_floats;
-        float* vc = F(dc.v) + l * layer_floats;
-        cuda::nn::copy(kc + cache.length * nkv * hd, k, size_t(t * nkv * hd) * 4);
-        cuda::nn::copy(vc + cache.length * nkv * hd, v, size_t(t * nkv * hd) * 4);
-        cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
-        L.o.forward(att, t, o);
-        cuda::nn::add(x, o, t * d);
-        cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
-        const auto xg = share(L.gate, h, t);
-        L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
-        L.up.forward(h, t, u, xg ? &*xg : nullptr);
-        cuda::nn::silu_mul(g, u, t * ff, g);
-        L.down.forward(g, t, o);
-        cuda::nn::add(x, o, t * d);
+        cuda::nn::rms_norm(x + (t - rows) * d, static_cast<const float*>(D.final_norm.data()), rows,
+                           d, eps, h);
+        D.lm_head.forward(h, rows, F(D.logits));
+    };
+    if (t == 1 && !all_logits) {
+        const void* key = dc.k.data();
+        if (!D.step.ready() || D.step_cache != key || D.step_rows != D.rows ||
+            D.step_scratch != cuda::scratch_generation()) {
+            work();  // run plainly first: scratch reaches its size, kernel attributes are set
+            cuda::synchronize();
+            D.step.capture(work);
+            D.step_cache = key, D.step_rows = D.rows, D.step_scratch = cuda::scratch_generation();
+        } else {
+            D.step.launch();
+        }
+    } else {
+        work();
     }
     cache.length += t;
-    const int64_t rows = all_logits ? t : 1;
-    cuda::nn::rms_norm(x + (t - rows) * d, static_cast<const float*>(D.final_norm.data()), rows, d,
-                       eps, h);
-    D.lm_head.forward(h, rows, F(D.logits));
     logits.resize(static_cast<size_t>(rows * V));
     cuda::synchronize();
     D.logits.download(logits.data(), logits.size() * 4);

@@ -5,11 +5,13 @@
 //
 // All pointers passed to the entry points are device pointers (Buffer::data()); shapes and
 // dtypes are validated by the caller (ops), as for the CPU backend. Work runs on one stream in
-// order; synchronize() waits for it and reports any error it raised.
+// order; synchronize() waits for it and reports any error it raised. Buffer's copies go through
+// the same stream and wait for it.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,29 @@ DeviceInfo device_info();
 
 // Waits for the queued work; throws [cuda] naming the error when a kernel failed.
 void synchronize();
+
+// A CUDA graph of the backend's queued work: capture() records what `work` queues (nothing runs
+// then; work must not allocate, copy through host memory or synchronize), launch() replays it.
+// Decode steps replay one captured step so the launches of ~20 kernels a layer cost one.
+class Graph {
+public:
+    Graph() = default;
+    ~Graph();
+    Graph(const Graph&) = delete;
+    Graph& operator=(const Graph&) = delete;
+    void capture(const std::function<void()>& work);
+    void launch();
+    void reset();
+    bool ready() const { return exec_ != nullptr; }
+
+private:
+    void* graph_ = nullptr;
+    void* exec_ = nullptr;
+};
+
+// Increases whenever the backend reallocates its scratch (activation planes and the like): a
+// graph captured before then holds stale pointers and must be captured again.
+uint64_t scratch_generation();
 
 // Device memory of `bytes` bytes (uninitialised), released by the destructor.
 class Buffer {

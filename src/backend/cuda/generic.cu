@@ -170,7 +170,7 @@ __global__ void qmm_n_kernel(quant::QmmArgs a) {
 void quantize_generic(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
                       uint32_t* weight, void* scales, void* biases) {
     if (rows == 0 || K == 0) return;
-    quantize_kernel<<<blocks_for(rows * (K / g)), kThreads>>>(w, dt, rows, K, g, bits, weight,
+    quantize_kernel<<<blocks_for(rows * (K / g)), kThreads, 0, stream()>>>(w, dt, rows, K, g, bits, weight,
                                                                scales, biases);
     check_launch("quantize_generic");
 }
@@ -179,7 +179,7 @@ void dequantize_generic(const uint32_t* weight, const void* scales, const void* 
                         int64_t rows, int64_t K, int g, int bits, void* out) {
     if (rows == 0 || K == 0) return;
     with_bits(bits, [&](auto B) {
-        dequantize_kernel<B.value><<<blocks_for(rows * (K / 32)), kThreads>>>(
+        dequantize_kernel<B.value><<<blocks_for(rows * (K / 32)), kThreads, 0, stream()>>>(
             weight, scales, biases, sdt, rows, K, g, out);
     });
     check_launch("dequantize_generic");
@@ -190,13 +190,13 @@ void qmm_t_generic(const quant::QmmArgs& a) {
     const int warps = kThreads / 32;
     const dim3 grid(static_cast<unsigned>((a.N + warps - 1) / warps),
                     static_cast<unsigned>((a.M + kMaxMB - 1) / kMaxMB));
-    with_bits(a.bits, [&](auto B) { qmm_t_kernel<B.value><<<grid, kThreads>>>(a); });
+    with_bits(a.bits, [&](auto B) { qmm_t_kernel<B.value><<<grid, kThreads, 0, stream()>>>(a); });
     check_launch("qmm_t_generic");
 }
 
 void qmm_n_generic(const quant::QmmArgs& a) {
     if (a.M == 0 || a.N == 0) return;
-    with_bits(a.bits, [&](auto B) { qmm_n_kernel<B.value><<<blocks_for(a.M * (a.N / 32)), kThreads>>>(a); });
+    with_bits(a.bits, [&](auto B) { qmm_n_kernel<B.value><<<blocks_for(a.M * (a.N / 32)), kThreads, 0, stream()>>>(a); });
     check_launch("qmm_n_generic");
 }
 

@@ -10,6 +10,10 @@
 
 namespace onebit::cuda {
 
+// The stream every kernel of the backend runs on, in order (a blocking stream, so the legacy
+// default stream's copies in Buffer order with it). Graph capture records it.
+cudaStream_t stream();
+
 // Throws [cuda] "<what>: <CUDA's message>" unless e is cudaSuccess.
 void check(cudaError_t e, const char* what);
 // After a launch: throws [cuda] naming the kernel when the launch failed.

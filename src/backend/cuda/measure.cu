@@ -45,11 +45,11 @@ double measure_read_bandwidth_gbps(size_t bytes) {
     Events ev;
     std::vector<float> ms;
     for (int rep = 0; rep < 11; ++rep) {
-        check(cudaEventRecord(ev.a), "cudaEventRecord");
-        read_kernel<<<blocks, 256>>>(static_cast<const uint4*>(buf.data()), n,
+        check(cudaEventRecord(ev.a, stream()), "cudaEventRecord");
+        read_kernel<<<blocks, 256, 0, stream()>>>(static_cast<const uint4*>(buf.data()), n,
                                      static_cast<uint32_t*>(sink.data()));
         check_launch("read_kernel");
-        check(cudaEventRecord(ev.b), "cudaEventRecord");
+        check(cudaEventRecord(ev.b, stream()), "cudaEventRecord");
         if (rep) ms.push_back(ev.ms());
     }
     std::sort(ms.begin(), ms.end());
@@ -60,9 +60,9 @@ double time_ms_per_call(void (*fn)(void* ctx, int rep), void* ctx, int reps) {
     fn(ctx, 0);
     synchronize();
     Events ev;
-    check(cudaEventRecord(ev.a), "cudaEventRecord");
+    check(cudaEventRecord(ev.a, stream()), "cudaEventRecord");
     for (int r = 0; r < reps; ++r) fn(ctx, r);
-    check(cudaEventRecord(ev.b), "cudaEventRecord");
+    check(cudaEventRecord(ev.b, stream()), "cudaEventRecord");
     const float t = ev.ms();
     synchronize();
     return double(t) / reps;

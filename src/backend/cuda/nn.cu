@@ -121,6 +121,16 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     }
 }
 
+// Row s of k / v ([t, width]) into row positions[s] of the caches.
+__global__ void kv_store_kernel(const float* k, const float* v, float* k_cache, float* v_cache,
+                                const int32_t* positions, int64_t t, int64_t width) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= t * width) return;
+    const int64_t s = i / width, dst = int64_t(positions[s]) * width + i % width;
+    k_cache[dst] = k[i];
+    v_cache[dst] = v[i];
+}
+
 __global__ void silu_mul_kernel(const float* g, const float* u, int64_t n, float* out) {
     const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i < n) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
@@ -148,21 +158,21 @@ __global__ void linear_dense_kernel(const float* x, int64_t m, int64_t k, const 
 
 void embed_dense(const void* table, DType dt, const int32_t* ids, int64_t t, int64_t d, float* out) {
     if (t * d == 0) return;
-    embed_dense_kernel<<<blocks_for(t * d), kThreads>>>(table, dt, ids, t, d, out);
+    embed_dense_kernel<<<blocks_for(t * d), kThreads, 0, stream()>>>(table, dt, ids, t, d, out);
     check_launch("embed_dense");
 }
 
 void embed_quantized(const uint32_t* w, const void* scales, const void* biases, DType sdt,
                      const int32_t* ids, int64_t t, int64_t d, int g, int bits, float* out) {
     if (t * d == 0) return;
-    embed_quantized_kernel<<<blocks_for(t * d), kThreads>>>(w, scales, biases, sdt, ids, t, d, g,
+    embed_quantized_kernel<<<blocks_for(t * d), kThreads, 0, stream()>>>(w, scales, biases, sdt, ids, t, d, g,
                                                              bits, out);
     check_launch("embed_quantized");
 }
 
 void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
     if (rows == 0) return;
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, weight, n, eps, out);
+    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream()>>>(x, weight, n, eps, out);
     check_launch("rms_norm");
 }
 
@@ -170,7 +180,7 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
           const float* inv_freq, float attention_factor) {
     const int64_t n = t * heads * (head_dim / 2);
     if (n == 0) return;
-    rope_kernel<<<blocks_for(n), kThreads>>>(x, t, heads, head_dim, positions, inv_freq,
+    rope_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(x, t, heads, head_dim, positions, inv_freq,
                                              attention_factor);
     check_launch("rope");
 }
@@ -196,20 +206,28 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
         raised = smem;
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
-    attention_kernel<<<grid, 128, smem>>>(q, n_head, n_kv, d, k_cache, v_cache, positions, out,
+    attention_kernel<<<grid, 128, smem, stream()>>>(q, n_head, n_kv, d, k_cache, v_cache, positions, out,
                                           scale);
     check_launch("attention");
 }
 
+void kv_store(const float* k, const float* v, float* k_cache, float* v_cache,
+              const int32_t* positions, int64_t t, int64_t width) {
+    if (t * width == 0) return;
+    kv_store_kernel<<<blocks_for(t * width), kThreads, 0, stream()>>>(k, v, k_cache, v_cache,
+                                                                   positions, t, width);
+    check_launch("kv_store");
+}
+
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
     if (n == 0) return;
-    silu_mul_kernel<<<blocks_for(n), kThreads>>>(gate, up, n, out);
+    silu_mul_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(gate, up, n, out);
     check_launch("silu_mul");
 }
 
 void add(float* x, const float* y, int64_t n) {
     if (n == 0) return;
-    add_kernel<<<blocks_for(n), kThreads>>>(x, y, n);
+    add_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(x, y, n);
     check_launch("add");
 }
 
@@ -218,12 +236,12 @@ void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt
     if (m * n == 0) return;
     const int warps = kThreads / 32;
     const dim3 grid(static_cast<unsigned>((n + warps - 1) / warps), static_cast<unsigned>(m));
-    linear_dense_kernel<<<grid, kThreads>>>(x, m, k, w, wdt, n, y);
+    linear_dense_kernel<<<grid, kThreads, 0, stream()>>>(x, m, k, w, wdt, n, y);
     check_launch("linear_dense");
 }
 
 void copy(void* dst, const void* src, size_t bytes) {
-    if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice), "device copy");
+    if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()), "device copy");
 }
 
 }  // namespace onebit::cuda::nn

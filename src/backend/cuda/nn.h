@@ -28,6 +28,9 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                const float* k_cache, const float* v_cache, const int32_t* positions,
                int64_t capacity, float* out, float scale);
+// Rows s of k and v [t, width] into rows positions[s] of k_cache and v_cache [capacity, width].
+void kv_store(const float* k, const float* v, float* k_cache, float* v_cache,
+              const int32_t* positions, int64_t t, int64_t width);
 // out [n] = silu(gate) * up.
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 // x [n] += y [n].

@@ -128,11 +128,11 @@ void qmm_t_1bit_mma_i8(const quant::QmmArgs& a) {
     auto* xsum = static_cast<float*>(workspace(4, size_t(a.M * ng) * 4));
     const dim3 pgrid(static_cast<unsigned>((ng + 3) / 4), static_cast<unsigned>(a.M));
     if (a.group_size == 32)
-        prep_planes_kernel<1><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
+        prep_planes_kernel<1><<<pgrid, 128, 0, stream()>>>(a.x, a.xdt, a.K, planes, dx, xsum);
     else if (a.group_size == 64)
-        prep_planes_kernel<2><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
+        prep_planes_kernel<2><<<pgrid, 128, 0, stream()>>>(a.x, a.xdt, a.K, planes, dx, xsum);
     else
-        prep_planes_kernel<4><<<pgrid, 128>>>(a.x, a.xdt, a.K, planes, dx, xsum);
+        prep_planes_kernel<4><<<pgrid, 128, 0, stream()>>>(a.x, a.xdt, a.K, planes, dx, xsum);
     check_launch("qmm_t_1bit_mma_i8 (activation planes)");
     // the activation rows of one block: 1, 2, 4 or 8 (same arithmetic per row for every choice)
     const int mb = a.M > 4 ? 8 : a.M > 2 ? 4 : a.M > 1 ? 2 : 1;
@@ -142,7 +142,7 @@ void qmm_t_1bit_mma_i8(const quant::QmmArgs& a) {
     auto launch = [&](auto MB) {
         auto go = [&](auto U, auto G) {
             qmm_t_1bit_mma_kernel<MB.value, U.value, G.value>
-                <<<grid, kWarps * 32>>>(a, planes, dx, xsum);
+                <<<grid, kWarps * 32, 0, stream()>>>(a, planes, dx, xsum);
         };
         auto by_group = [&](auto U) {
             if (a.group_size == 32) go(U, std::integral_constant<int, 32>{});

@@ -192,7 +192,7 @@ PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t 
     auto* planes = static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
     auto* dxs = static_cast<float2*>(workspace(1, size_t(M * C * 4) * sizeof(float2)));
     const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(M));
-    prep_packed_kernel<<<grid, 128>>>(x, xdt, K, C, planes, dxs);
+    prep_packed_kernel<<<grid, 128, 0, stream()>>>(x, xdt, K, C, planes, dxs);
     check_launch("pack_activations");
     xa.planes = planes, xa.scales = dxs;
     return xa;
@@ -214,7 +214,7 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void
     const auto* data = static_cast<const uint8_t*>(p.data.data());
     auto launch = [&](auto MB, auto SYM, auto ST) {
         qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>
-            <<<grid, kWarps * 32>>>(data, p.N, int(C), planes, dxs, M, y, ydt);
+            <<<grid, kWarps * 32, 0, stream()>>>(data, p.N, int(C), planes, dxs, M, y, ydt);
     };
     auto by_form = [&](auto MB) {
         const bool half = p.sdt == DType::float16;

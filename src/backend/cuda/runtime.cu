@@ -1,4 +1,6 @@
 // Device discovery, errors, memory and scratch of the CUDA backend.
+#include <atomic>
+#include <functional>
 #include <mutex>
 
 #include "backend/cuda/internal.h"
@@ -45,7 +47,52 @@ DeviceInfo device_info() {
     return info;
 }
 
-void synchronize() { check(cudaDeviceSynchronize(), "running queued work"); }
+cudaStream_t stream() {
+    static const cudaStream_t s = [] {
+        cudaStream_t st = nullptr;
+        // non-blocking: a blocking stream would tie every launch to the legacy default stream,
+        // which graph capture forbids; Buffer's copies go through this stream instead
+        check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+        return st;
+    }();
+    return s;
+}
+
+void synchronize() { check(cudaStreamSynchronize(stream()), "running queued work"); }
+
+Graph::~Graph() { reset(); }
+
+void Graph::reset() {
+    if (exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+    if (graph_) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+    exec_ = graph_ = nullptr;
+}
+
+void Graph::capture(const std::function<void()>& work) {
+    reset();
+    // global mode: any stray launch on another stream during capture is an error, not a silent gap
+    check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeGlobal), "beginning a graph capture");
+    try {
+        work();
+    } catch (...) {
+        cudaGraph_t g = nullptr;
+        cudaStreamEndCapture(stream(), &g);
+        if (g) cudaGraphDestroy(g);
+        cudaGetLastError();  // the failed capture's error is not the next launch's
+        throw;
+    }
+    cudaGraph_t g = nullptr;
+    check(cudaStreamEndCapture(stream(), &g), "ending a graph capture");
+    graph_ = g;
+    cudaGraphExec_t e = nullptr;
+    check(cudaGraphInstantiate(&e, g, 0), "instantiating a graph");
+    exec_ = e;
+}
+
+void Graph::launch() {
+    if (!exec_) fail("cuda", "launching a graph that was not captured");
+    check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), stream()), "launching a graph");
+}
 
 Buffer::Buffer(size_t bytes) : n_(bytes) {
     if (!available()) fail("cuda", "no CUDA device is available");
@@ -63,17 +110,27 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
 
 void Buffer::upload(const void* host, size_t bytes, size_t offset) {
     if (offset + bytes > n_) fail("cuda", "upload of ", bytes, " bytes past the buffer's ", n_);
-    check(cudaMemcpy(static_cast<char*>(p_) + offset, host, bytes, cudaMemcpyHostToDevice),
+    check(cudaMemcpyAsync(static_cast<char*>(p_) + offset, host, bytes, cudaMemcpyHostToDevice,
+                          stream()),
           "copy to the device");
+    synchronize();  // the host memory may go once this returns
 }
 
 void Buffer::download(void* host, size_t bytes, size_t offset) const {
     if (offset + bytes > n_) fail("cuda", "download of ", bytes, " bytes past the buffer's ", n_);
-    check(cudaMemcpy(host, static_cast<const char*>(p_) + offset, bytes, cudaMemcpyDeviceToHost),
+    check(cudaMemcpyAsync(host, static_cast<const char*>(p_) + offset, bytes,
+                          cudaMemcpyDeviceToHost, stream()),
           "copy from the device");
+    synchronize();
 }
 
-void Buffer::fill(uint8_t byte) { check(cudaMemset(p_, byte, n_), "cudaMemset"); }
+void Buffer::fill(uint8_t byte) { check(cudaMemsetAsync(p_, byte, n_, stream()), "cudaMemset"); }
+
+namespace {
+std::atomic<uint64_t> g_scratch_generation{0};
+}  // namespace
+
+uint64_t scratch_generation() { return g_scratch_generation.load(); }
 
 void* workspace(int slot, size_t bytes) {
     static std::mutex mu;
@@ -83,6 +140,7 @@ void* workspace(int slot, size_t bytes) {
     if (b.size() < bytes) {
         synchronize();  // queued work may still read the old buffer
         b = Buffer(bytes);
+        ++g_scratch_generation;
     }
     return b.data();
 }

@@ -27,6 +27,12 @@ void Buffer::upload(const void*, size_t, size_t) { not_built(); }
 void Buffer::download(void*, size_t, size_t) const { not_built(); }
 void Buffer::fill(uint8_t) { not_built(); }
 
+uint64_t scratch_generation() { return 0; }
+Graph::~Graph() = default;
+void Graph::reset() {}
+void Graph::capture(const std::function<void()>&) { not_built(); }
+void Graph::launch() { not_built(); }
+
 const std::vector<Kernel>& kernels() {
     static const std::vector<Kernel> none;
     return none;
@@ -64,6 +70,9 @@ void rms_norm(const float*, const float*, int64_t, int64_t, float, float*) { not
 void rope(float*, int64_t, int64_t, int64_t, const int32_t*, const float*, float) { not_built(); }
 void attention(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
                const int32_t*, int64_t, float*, float) {
+    not_built();
+}
+void kv_store(const float*, const float*, float*, float*, const int32_t*, int64_t, int64_t) {
     not_built();
 }
 void silu_mul(const float*, const float*, int64_t, float*) { not_built(); }
