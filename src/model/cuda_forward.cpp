@@ -5,6 +5,7 @@
 #include "model/cuda_forward.h"
 
 #include <cmath>
+#include <initializer_list>
 
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/nn.h"
@@ -23,6 +24,46 @@ cuda::Buffer upload(const void* p, size_t bytes) {
 cuda::Buffer upload(const TensorView& t) { return upload(t.data, t.nbytes()); }
 
 cuda::Buffer upload(const std::vector<float>& v) { return upload(v.data(), v.size() * 4); }
+
+// Whether every bias of a quantized layer is -scale / 2 (the Bonsai form: the packed copy then
+// holds the scales alone, 10% fewer bytes a token).
+bool symmetric(const Linear& l) {
+    const int64_t n = l.scales.numel();
+    for (int64_t i = 0; i < n; ++i)
+        if (load_float(l.biases.dtype, l.biases.data, i) !=
+            -0.5f * load_float(l.scales.dtype, l.scales.data, i))
+            return false;
+    return true;
+}
+
+// Layers that read one input (q / k / v, gate / up) as one packed matrix over their rows
+// concatenated, when each would be packed (1 bit, int8 activations, group size 128, 16-bit
+// scales) in the same form; nullopt otherwise.
+std::optional<cuda::PackedOneBit> fuse(std::initializer_list<const Linear*> parts, bool int8) {
+    const Linear& first = **parts.begin();
+    if (!int8) return std::nullopt;
+    const bool sym = first.w.data && symmetric(first);
+    int64_t n = 0;
+    for (const Linear* l : parts) {
+        if (!l->w.data || l->bits != 1 || l->k != first.k || l->group_size != first.group_size ||
+            l->scales.dtype != first.scales.dtype ||
+            !cuda::packable_one_bit(1, l->group_size, l->scales.dtype) || symmetric(*l) != sym)
+            return std::nullopt;
+        n += l->n;
+    }
+    const int64_t K = first.k, words = K / 32, groups = K / first.group_size;
+    std::vector<uint32_t> w;
+    std::vector<uint16_t> sc, bi;  // float16 / bfloat16 bits
+    for (const Linear* l : parts) {
+        w.insert(w.end(), l->w.ptr<uint32_t>(), l->w.ptr<uint32_t>() + l->n * words);
+        const auto* s16 = static_cast<const uint16_t*>(l->scales.data);
+        const auto* b16 = static_cast<const uint16_t*>(l->biases.data);
+        sc.insert(sc.end(), s16, s16 + l->n * groups);
+        bi.insert(bi.end(), b16, b16 + l->n * groups);
+    }
+    return cuda::pack_one_bit(w.data(), sc.data(), sym ? nullptr : bi.data(), first.scales.dtype, n,
+                              K, first.group_size);
+}
 
 // A linear layer on the device: packed 1-bit (int8 activations), quantized as stored, or dense.
 struct DeviceLinear {
@@ -43,8 +84,9 @@ struct DeviceLinear {
         d.bits = l.bits, d.g = l.group_size, d.sdt = l.scales.dtype;
         d.int8 = int8_activations && l.bits == 1;
         if (d.int8 && cuda::packable_one_bit(1, l.group_size, l.scales.dtype)) {
-            d.packed = cuda::pack_one_bit(l.w.ptr<uint32_t>(), l.scales.data, l.biases.data,
-                                          l.scales.dtype, l.n, l.k, l.group_size);
+            d.packed = cuda::pack_one_bit(l.w.ptr<uint32_t>(), l.scales.data,
+                                          symmetric(l) ? nullptr : l.biases.data, l.scales.dtype,
+                                          l.n, l.k, l.group_size);
             return d;
         }
         d.w = upload(l.w), d.s = upload(l.scales), d.b = upload(l.biases);
@@ -80,7 +122,8 @@ std::optional<cuda::PackedActivations> share(const DeviceLinear& l, const float*
 }
 
 struct DeviceLayer {
-    DeviceLinear q, k, v, o, gate, up, down;
+    DeviceLinear q, k, v, o, gate, up, down;  // q / k / v, gate / up empty when fused
+    std::optional<cuda::PackedOneBit> qkv, gate_up;
     cuda::Buffer attn_norm, mlp_norm, q_norm, k_norm;
 };
 
@@ -118,10 +161,13 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
     }
     for (const Layer& L : m.layers) {
         DeviceLayer D;
-        D.q = DeviceLinear::from(L.q, int8), D.k = DeviceLinear::from(L.k, int8);
-        D.v = DeviceLinear::from(L.v, int8), D.o = DeviceLinear::from(L.o, int8);
-        D.gate = DeviceLinear::from(L.gate, int8), D.up = DeviceLinear::from(L.up, int8);
-        D.down = DeviceLinear::from(L.down, int8);
+        D.qkv = fuse({&L.q, &L.k, &L.v}, int8);
+        D.gate_up = fuse({&L.gate, &L.up}, int8);
+        if (!D.qkv)
+            D.q = DeviceLinear::from(L.q, int8), D.k = DeviceLinear::from(L.k, int8),
+            D.v = DeviceLinear::from(L.v, int8);
+        if (!D.gate_up) D.gate = DeviceLinear::from(L.gate, int8), D.up = DeviceLinear::from(L.up, int8);
+        D.o = DeviceLinear::from(L.o, int8), D.down = DeviceLinear::from(L.down, int8);
         D.attn_norm = upload(L.attn_norm), D.mlp_norm = upload(L.mlp_norm);
         if (!L.q_norm.empty()) D.q_norm = upload(L.q_norm), D.k_norm = upload(L.k_norm);
         d->layers.push_back(std::move(D));
@@ -178,10 +224,16 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
         for (size_t l = 0; l < D.layers.size(); ++l) {
             const DeviceLayer& L = D.layers[l];
             cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
-            const auto xa = share(L.q, h, t);
-            L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
-            L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
-            L.v.forward(h, t, v, xa ? &*xa : nullptr);
+            if (L.qkv) {  // one launch: q [T, nh * hd], k and v [T, nkv * hd]
+                const cuda::OutSegment seg[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
+                cuda::qmm_packed_one_bit(*L.qkv, cuda::pack_activations(h, DType::float32, t, d),
+                                         seg, 3, DType::float32);
+            } else {
+                const auto xa = share(L.q, h, t);
+                L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
+                L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
+                L.v.forward(h, t, v, xa ? &*xa : nullptr);
+            }
             if (c.arch == Arch::Qwen3) {
                 cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
                 cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
@@ -196,9 +248,15 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
             L.o.forward(att, t, o);
             cuda::nn::add(x, o, t * d);
             cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
-            const auto xg = share(L.gate, h, t);
-            L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
-            L.up.forward(h, t, u, xg ? &*xg : nullptr);
+            if (L.gate_up) {  // one launch: gate and up [T, ff]
+                const cuda::OutSegment seg[2] = {{g, ff}, {u, ff}};
+                cuda::qmm_packed_one_bit(*L.gate_up, cuda::pack_activations(h, DType::float32, t, d),
+                                         seg, 2, DType::float32);
+            } else {
+                const auto xg = share(L.gate, h, t);
+                L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
+                L.up.forward(h, t, u, xg ? &*xg : nullptr);
+            }
             cuda::nn::silu_mul(g, u, t * ff, g);
             L.down.forward(g, t, o);
             cuda::nn::add(x, o, t * d);

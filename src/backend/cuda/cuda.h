@@ -179,4 +179,15 @@ struct PackedActivations {
 PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);
 void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt);
 
+// Several matrices with one input packed as one (pack_one_bit over their rows concatenated, e.g.
+// q / k / v): the result's rows split into consecutive segments, each written to its own
+// [M, rows] array, so one launch serves them all.
+inline constexpr int kMaxSegments = 3;
+struct OutSegment {
+    void* y;
+    int64_t rows;
+};
+void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
+                        const OutSegment* out, int segments, DType ydt);
+
 }  // namespace onebit::cuda

@@ -53,12 +53,12 @@ __device__ __forceinline__ void quantize_group_planes(const float (&v)[WORDS], i
 }
 
 // Block epilogue: each lane's partials for rows gid / gid + 8 of activation rows i < mb are
-// summed over the row's four lanes, then over the block's WARPS warps in order, and stored as
-// y[(m0 + i) * ldy + n] for the tile's rows n = n0 + r < N. part: __shared__ [WARPS][MB][16].
-template <int MB, int WARPS>
+// summed over the row's four lanes, then over the block's WARPS warps in order, and handed to
+// store(i, n, value) for the tile's rows n = n0 + r < N. part: __shared__ [WARPS][MB][16].
+template <int MB, int WARPS, typename Store>
 __device__ __forceinline__ void store_rows(float (&part)[WARPS][MB][16], const float (&lo)[MB],
                                            const float (&hi)[MB], int mb, int64_t n0, int64_t N,
-                                           int64_t m0, void* y, DType ydt, int64_t ldy) {
+                                           Store store) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, gid = lane >> 2, tig = lane & 3;
 #pragma unroll
     for (int i = 0; i < MB; ++i) {
@@ -76,7 +76,7 @@ __device__ __forceinline__ void store_rows(float (&part)[WARPS][MB][16], const f
         if (i < mb && n < N) {
             float v = part[0][i][r];
             for (int w = 1; w < WARPS; ++w) v = __fadd_rn(v, part[w][i][r]);
-            store_from_float(ydt, y, (m0 + i) * ldy + n, v);
+            store(i, n, v);
         }
     }
 }

@@ -114,8 +114,10 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 4 : 2)
                 }
             }
     }
-    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, blockIdx.x * 16, a.N, m0, a.y, a.ydt,
-                           a.y_stride());
+    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, blockIdx.x * 16, a.N,
+                           [&](int i, int64_t n, float v) {
+                               store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n, v);
+                           });
 }
 
 }  // namespace

@@ -28,6 +28,13 @@ namespace {
 constexpr int kWarps = 4;  // per block: 8 blocks fit an SM, so a 12288-row matrix runs in one wave
 constexpr int64_t kWordBytes = 1024;
 
+// Where result rows go: rows [begin[s], begin[s + 1]) to y[s] ([M, rows of s]).
+struct Segments {
+    void* y[kMaxSegments];
+    int64_t begin[kMaxSegments + 1];
+    int count;
+};
+
 int64_t record_bytes(bool symmetric) { return kWordBytes + (symmetric ? 128 : 256); }
 
 __global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t C,
@@ -71,7 +78,7 @@ __device__ __forceinline__ float to_f(uint32_t bits16) {
 template <int MB, bool SYM, typename ST>
 __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
-                      const float2* dxs, int64_t M, void* y, DType ydt) {
+                      const float2* dxs, int64_t M, Segments out, DType ydt) {
     __shared__ float part[kWarps][MB][16];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
     const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
@@ -133,7 +140,12 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
             acc_hi[i] = __fmaf_rn(__fmul_rn(s_hi, d.x), float(g_hi), __fmaf_rn(b_hi, d.y, acc_hi[i]));
         }
     }
-    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, rt * 16, N, m0, y, ydt, N);
+    store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, rt * 16, N, [&](int i, int64_t n, float v) {
+        int s = 0;
+        while (s + 1 < out.count && n >= out.begin[s + 1]) ++s;
+        const int64_t rows = out.begin[s + 1] - out.begin[s];
+        store_from_float(ydt, out.y[s], (m0 + i) * rows + (n - out.begin[s]), v);
+    });
 }
 
 }  // namespace
@@ -204,7 +216,23 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
 }
 
 void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt) {
+    const OutSegment all{y, p.N};
+    qmm_packed_one_bit(p, xa, &all, 1, ydt);
+}
+
+void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
+                        const OutSegment* out, int segments, DType ydt) {
     if (xa.K != p.K) fail("cuda", "packed activations have K = ", xa.K, ", the weights ", p.K);
+    if (segments < 1 || segments > kMaxSegments)
+        fail("cuda", "the packed matmul takes 1 to ", kMaxSegments, " output segments, got ",
+             segments);
+    Segments seg{};
+    seg.count = segments;
+    seg.begin[0] = 0;
+    for (int s = 0; s < segments; ++s)
+        seg.y[s] = out[s].y, seg.begin[s + 1] = seg.begin[s] + out[s].rows;
+    if (seg.begin[segments] != p.N)
+        fail("cuda", "output segments cover ", seg.begin[segments], " rows of ", p.N);
     const int64_t M = xa.M, C = p.chunks();
     if (M == 0 || p.N == 0) return;
     const auto* planes = static_cast<const uint32_t*>(xa.planes);
@@ -214,7 +242,7 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void
     const auto* data = static_cast<const uint8_t*>(p.data.data());
     auto launch = [&](auto MB, auto SYM, auto ST) {
         qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>
-            <<<grid, kWarps * 32, 0, stream()>>>(data, p.N, int(C), planes, dxs, M, y, ydt);
+            <<<grid, kWarps * 32, 0, stream()>>>(data, p.N, int(C), planes, dxs, M, seg, ydt);
     };
     auto by_form = [&](auto MB) {
         const bool half = p.sdt == DType::float16;

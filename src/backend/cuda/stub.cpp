@@ -57,6 +57,9 @@ PackedActivations pack_activations(const void*, DType, int64_t, int64_t) { not_b
 void qmm_packed_one_bit(const PackedOneBit&, const PackedActivations&, void*, DType) {
     not_built();
 }
+void qmm_packed_one_bit(const PackedOneBit&, const PackedActivations&, const OutSegment*, int, DType) {
+    not_built();
+}
 }  // namespace onebit::cuda
 
 
