@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <utility>
 
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/nn.h"
@@ -138,11 +139,12 @@ struct DeviceModel {
     DType embed_dt = DType::float32, embed_sdt = DType::float32;
     int embed_bits = 0, embed_g = 0;
     std::vector<DeviceLayer> layers;
+    bool fused = false;  // every layer's matmuls packed: the fused decode path
     cuda::Buffer final_norm, inv_freq;
     DeviceLinear lm_head;
     // Activations for up to `rows` tokens, grown on demand.
     int64_t rows = 0;
-    cuda::Buffer x, h, q, k, v, att, o, g, u, ids, pos, logits;
+    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, ids, pos, logits;
     // One decode step (T = 1) captured as a graph, for the cache and buffers it was recorded on.
     cuda::Graph step;
     const void* step_cache = nullptr;
@@ -172,6 +174,9 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
         if (!L.q_norm.empty()) D.q_norm = upload(L.q_norm), D.k_norm = upload(L.k_norm);
         d->layers.push_back(std::move(D));
     }
+    d->fused = !d->layers.empty();
+    for (const DeviceLayer& L : d->layers)
+        d->fused = d->fused && L.qkv && L.gate_up && L.o.packed && L.down.packed;
     d->final_norm = upload(m.final_norm);
     d->inv_freq = upload(m.rope.inv_freq);
     d->lm_head = DeviceLinear::from(m.lm_head, int8);
@@ -195,7 +200,7 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
     if (t > D.rows) {
         D.rows = t;
         auto f = [&](int64_t n) { return cuda::Buffer(size_t(t * n) * 4); };
-        D.x = f(d), D.h = f(d), D.q = f(nh * hd), D.k = f(nkv * hd), D.v = f(nkv * hd);
+        D.x = f(d), D.x2 = f(d), D.h = f(d), D.q = f(nh * hd), D.k = f(nkv * hd), D.v = f(nkv * hd);
         D.att = f(nh * hd), D.o = f(d), D.g = f(ff), D.u = f(ff), D.ids = f(1), D.pos = f(1);
         D.logits = f(V);
     }
@@ -221,45 +226,81 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
         const float eps = static_cast<float>(c.rms_norm_eps);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         const size_t layer_floats = size_t(cache.capacity * nkv * hd);
-        for (size_t l = 0; l < D.layers.size(); ++l) {
-            const DeviceLayer& L = D.layers[l];
-            cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
-            if (L.qkv) {  // one launch: q [T, nh * hd], k and v [T, nkv * hd]
-                const cuda::OutSegment seg[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
-                cuda::qmm_packed_one_bit(*L.qkv, cuda::pack_activations(h, DType::float32, t, d),
-                                         seg, 3, DType::float32);
-            } else {
-                const auto xa = share(L.q, h, t);
-                L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
-                L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
-                L.v.forward(h, t, v, xa ? &*xa : nullptr);
+        if (D.fused) {
+            // every layer packed: norms, SwiGLU and the residual adds fused with the packing of
+            // the next matmul's input; the residual of each down projection is added at the
+            // next norm
+            // the residual stream alternates between x and x2: a norm_pack that adds reads one
+            // and writes the other
+            float* cur = x;
+            float* next = F(D.x2);
+            for (size_t l = 0; l < D.layers.size(); ++l) {
+                const DeviceLayer& L = D.layers[l];
+                const auto xa = cuda::nn::norm_pack(cur, l ? o : nullptr, l ? next : nullptr,
+                                                    static_cast<const float*>(L.attn_norm.data()),
+                                                    t, d, eps);
+                if (l) std::swap(cur, next);
+                const cuda::OutSegment qkv[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
+                cuda::qmm_packed_one_bit(*L.qkv, xa, qkv, 3, DType::float32);
+                float* kc = F(dc.k) + l * layer_floats;
+                float* vc = F(dc.v) + l * layer_floats;
+                cuda::nn::qk_norm_rope_store(
+                    q, k, v, static_cast<const float*>(L.q_norm.data()),
+                    static_cast<const float*>(L.k_norm.data()), t, nh, nkv, hd, eps, dpos,
+                    static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kc, vc);
+                cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+                L.o.forward(att, t, o);
+                const auto xm = cuda::nn::norm_pack(
+                    cur, o, next, static_cast<const float*>(L.mlp_norm.data()), t, d, eps);
+                std::swap(cur, next);
+                const cuda::OutSegment gu[2] = {{g, ff}, {u, ff}};
+                cuda::qmm_packed_one_bit(*L.gate_up, xm, gu, 2, DType::float32);
+                const auto xd = cuda::nn::silu_pack(g, u, t, ff);
+                L.down.forward(g, t, o, &xd);
             }
-            if (c.arch == Arch::Qwen3) {
-                cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
-                cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
+            cuda::nn::add(cur, o, t * d);
+            x = cur;  // the final norm reads the stream where it ended
+        } else {
+            for (size_t l = 0; l < D.layers.size(); ++l) {
+                const DeviceLayer& L = D.layers[l];
+                cuda::nn::rms_norm(x, static_cast<const float*>(L.attn_norm.data()), t, d, eps, h);
+                if (L.qkv) {  // one launch: q [T, nh * hd], k and v [T, nkv * hd]
+                    const cuda::OutSegment seg[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
+                    cuda::qmm_packed_one_bit(*L.qkv, cuda::pack_activations(h, DType::float32, t, d),
+                                             seg, 3, DType::float32);
+                } else {
+                    const auto xa = share(L.q, h, t);
+                    L.q.forward(h, t, q, xa ? &*xa : nullptr);  // [T, nh * hd]
+                    L.k.forward(h, t, k, xa ? &*xa : nullptr);  // [T, nkv * hd]
+                    L.v.forward(h, t, v, xa ? &*xa : nullptr);
+                }
+                if (c.arch == Arch::Qwen3) {
+                    cuda::nn::rms_norm(q, static_cast<const float*>(L.q_norm.data()), t * nh, hd, eps, q);
+                    cuda::nn::rms_norm(k, static_cast<const float*>(L.k_norm.data()), t * nkv, hd, eps, k);
+                }
+                const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
+                cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
+                cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
+                float* kc = F(dc.k) + l * layer_floats;
+                float* vc = F(dc.v) + l * layer_floats;
+                cuda::nn::kv_store(k, v, kc, vc, dpos, t, nkv * hd);
+                cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+                L.o.forward(att, t, o);
+                cuda::nn::add(x, o, t * d);
+                cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
+                if (L.gate_up) {  // one launch: gate and up [T, ff]
+                    const cuda::OutSegment seg[2] = {{g, ff}, {u, ff}};
+                    cuda::qmm_packed_one_bit(*L.gate_up, cuda::pack_activations(h, DType::float32, t, d),
+                                             seg, 2, DType::float32);
+                } else {
+                    const auto xg = share(L.gate, h, t);
+                    L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
+                    L.up.forward(h, t, u, xg ? &*xg : nullptr);
+                }
+                cuda::nn::silu_mul(g, u, t * ff, g);
+                L.down.forward(g, t, o);
+                cuda::nn::add(x, o, t * d);
             }
-            const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
-            cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
-            cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
-            float* kc = F(dc.k) + l * layer_floats;
-            float* vc = F(dc.v) + l * layer_floats;
-            cuda::nn::kv_store(k, v, kc, vc, dpos, t, nkv * hd);
-            cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
-            L.o.forward(att, t, o);
-            cuda::nn::add(x, o, t * d);
-            cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
-            if (L.gate_up) {  // one launch: gate and up [T, ff]
-                const cuda::OutSegment seg[2] = {{g, ff}, {u, ff}};
-                cuda::qmm_packed_one_bit(*L.gate_up, cuda::pack_activations(h, DType::float32, t, d),
-                                         seg, 2, DType::float32);
-            } else {
-                const auto xg = share(L.gate, h, t);
-                L.gate.forward(h, t, g, xg ? &*xg : nullptr);  // [T, ff]
-                L.up.forward(h, t, u, xg ? &*xg : nullptr);
-            }
-            cuda::nn::silu_mul(g, u, t * ff, g);
-            L.down.forward(g, t, o);
-            cuda::nn::add(x, o, t * d);
         }
         cuda::nn::rms_norm(x + (t - rows) * d, static_cast<const float*>(D.final_norm.data()), rows,
                            d, eps, h);

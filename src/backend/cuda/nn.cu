@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "backend/cuda/internal.h"
+#include "backend/cuda/reduce.cuh"
 #include "backend/cuda/nn.h"
 #include "core/error.h"
 
@@ -13,29 +14,6 @@ namespace {
 constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
-
-// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order.
-__device__ float block_sum(float v, float* scratch) {
-    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float total = 0.0f;
-    for (int w = 0; w < warps; ++w) total += scratch[w];
-    return total;
-}
-
-__device__ float block_max(float v, float* scratch) {
-    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float m = scratch[0];
-    for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
-    return m;
-}
 
 __global__ void embed_dense_kernel(const void* table, DType dt, const int32_t* ids, int64_t t,
                                    int64_t d, float* out) {

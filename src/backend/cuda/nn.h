@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/cuda/cuda.h"
 #include "core/dtype.h"
 
 namespace onebit::cuda::nn {
@@ -38,6 +39,21 @@ void add(float* x, const float* y, int64_t n);
 // y [m, n] = x [m, k] w^T, w a dense float matrix [n, k] of dtype wdt.
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
                   float* y);
+// Fused stages of a decode step over packed 1-bit layers (fused.cu). The packed activations
+// live in the backend's scratch until the next packing call (cuda.h: pack_activations).
+// z = x [rows, n] + residual (residual may be null), written to out [rows, n] unless null (not
+// x: blocks of a row read all of x), and the packed activations of RMSNorm(z) * weight.
+PackedActivations norm_pack(const float* x, const float* residual, float* out, const float* weight,
+                            int64_t rows, int64_t n, float eps);
+// The packed activations of silu(gate) * up, both [rows, n].
+PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n);
+// q [t, n_head, hd] and k [t, n_kv, hd]: per-head RMSNorm (weights null: none, as Llama), RoPE
+// at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of the caches.
+void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
+                        const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
+                        int64_t head_dim, float eps, const int32_t* positions,
+                        const float* inv_freq, float attention_factor, float* k_cache,
+                        float* v_cache);
 // Device-to-device copy of `bytes` bytes, queued in order.
 void copy(void* dst, const void* src, size_t bytes);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backend/cuda/onebit_common.cuh"
+#include "backend/cuda/packed_layout.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda {
@@ -42,17 +43,12 @@ __global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t 
     const int lane = threadIdx.x & 31;
     const int64_t G = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (G >= C * 4) return;
-    const int64_t c = G / 4, u = G % 4;
     const bool real = G * 128 < K;  // padding groups: zero planes, dx and sum
     float v[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j)
         v[j] = real ? load_as_float(xdt, x, m * K + G * 128 + 32 * j + lane) : 0.0f;
-    float d, sum;
-    quantize_group_planes(v, lane, d, sum, [&](int j, int p, uint32_t word) {
-        planes[((m * C + c) * 32 + p * 4 + j) * 4 + u] = word;
-    });
-    if (lane == 0) dxs[(m * C + c) * 4 + u] = make_float2(d, sum);
+    pack_group(v, lane, m, C, G, planes, dxs);
 }
 
 // p[u] summed over the four lanes of a row; lane tig gets the sum of element tig.
@@ -201,8 +197,9 @@ PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t 
     xa.M = M, xa.K = K;
     if (M == 0 || K == 0) return xa;
     const int64_t C = (K + 511) / 512;
-    auto* planes = static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
-    auto* dxs = static_cast<float2*>(workspace(1, size_t(M * C * 4) * sizeof(float2)));
+    uint32_t* planes;
+    float2* dxs;
+    activation_buffers(M, K, planes, dxs);
     const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(M));
     prep_packed_kernel<<<grid, 128, 0, stream()>>>(x, xdt, K, C, planes, dxs);
     check_launch("pack_activations");

@@ -84,4 +84,14 @@ void linear_dense(const float*, int64_t, int64_t, const void*, DType, int64_t, f
     not_built();
 }
 void copy(void*, const void*, size_t) { not_built(); }
+PackedActivations norm_pack(const float*, const float*, float*, const float*, int64_t, int64_t,
+                            float) {
+    not_built();
+}
+PackedActivations silu_pack(const float*, const float*, int64_t, int64_t) { not_built(); }
+void qk_norm_rope_store(float*, float*, const float*, const float*, const float*, int64_t, int64_t,
+                        int64_t, int64_t, float, const int32_t*, const float*, float, float*,
+                        float*) {
+    not_built();
+}
 }  // namespace onebit::cuda::nn

@@ -1,0 +1,152 @@
+// Kernels that fuse the decode step's small stages (nn.h, "fused"): residual add + RMSNorm +
+// int8 packing of the normed row for the packed 1-bit matmuls; SwiGLU + packing; and Qwen3's
+// q / k RMSNorm + RoPE + KV-cache store. Each is the composition of the unfused kernels'
+// arithmetic (nn.cu, packed_mma.cu), without the intermediate trips through device memory and
+// with a third of the launches.
+#include "backend/cuda/nn.h"
+#include "backend/cuda/packed_layout.cuh"
+#include "backend/cuda/reduce.cuh"
+#include "core/error.h"
+
+namespace onebit::cuda::nn {
+
+namespace {
+
+constexpr int kThreads = 128;  // 4 warps: one 512-k chunk of packed activations
+
+// Block (4 warps) per (row m, 512-k chunk c) of x [rows, n]: z = x + y (y may be null) over
+// the whole row for the RMS (every block of the row sums it the same way), then the chunk's four
+// groups of z * inv_rms * weight packed, and z written to out (when not null) for the chunk.
+__global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
+                                 int64_t n, float eps, int64_t C, uint32_t* planes, float2* dxs) {
+    __shared__ float scratch[32];
+    const int64_t m = blockIdx.x, c = blockIdx.y;
+    const float* xr = x + m * n;
+    const float* yr = y ? y + m * n : nullptr;
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        const float z = yr ? xr[i] + yr[i] : xr[i];
+        ss = __fmaf_rn(z, z, ss);
+    }
+    ss = block_sum(ss, scratch);
+    const float inv = 1.0f / sqrtf(ss / float(n) + eps);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int64_t G = c * 4 + warp;
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int64_t i = G * 128 + 32 * j + lane;
+        float z = 0.0f;
+        if (i < n) {
+            z = yr ? xr[i] + yr[i] : xr[i];
+            if (out) out[m * n + i] = z;
+        }
+        v[j] = i < n ? z * inv * weight[i] : 0.0f;
+    }
+    pack_group(v, lane, m, C, G, planes, dxs);
+}
+
+// Block (4 warps) per (row m, 512-k chunk c): the chunk's packed activations of silu(g) * u.
+__global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int64_t C,
+                                 uint32_t* planes, float2* dxs) {
+    const int64_t m = blockIdx.x, c = blockIdx.y;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int64_t G = c * 4 + warp;
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int64_t i = G * 128 + 32 * j + lane;
+        const float gi = i < n ? g[m * n + i] : 0.0f;
+        v[j] = i < n ? gi / (1.0f + expf(-gi)) * u[m * n + i] : 0.0f;
+    }
+    pack_group(v, lane, m, C, G, planes, dxs);
+}
+
+// Block (head_dim threads) per (token s, head hh): heads [0, n_head) of q, then [0, n_kv) of k.
+// Optional RMSNorm with the head's weight, then RoPE at positions[s]; k heads (and their v rows)
+// go to the caches' row positions[s].
+__global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, const float* q_w,
+                                          const float* k_w, int64_t n_head, int64_t n_kv,
+                                          int64_t hd, float eps, const int32_t* positions,
+                                          const float* inv_freq, float factor, float* k_cache,
+                                          float* v_cache) {
+    extern __shared__ float row[];  // [hd]
+    __shared__ float scratch[32];
+    const int64_t s = blockIdx.x, hh = blockIdx.y, i = threadIdx.x, half = hd / 2;
+    const bool is_k = hh >= n_head;
+    const int64_t head = is_k ? hh - n_head : hh;
+    float* r = is_k ? k + (s * n_kv + head) * hd : q + (s * n_head + head) * hd;
+    const float* w = is_k ? k_w : q_w;
+    float val = r[i];
+    if (w) {
+        const float ss = block_sum(__fmaf_rn(val, val, 0.0f), scratch);
+        val = val * (1.0f / sqrtf(ss / float(hd) + eps)) * w[i];
+    }
+    row[i] = val;
+    __syncthreads();
+    const int32_t pos = positions[s];
+    if (i < half) {
+        const float angle = float(pos) * inv_freq[i];
+        const float cs = cosf(angle) * factor, sn = sinf(angle) * factor;
+        const float a = row[i], b = row[i + half];
+        const float lo = a * cs - b * sn, hi = b * cs + a * sn;
+        r[i] = lo, r[i + half] = hi;
+        if (is_k) {
+            const int64_t at = (int64_t(pos) * n_kv + head) * hd;
+            k_cache[at + i] = lo, k_cache[at + i + half] = hi;
+        }
+    }
+    if (is_k) v_cache[(int64_t(pos) * n_kv + head) * hd + i] = v[(s * n_kv + head) * hd + i];
+}
+
+PackedActivations result(int64_t M, int64_t K, uint32_t* planes, float2* dxs) {
+    PackedActivations xa;
+    xa.M = M, xa.K = K, xa.planes = planes, xa.scales = dxs;
+    return xa;
+}
+
+}  // namespace
+
+PackedActivations norm_pack(const float* x, const float* residual, float* out, const float* weight,
+                            int64_t rows, int64_t n, float eps) {
+    uint32_t* planes;
+    float2* dxs;
+    activation_buffers(rows, n, planes, dxs);
+    if (rows == 0) return result(rows, n, planes, dxs);
+    const int64_t C = (n + 511) / 512;
+    const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
+    norm_pack_kernel<<<grid, kThreads, 0, stream()>>>(x, residual, out, weight, n, eps, C, planes,
+                                                      dxs);
+    check_launch("norm_pack");
+    return result(rows, n, planes, dxs);
+}
+
+PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n) {
+    uint32_t* planes;
+    float2* dxs;
+    activation_buffers(rows, n, planes, dxs);
+    if (rows == 0) return result(rows, n, planes, dxs);
+    const int64_t C = (n + 511) / 512;
+    const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
+    silu_pack_kernel<<<grid, kThreads, 0, stream()>>>(gate, up, n, C, planes, dxs);
+    check_launch("silu_pack");
+    return result(rows, n, planes, dxs);
+}
+
+void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
+                        const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
+                        int64_t head_dim, float eps, const int32_t* positions,
+                        const float* inv_freq, float attention_factor, float* k_cache,
+                        float* v_cache) {
+    if (t == 0) return;
+    if (head_dim % 32 || head_dim > 1024)
+        fail("cuda", "head_dim ", head_dim, " is not a multiple of 32 up to 1024");
+    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head + n_kv));
+    qk_norm_rope_store_kernel<<<grid, static_cast<unsigned>(head_dim), head_dim * sizeof(float),
+                                stream()>>>(q, k, v, q_norm, k_norm, n_head, n_kv, head_dim, eps,
+                                            positions, inv_freq, attention_factor, k_cache,
+                                            v_cache);
+    check_launch("qk_norm_rope_store");
+}
+
+}  // namespace onebit::cuda::nn

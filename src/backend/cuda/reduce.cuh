@@ -1,0 +1,31 @@
+// Block-wide reductions in a fixed order (the forward pass's kernels: nn.cu, fused.cu).
+#pragma once
+
+#include "backend/cuda/internal.h"
+
+namespace onebit::cuda {
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += scratch[w];
+    return total;
+}
+
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float m = scratch[0];
+    for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
+    return m;
+}
+
+}  // namespace onebit::cuda
