@@ -211,3 +211,22 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
 }
 
 }  // namespace
+
+namespace {
+
+// --device cuda: the golden text where a GPU is (and the build has CUDA), else one clear error.
+TEST(CliGenerate, DeviceCudaGoldenOrClearError) {
+    const Result r = run("generate --device cuda --temp 0 --max-tokens 200");
+    if (r.status == 0) {
+        EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
+    } else {
+        expect_one_line_error(r, "[cuda]");
+    }
+    const Result b = run("bench kernels --device cuda --shape 2048x2048 --m 1 --min-seconds 0.01");
+    if (b.status != 0) expect_one_line_error(b, "CUDA");
+    const Result bad = run("generate --device tpu --max-tokens 1");  // CLI11's usage error
+    EXPECT_NE(bad.status, 0);
+    EXPECT_NE(bad.err.find("--device"), std::string::npos) << bad.err;
+}
+
+}  // namespace
