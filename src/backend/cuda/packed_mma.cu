@@ -137,10 +137,15 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
         }
     }
     store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, rt * 16, N, [&](int i, int64_t n, float v) {
-        int s = 0;
-        while (s + 1 < out.count && n >= out.begin[s + 1]) ++s;
-        const int64_t rows = out.begin[s + 1] - out.begin[s];
-        store_from_float(ydt, out.y[s], (m0 + i) * rows + (n - out.begin[s]), v);
+        // the segment of row n, with constant indices (a run-time index would put the
+        // parameter struct in local memory)
+        void* yp = out.y[0];
+        int64_t base = 0, rows = out.begin[1];
+#pragma unroll
+        for (int s = 1; s < kMaxSegments; ++s)
+            if (s < out.count && n >= out.begin[s])
+                yp = out.y[s], base = out.begin[s], rows = out.begin[s + 1] - out.begin[s];
+        store_from_float(ydt, yp, (m0 + i) * rows + (n - base), v);
     });
 }
 
