@@ -23,7 +23,7 @@ except Exception as e:  # noqa: BLE001
 
 def main():
     onebit, model_dir = sys.argv[1], sys.argv[2]
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model.eval()
     assert model.config.model_type == "llama", model.config.model_type
     ids = [1, 403, 407, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337]
