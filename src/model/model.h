@@ -43,7 +43,8 @@ struct LoadOptions {
     bool int8_activations = false;
     // Device::cuda: weights copied to the GPU, forward() runs there (CUDA builds). There,
     // int8_activations applies to the 1-bit layers (the tensor-core kernels); other bits compute
-    // with float32 activations.
+    // with float32 activations. The GPU forward keeps its activations and decode graph in the
+    // model: one thread at a time (the CPU forward has no such state).
     Device device = Device::cpu;
 };
 
