@@ -126,4 +126,44 @@ inline quant::QmmArgs args_for(const Problem& p, const Tensor& y, bool transpose
             bits,        transpose};
 }
 
+// One case of the sweep: a fresh random problem and the poisoned output it fills.
+struct Case {
+    Problem p;
+    Tensor y;
+    Shape3 sh;
+    int g, bits;
+    bool symmetric;  // the symmetric 1-bit form (no biases read): every other 1-bit case
+};
+
+// For every bits / group size / dtype the kernel supports (supports(bits, g, dt)) and every shape
+// of the sweep up to max_m (0: any): run(c) computes c.y, which is then checked against the
+// float64 oracle (with the int8 bound when int8). Stops at the first fatal failure.
+template <typename Supports, typename Run>
+void sweep_kernel(const char* name, bool transpose, int64_t max_m, bool int8, Supports supports,
+                  Run run) {
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    for (int bits : quant::kSupportedBits)
+        for (int g : quant::kSupportedGroupSizes)
+            for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
+                if (!supports(bits, g, dt)) continue;
+                for (Shape3 sh : shapes(transpose, g)) {
+                    if (max_m && sh.M > max_m) continue;
+                    SCOPED_TRACE(::testing::Message()
+                                 << "seed " << seed << " " << name << " bits " << bits << " g "
+                                 << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N
+                                 << " K " << sh.K);
+                    Case c{make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f),
+                           Tensor(dt, {sh.M, sh.N}), sh, g, bits, false};
+                    c.symmetric = bits == 1 && (rng() & 1);
+                    poison(c.y.view());
+                    run(c);
+                    if (::testing::Test::HasFatalFailure()) return;
+                    check_against_oracle(c.p.x.view(), c.p.w.view(), c.p.s.view(), c.p.b.view(),
+                                         transpose, g, bits, c.y.view(), c.symmetric, int8);
+                    if (::testing::Test::HasFatalFailure()) return;
+                }
+            }
+}
+
 }  // namespace onebit::test

@@ -55,31 +55,11 @@ TEST_P(QmmVariant, MatchesOracleOverShapeSweep) {
     if (full_sweep() && k.isa == cpu::Isa::scalar)
         GTEST_SKIP() << "the scalar reference is too slow for the full sweep; the pruned sweep "
                         "and test_qmm_sweep check it";
-    const uint32_t seed = std::random_device{}();
-    std::mt19937 rng(seed);
-    for (int bits : quant::kSupportedBits)
-        for (int g : quant::kSupportedGroupSizes)
-            for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
-                if (!k.supports(bits, g, dt)) continue;
-                for (Shape3 sh : shapes(transpose, g)) {
-                    if (k.max_m && sh.M > k.max_m) continue;
-                    SCOPED_TRACE(::testing::Message()
-                                 << "seed " << seed << " " << k.name << " bits " << bits << " g "
-                                 << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N
-                                 << " K " << sh.K);
-                    Problem p =
-                        make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
-                    // the symmetric 1-bit form (no biases read) on every other 1-bit case
-                    const bool symmetric = bits == 1 && (rng() & 1);
-                    Tensor y(dt, {sh.M, sh.N});
-                    test::poison(y.view());
-                    cpu::run_qmm(k, args_for(p, y, transpose, sh, g, bits, symmetric));
-                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), transpose,
-                                         g, bits, y.view(), symmetric,
-                                         k.precision == cpu::Precision::int8);
-                    if (HasFatalFailure()) return;
-                }
-            }
+    sweep_kernel(k.name, transpose, k.max_m, k.precision == cpu::Precision::int8,
+                 [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
+                 [&](Case& c) {
+                     cpu::run_qmm(k, args_for(c.p, c.y, transpose, c.sh, c.g, c.bits, c.symmetric));
+                 });
 }
 
 // Rows of a batch equal the M = 1 results bit for bit, for 1 and 2 threads.

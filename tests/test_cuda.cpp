@@ -110,36 +110,18 @@ TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
     REQUIRE_GPU();
     const cuda::Kernel& k = *GetParam();
     const bool transpose = k.op == cuda::Op::qmm_t;
-    const uint32_t seed = std::random_device{}();
-    std::mt19937 rng(seed);
-    for (int bits : quant::kSupportedBits)
-        for (int g : quant::kSupportedGroupSizes)
-            for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
-                if (!k.supports(bits, g, dt)) continue;
-                for (Shape3 sh : shapes(transpose, g)) {
-                    if (k.max_m && sh.M > k.max_m) continue;
-                    SCOPED_TRACE(::testing::Message()
-                                 << "seed " << seed << " " << k.name << " bits " << bits << " g "
-                                 << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N
-                                 << " K " << sh.K);
-                    Problem p = make_problem(dt, transpose, sh, g, bits, rng, (rng() & 1) ? 1.0f : 0.0f);
-                    const bool symmetric = bits == 1 && (rng() & 1);
-                    Tensor y(dt, {sh.M, sh.N});
-                    cuda::Buffer dx = to_device(p.x), dw = to_device(p.w), ds = to_device(p.s),
-                                 db = to_device(p.b), dy(y.nbytes());
-                    dy.fill(0xff);  // NaN in every float dtype
-                    k.qmm(on_device(args_for(p, y, transpose, sh, g, bits, symmetric), dx, dw, ds,
-                                    db, dy));
-                    from_device(dy, y);
-                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), transpose,
-                                         g, bits, y.view(), symmetric,
-                                         k.precision == cuda::Precision::int8);
-                    if (HasFatalFailure()) return;
-                    if (k.precision == cuda::Precision::int8)
-                        check_against_int8_reference(p, y, sh, g, bits, symmetric);
-                    if (HasFatalFailure()) return;
-                }
-            }
+    const bool int8 = k.precision == cuda::Precision::int8;
+    sweep_kernel(k.name, transpose, k.max_m, int8,
+                 [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
+                 [&](Case& c) {
+                     cuda::Buffer dx = to_device(c.p.x), dw = to_device(c.p.w),
+                                  ds = to_device(c.p.s), db = to_device(c.p.b), dy(c.y.nbytes());
+                     dy.fill(0xff);  // NaN in every float dtype
+                     k.qmm(on_device(args_for(c.p, c.y, transpose, c.sh, c.g, c.bits, c.symmetric),
+                                     dx, dw, ds, db, dy));
+                     from_device(dy, c.y);
+                     if (int8) check_against_int8_reference(c.p, c.y, c.sh, c.g, c.bits, c.symmetric);
+                 });
 }
 
 // Each row of a batch is bit-identical to the M = 1 result for that row.
