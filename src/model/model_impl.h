@@ -32,7 +32,6 @@ struct Linear {
     // Device::cuda: the stored quantized tensors, copied to the GPU instead of prepared here
     TensorView w, scales, biases;
     int bits = 0, group_size = 0;
-    bool quantized() const { return q.has_value() || w.data != nullptr; }
 
     void forward(const float* x, int64_t m, float* y) const {
         if (q) {

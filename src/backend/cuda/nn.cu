@@ -218,8 +218,4 @@ void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt
     check_launch("linear_dense");
 }
 
-void copy(void* dst, const void* src, size_t bytes) {
-    if (bytes) check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()), "device copy");
-}
-
 }  // namespace onebit::cuda::nn

@@ -54,7 +54,5 @@ void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
                         int64_t head_dim, float eps, const int32_t* positions,
                         const float* inv_freq, float attention_factor, float* k_cache,
                         float* v_cache);
-// Device-to-device copy of `bytes` bytes, queued in order.
-void copy(void* dst, const void* src, size_t bytes);
 
 }  // namespace onebit::cuda::nn

@@ -83,7 +83,6 @@ void add(float*, const float*, int64_t) { not_built(); }
 void linear_dense(const float*, int64_t, int64_t, const void*, DType, int64_t, float*) {
     not_built();
 }
-void copy(void*, const void*, size_t) { not_built(); }
 PackedActivations norm_pack(const float*, const float*, float*, const float*, int64_t, int64_t,
                             float) {
     not_built();
