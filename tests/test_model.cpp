@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -130,6 +131,53 @@ TEST(Model, QuantizedEqualsDequantizedDense) {
             EXPECT_LE(max_diff, 1e-3 * std::max(1.0, max_abs)) << "bits " << bits << " position " << i;
         }
     }
+}
+
+// Several sequences in one forward pass (what the server's continuous batching runs): each
+// sequence's logits are bit-identical to running it alone, for prefill chunks of different
+// lengths and for decode steps; the 1-bit model with float32 and int8 activations, and a dense one.
+TEST(Model, BatchedSequencesEqualSingleBitForBit) {
+    const fs::path q = tmpdir("batch1"), dense = tmpdir("batchd");
+    test::write_qwen3(q, 1, 128, true, 7);
+    test::write_qwen3(dense, 0, 64, false, 8);
+    for (auto [dir, int8] : {std::pair{q, false}, {q, true}, {dense, false}}) {
+        model::LoadOptions opts;
+        opts.int8_activations = int8;
+        const model::Model m = model::Model::load(dir.string(), opts);
+        const int64_t vocab = m.config().vocab_size;
+        const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5, 61, 77, 8}};
+        std::vector<model::KVCache> alone, together;
+        for (size_t s = 0; s < prompts.size(); ++s) {
+            alone.emplace_back(32, m.config());
+            together.emplace_back(32, m.config());
+        }
+        std::vector<float> expect, got, one;
+        // Step 0 prefills every prompt together, steps 1..5 decode one token each.
+        std::vector<std::vector<int32_t>> next = prompts;
+        for (int step = 0; step < 6; ++step) {
+            expect.clear();
+            for (size_t s = 0; s < prompts.size(); ++s) {
+                m.forward(next[s], alone[s], one);
+                expect.insert(expect.end(), one.begin(), one.end());
+            }
+            std::vector<model::Model::SequenceInput> in;
+            for (size_t s = 0; s < prompts.size(); ++s) in.push_back({next[s], &together[s]});
+            m.forward_batch(in, got);
+            ASSERT_EQ(got.size(), expect.size());
+            ASSERT_EQ(0, std::memcmp(got.data(), expect.data(), got.size() * sizeof(float)))
+                << dir << " int8 " << int8 << " step " << step;
+            for (size_t s = 0; s < prompts.size(); ++s) {
+                EXPECT_EQ(together[s].length, alone[s].length);
+                next[s] = {sampling::argmax(std::span<const float>(&got[s * vocab], vocab))};
+            }
+        }
+    }
+    const model::Model m = model::Model::load(q.string());
+    model::KVCache a(4, m.config());
+    std::vector<float> l;
+    const std::vector<int32_t> t = {1, 2};
+    std::vector<model::Model::SequenceInput> twice = {{t, &a}, {t, &a}};
+    EXPECT_THROW(m.forward_batch(twice, l), Error);
 }
 
 TEST(Model, LoadErrorsNameTheProblem) {

@@ -105,29 +105,59 @@ size_t Model::weight_bytes() const { return impl_->bytes; }
 
 void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector<float>& logits,
                     bool all_logits) const {
+    const SequenceInput seq{tokens, &cache};
+    forward_batch(std::span<const SequenceInput>(&seq, 1), logits, all_logits);
+}
+
+void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
+                          bool all_logits) const {
     const Impl& m = *impl_;
     const ModelConfig& c = m.config;
-    const int64_t t = static_cast<int64_t>(tokens.size());
-    if (t == 0) fail("model", "forward needs at least one token");
-    if (cache.length + t > cache.capacity)
-        fail("model", "the context holds ", cache.capacity, " tokens; ", cache.length, " used and ", t,
-             " more do not fit");
+    if (seqs.empty()) fail("model", "forward needs at least one sequence");
+    // Rows of the batch: every sequence's tokens one after another; pos[r] its position and
+    // first[s] the first row of sequence s.
+    std::vector<int32_t> ids, pos;
+    std::vector<int64_t> first;
+    for (const SequenceInput& s : seqs) {
+        const int64_t n = static_cast<int64_t>(s.tokens.size());
+        if (n == 0) fail("model", "forward needs at least one token per sequence");
+        if (!s.cache) fail("model", "forward needs a KV cache per sequence");
+        for (const SequenceInput& o : seqs)
+            if (&o != &s && o.cache == s.cache) fail("model", "two sequences of one batch share a KV cache");
+        const KVCache& cache = *s.cache;
+        if (cache.length + n > cache.capacity)
+            fail("model", "the context holds ", cache.capacity, " tokens; ", cache.length, " used and ", n,
+                 " more do not fit");
+        first.push_back(static_cast<int64_t>(ids.size()));
+        for (int64_t i = 0; i < n; ++i) {
+            if (s.tokens[i] < 0 || s.tokens[i] >= c.vocab_size)
+                fail("model", "token id ", s.tokens[i], " is outside the vocabulary (", c.vocab_size, ")");
+            ids.push_back(s.tokens[i]);
+            pos.push_back(static_cast<int32_t>(cache.length + i));
+        }
+    }
+    first.push_back(static_cast<int64_t>(ids.size()));
+    if (m.device) {
+        // The GPU forward runs one sequence per call (no batched attention over several caches yet).
+        std::vector<float> part;
+        logits.clear();
+        for (const SequenceInput& s : seqs) {
+            forward_device(m, s.tokens, *s.cache, part, all_logits);
+            logits.insert(logits.end(), part.begin(), part.end());
+        }
+        return;
+    }
+    const int64_t t = static_cast<int64_t>(ids.size());
     const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
     const int64_t ff = c.intermediate_size;
-    std::vector<int32_t> pos(static_cast<size_t>(t));
-    for (int64_t i = 0; i < t; ++i) {
-        if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
-            fail("model", "token id ", tokens[i], " is outside the vocabulary (", c.vocab_size, ")");
-        pos[i] = static_cast<int32_t>(cache.length + i);
-    }
-    if (m.device) return forward_device(m, tokens, cache, logits, all_logits);
-    cache.ensure_host();
+    for (const SequenceInput& s : seqs) s.cache->ensure_host();
     std::vector<float> x(t * d), h(t * d), q(t * nh * hd), k(t * nkv * hd), v(t * nkv * hd), att(t * nh * hd),
         o(t * d), g(t * ff), u(t * ff);
-    for (int64_t i = 0; i < t; ++i) m.embed.row(tokens[i], &x[i * d]);  // [T, d]
+    for (int64_t i = 0; i < t; ++i) m.embed.row(ids[i], &x[i * d]);  // [T, d]
     const float eps = static_cast<float>(c.rms_norm_eps);
     for (size_t l = 0; l < m.layers.size(); ++l) {
         const Layer& L = m.layers[l];
+        const auto li = static_cast<int64_t>(l);
         nn::rms_norm(x.data(), L.attn_norm.data(), t, d, eps, h.data());
         L.q.forward(h.data(), t, q.data());  // [T, nh * hd]
         L.k.forward(h.data(), t, k.data());  // [T, nkv * hd]
@@ -138,12 +168,16 @@ void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector
         }
         nn::rope(q.data(), t, nh, hd, pos.data(), m.rope.inv_freq, m.rope.attention_factor);
         nn::rope(k.data(), t, nkv, hd, pos.data(), m.rope.inv_freq, m.rope.attention_factor);
-        for (int64_t i = 0; i < t; ++i) {
-            std::copy_n(&k[i * nkv * hd], nkv * hd, cache.k_at(static_cast<int64_t>(l), pos[i]));
-            std::copy_n(&v[i * nkv * hd], nkv * hd, cache.v_at(static_cast<int64_t>(l), pos[i]));
+        for (size_t si = 0; si < seqs.size(); ++si) {
+            KVCache& cache = *seqs[si].cache;
+            const int64_t r0 = first[si], n = first[si + 1] - r0;
+            for (int64_t i = r0; i < r0 + n; ++i) {
+                std::copy_n(&k[i * nkv * hd], nkv * hd, cache.k_at(li, pos[i]));
+                std::copy_n(&v[i * nkv * hd], nkv * hd, cache.v_at(li, pos[i]));
+            }
+            nn::attention(&q[r0 * nh * hd], n, nh, nkv, hd, cache.k_at(li, 0), cache.v_at(li, 0), &pos[r0],
+                          &att[r0 * nh * hd]);
         }
-        nn::attention(q.data(), t, nh, nkv, hd, cache.k_at(static_cast<int64_t>(l), 0),
-                      cache.v_at(static_cast<int64_t>(l), 0), pos.data(), att.data());
         L.o.forward(att.data(), t, o.data());
         for (int64_t i = 0; i < t * d; ++i) x[i] += o[i];
         nn::rms_norm(x.data(), L.mlp_norm.data(), t, d, eps, h.data());
@@ -153,12 +187,21 @@ void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector
         L.down.forward(g.data(), t, o.data());
         for (int64_t i = 0; i < t * d; ++i) x[i] += o[i];
     }
-    cache.length += t;
-    const int64_t rows = all_logits ? t : 1;
-    const float* last = &x[(t - rows) * d];
-    nn::rms_norm(last, m.final_norm.data(), rows, d, eps, h.data());
-    logits.resize(static_cast<size_t>(rows * c.vocab_size));
-    m.lm_head.forward(h.data(), rows, logits.data());
+    // The rows that get logits: all, or each sequence's last.
+    std::vector<int64_t> rows;
+    for (size_t si = 0; si < seqs.size(); ++si) {
+        seqs[si].cache->length += first[si + 1] - first[si];
+        if (all_logits)
+            for (int64_t r = first[si]; r < first[si + 1]; ++r) rows.push_back(r);
+        else
+            rows.push_back(first[si + 1] - 1);
+    }
+    const auto nr = static_cast<int64_t>(rows.size());
+    std::vector<float> last(static_cast<size_t>(nr * d));  // [rows, d]
+    for (int64_t i = 0; i < nr; ++i) std::copy_n(&x[rows[i] * d], d, &last[i * d]);
+    nn::rms_norm(last.data(), m.final_norm.data(), nr, d, eps, h.data());
+    logits.resize(static_cast<size_t>(nr * c.vocab_size));
+    m.lm_head.forward(h.data(), nr, logits.data());
 }
 
 }  // namespace onebit::model

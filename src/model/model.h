@@ -74,6 +74,20 @@ class Model {
     void forward(std::span<const int32_t> tokens, KVCache& cache, std::vector<float>& logits,
                  bool all_logits = false) const;
 
+    // One sequence of a batched forward: its new tokens and its own cache.
+    struct SequenceInput {
+        std::span<const int32_t> tokens;
+        KVCache* cache = nullptr;
+    };
+    // forward for several sequences in one pass: their rows go through every matmul together
+    // (M = all their tokens), each attends over its own cache. logits: [rows, vocab] with each
+    // sequence's last token (all its tokens with all_logits), in order. The kernels are batch
+    // invariant, so a sequence's logits are bit-identical to what forward() gives it alone.
+    // On the GPU the sequences run one after another. Errors: as forward, and "[model] ..." when
+    // two sequences share a cache.
+    void forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
+                       bool all_logits = false) const;
+
     struct Impl;
 
   private:

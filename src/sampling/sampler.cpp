@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -22,9 +23,14 @@ Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
     if (!(p.min_p >= 0 && p.min_p < 1)) fail("sampling", "min-p ", p.min_p, " must be in [0, 1)");
     if (!(p.repeat_penalty > 0)) fail("sampling", "repeat penalty ", p.repeat_penalty, " must be > 0");
     if (p.repeat_last_n < 0) fail("sampling", "repeat-last-n ", p.repeat_last_n, " must be >= 0");
+    if (!(p.presence_penalty >= -2 && p.presence_penalty <= 2))
+        fail("sampling", "presence penalty ", p.presence_penalty, " must be in [-2, 2]");
+    if (!(p.frequency_penalty >= -2 && p.frequency_penalty <= 2))
+        fail("sampling", "frequency penalty ", p.frequency_penalty, " must be in [-2, 2]");
 }
 
-int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history,
+                        std::span<const int32_t> generated) {
     if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
         std::unordered_set<int32_t> seen;
         const size_t from = history.size() > static_cast<size_t>(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
@@ -34,6 +40,13 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
             float& l = logits[id];
             l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
         }
+    }
+    if (p_.presence_penalty != 0 || p_.frequency_penalty != 0) {
+        std::unordered_map<int32_t, int> count;
+        for (int32_t id : generated)
+            if (id >= 0 && static_cast<size_t>(id) < logits.size()) ++count[id];
+        for (const auto& [id, n] : count)
+            logits[id] -= p_.presence_penalty + p_.frequency_penalty * static_cast<float>(n);
     }
     if (p_.temperature == 0) return argmax(logits);
     cand_.clear();

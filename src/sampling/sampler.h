@@ -1,5 +1,5 @@
 // Next-token choice from logits: greedy (temperature 0: the first largest logit), or sampling
-// with repetition penalty, temperature, top-k, top-p and min-p in llama.cpp's order, from a
+// with repetition, presence and frequency penalties, temperature, top-k, top-p and min-p in llama.cpp's order, from a
 // seeded generator (the same seed and inputs give the same tokens).
 #pragma once
 
@@ -17,6 +17,10 @@ struct SamplerParams {
     float min_p = 0.05f;         // 0: off
     float repeat_penalty = 1.0f; // 1: off; applied to the last repeat_last_n tokens
     int32_t repeat_last_n = 64;
+    // OpenAI's penalties over the generated tokens: logit -= presence * (count > 0) +
+    // frequency * count. 0: off; each in [-2, 2].
+    float presence_penalty = 0.0f;
+    float frequency_penalty = 0.0f;
     uint64_t seed = 0;
 };
 
@@ -24,8 +28,10 @@ class Sampler {
   public:
     // Errors: "[sampling] ..." for out-of-range parameters.
     explicit Sampler(const SamplerParams& p);
-    // logits [vocab] (modified in place); history: the tokens so far (prompt and generated).
-    int32_t sample(std::span<float> logits, std::span<const int32_t> history);
+    // logits [vocab] (modified in place); history: the tokens so far (prompt and generated);
+    // generated: the generated ones (for the presence and frequency penalties).
+    int32_t sample(std::span<float> logits, std::span<const int32_t> history,
+                   std::span<const int32_t> generated = {});
 
   private:
     SamplerParams p_;
