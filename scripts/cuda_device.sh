@@ -3,8 +3,9 @@
 #
 #   scripts/cuda_device.sh build        on a machine with the CUDA toolkit and the Debian
 #                                       packages (scripts/setup.sh): builds build-cuda/ with
-#                                       -DONEBIT_CUDA=ON and stages the two shared libraries the
-#                                       onebit binary needs (PCRE2, utf8proc) in .devlib/
+#                                       -DONEBIT_CUDA=ON and stages the shared libraries the
+#                                       onebit binary needs (PCRE2, utf8proc, cpp-httplib and
+#                                       what it links: OpenSSL, brotli) in .devlib/
 #   scripts/cuda_device.sh run [OUT]    on the GPU machine (needs only the NVIDIA driver): runs
 #                                       test_cuda and `onebit bench kernels --device cuda`,
 #                                       writing logs and JSON to OUT (default: cuda-results/)
@@ -20,7 +21,8 @@ build)
     cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON >/dev/null
     cmake --build build-cuda --target onebit test_cuda test_cuda_model
     mkdir -p .devlib
-    for lib in libpcre2-8.so.0 libutf8proc.so.2; do
+    for lib in libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 libssl.so.3 libcrypto.so.3 \
+               libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1; do
         cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')" .devlib/
     done
     ;;

@@ -228,6 +228,7 @@ void Batcher::finish(Slot& slot) {
         std::lock_guard<std::mutex> lock(mu_);
         --stats_.active;
         ++stats_.requests_done;
+        if (st.stop_reason == "cancelled") ++stats_.requests_cancelled;
         stats_.prompt_tokens += static_cast<uint64_t>(st.prompt_tokens);
         stats_.cached_prompt_tokens += static_cast<uint64_t>(st.cached_prompt_tokens);
         stats_.generated_tokens += static_cast<uint64_t>(st.generated_tokens);

@@ -54,7 +54,7 @@ class Ticket {
 
 struct BatcherStats {
     size_t queued = 0, active = 0, slots = 0;
-    uint64_t requests_done = 0, prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
+    uint64_t requests_done = 0, requests_cancelled = 0, prompt_tokens = 0, cached_prompt_tokens = 0, generated_tokens = 0;
     double first_token_s_sum = 0;  // over finished requests that produced a token
     uint64_t first_token_count = 0;
     double decode_busy_s = 0;      // time spent in batched decode steps

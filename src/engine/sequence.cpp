@@ -93,13 +93,15 @@ std::optional<int32_t> Sequence::accept(std::span<float> logits) {
     ++stats_.generated_tokens;
     history_.push_back(next);
     stats_.tokens.push_back(next);
+    // The token's text is what the stream adds (so the tokens' texts add up to the output).
+    const std::string piece = stream_.step(next);
     if (on_token_) {
         ev.id = next;
-        if (next < tokenizer_.vocab_size()) ev.text = tokenizer_.decode(std::span<const int32_t>(&next, 1));
+        ev.text = piece;
         if (!raw.empty()) logprobs(raw, next, options_.top_logprobs, ev);
         on_token_(ev);
     }
-    if (filter_.push(stream_.step(next))) {
+    if (filter_.push(piece)) {
         stats_.stop_reason = "stop";
         return std::nullopt;
     }

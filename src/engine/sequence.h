@@ -43,8 +43,9 @@ struct TokenLogprob {
     float logprob = 0;
 };
 
-// A generated token as the caller sees it (on_token): its id and text (the token decoded alone)
-// and, when asked for, log-probabilities.
+// A generated token as the caller sees it (on_token): its id, the text it completes (empty while
+// a multi-byte character is incomplete; all tokens' texts add up to the output) and, when asked
+// for, log-probabilities.
 struct TokenEvent {
     int32_t id = 0;
     std::string text;

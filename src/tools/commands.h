@@ -35,6 +35,9 @@ void add_bench_model_command(CLI::App* bench, Runner& run);
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 
+// `onebit serve`: the OpenAI-compatible server.
+void add_serve_command(CLI::App& app, Runner& run);
+
 // `onebit chat-template`: render a checkpoint's chat template.
 void add_chat_template_command(CLI::App& app, Runner& run);
 
