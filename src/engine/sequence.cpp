@@ -86,7 +86,7 @@ std::optional<int32_t> Sequence::accept(std::span<float> logits) {
     const std::span<const int32_t> generated(history_.data() + prompt_.size(), history_.size() - prompt_.size());
     const int32_t next = sampler_.sample(logits, history_, generated);
     const auto& eos = model_.eos_ids();
-    if (std::find(eos.begin(), eos.end(), next) != eos.end()) {
+    if (!options_.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
         end("eos");
         return std::nullopt;
     }

@@ -27,6 +27,8 @@ struct GenerateOptions {
     // The log-probabilities of each generated token and of the top_logprobs most likely ones
     // (log-softmax of the model's logits, before penalties and temperature). -1: off.
     int top_logprobs = -1;
+    // Generate past EOS (benchmarks: max_tokens tokens whatever the model says).
+    bool ignore_eos = false;
 };
 
 struct GenerateStats {

@@ -210,6 +210,9 @@ Json parse_messages(const Json* messages) {
         const auto content = m.find("content");
         msg["content"] = content == m.end() ? Json() : message_content(*content, i);
         if (msg["content"].is_null() && r != "assistant") bad(p + ".content", "is required for role " + r);
+        // Templates test and split content as a string (an assistant turn with only tool calls
+        // sends null).
+        if (msg["content"].is_null()) msg["content"] = "";
         if (const auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
             if (r != "assistant" || !tc->is_array()) bad(p + ".tool_calls", "must be a list (assistant messages)");
             Json calls = Json::array();

@@ -277,6 +277,7 @@ void add_bench_command(CLI::App& app, Runner& run) {
     });
     add_bench_tokenizer_command(bench, run);
     add_bench_model_command(bench, run);
+    add_bench_serve_command(bench, run);
 }
 
 }  // namespace onebit::tools

@@ -32,6 +32,9 @@ void add_generate_commands(CLI::App& app, Runner& run);
 // `onebit bench model`, registered under the `bench` command.
 void add_bench_model_command(CLI::App* bench, Runner& run);
 
+// `onebit bench serve`: continuous-batching throughput at several concurrencies.
+void add_bench_serve_command(CLI::App* bench, Runner& run);
+
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 
