@@ -6,7 +6,9 @@
 // Skipped where no GPU is.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -101,6 +103,49 @@ TEST(CudaModel, LogitsMatchTheCpu) {
             const std::vector<float>& batched = cs.int8 ? lgpu : lcpu;
             std::vector<float> row(batched.begin() + i * V, batched.begin() + (i + 1) * V);
             EXPECT_LE(rel_diff(row, one), cs.int8 ? 0.0 : 2e-3) << "decode position " << i;
+        }
+    }
+}
+
+// A decode batch on the GPU (one token per sequence, each with its own cache: what continuous
+// batching runs) gives every sequence the logits it gets alone, bit for bit, as the batch grows
+// and shrinks; the fused packed path (1 bit, int8) and the general one (dense).
+TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
+    REQUIRE_GPU();
+    for (auto [bits, int8] : {std::pair{1, true}, {0, false}}) {
+        SCOPED_TRACE(::testing::Message() << "bits " << bits << " int8 " << int8);
+        const fs::path dir = tmpdir("batch" + std::to_string(bits));
+        test::write_qwen3(dir, bits, 128, true, 21 + bits, {}, {}, 2, DType::float16);
+        model::LoadOptions lo;
+        lo.int8_activations = int8;
+        lo.device = model::Device::cuda;
+        const model::Model m = model::Model::load(dir.string(), lo);
+        const int64_t V = m.config().vocab_size;
+        const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5}, {7, 7}};
+        std::vector<model::KVCache> alone, together;
+        std::vector<int32_t> next;
+        std::vector<float> l;
+        for (const auto& p : prompts) {
+            alone.emplace_back(48, m.config());
+            together.emplace_back(48, m.config());
+            m.forward(p, alone.back(), l);
+            m.forward(p, together.back(), l);
+            next.push_back(static_cast<int32_t>(l.size() % 13));
+        }
+        for (int step = 0; step < 8; ++step) {
+            // sequences 0 .. n-1 this step: 4, 3, 2, 4, ...
+            const size_t n = step % 4 == 3 ? 4 : 4 - static_cast<size_t>(step % 4);
+            std::vector<model::Model::SequenceInput> in;
+            for (size_t s = 0; s < n; ++s) in.push_back({std::span<const int32_t>(&next[s], 1), &together[s]});
+            std::vector<float> got;
+            m.forward_batch(in, got);
+            ASSERT_EQ(got.size(), n * V);
+            for (size_t s = 0; s < n; ++s) {
+                std::vector<float> one;
+                m.forward(std::span<const int32_t>(&next[s], 1), alone[s], one);
+                ASSERT_EQ(0, std::memcmp(one.data(), &got[s * V], V * sizeof(float))) << "step " << step << " seq " << s;
+                next[s] = static_cast<int32_t>(std::max_element(one.begin(), one.end()) - one.begin());
+            }
         }
     }
 }

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <initializer_list>
+#include <map>
+#include <memory>
 #include <utility>
 
 #include "backend/cuda/cuda.h"
@@ -142,14 +144,20 @@ struct DeviceModel {
     bool fused = false;  // every layer's matmuls packed: the fused decode path
     cuda::Buffer final_norm, inv_freq;
     DeviceLinear lm_head;
-    // Activations for up to `rows` tokens, grown on demand.
+    // Activations for up to `rows` tokens, grown on demand (at least 64: a decode batch).
     int64_t rows = 0;
-    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, ids, pos, logits;
-    // One decode step (T = 1) captured as a graph, for the cache and buffers it was recorded on.
-    cuda::Graph step;
-    const void* step_cache = nullptr;
-    int64_t step_rows = 0;
-    uint64_t step_scratch = 0;
+    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits;
+    // Per row, uploaded together each call: ids, positions (int32), then the row's cache
+    // pointers for keys and values (what nn::CacheRows reads).
+    cuda::Buffer meta;
+    // Decode steps (one token per sequence) captured as graphs, one per batch size; each valid
+    // for the buffers, scratch and cache capacity it was recorded with.
+    struct Step {
+        cuda::Graph graph;
+        int64_t rows = 0, capacity = 0;
+        uint64_t scratch = 0;
+    };
+    std::map<int64_t, std::unique_ptr<Step>> steps;
 };
 
 std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
@@ -184,37 +192,60 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
     return d;
 }
 
-void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCache& cache,
+void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
                     std::vector<float>& logits, bool all_logits) {
     DeviceModel& D = *m.device;
     const ModelConfig& c = m.config;
-    const int64_t t = static_cast<int64_t>(tokens.size());
     const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads,
                   nkv = c.num_key_value_heads, ff = c.intermediate_size, V = c.vocab_size;
-    if (!cache.device) {
-        auto dc = std::make_shared<DeviceCache>();
-        dc->k = cuda::Buffer(cache.bytes() / 2), dc->v = cuda::Buffer(cache.bytes() / 2);
-        cache.device = dc;
+    const int64_t capacity = seqs[0].cache->capacity;
+    int64_t t = 0;
+    for (const Model::SequenceInput& s : seqs) {
+        t += static_cast<int64_t>(s.tokens.size());
+        KVCache& cache = *s.cache;
+        if (cache.capacity != capacity) fail("model", "a GPU batch needs caches of one capacity");
+        if (!cache.device) {
+            auto dc = std::make_shared<DeviceCache>();
+            dc->k = cuda::Buffer(cache.bytes() / 2), dc->v = cuda::Buffer(cache.bytes() / 2);
+            cache.device = dc;
+        }
     }
-    auto& dc = *std::static_pointer_cast<DeviceCache>(cache.device);
+    if (seqs.size() > 1 && t != static_cast<int64_t>(seqs.size()))
+        fail("model", "a GPU batch of several sequences takes one token each");
     if (t > D.rows) {
-        D.rows = t;
-        auto f = [&](int64_t n) { return cuda::Buffer(size_t(t * n) * 4); };
+        D.rows = std::max<int64_t>(t, 64);
+        auto f = [&](int64_t n) { return cuda::Buffer(size_t(D.rows * n) * 4); };
         D.x = f(d), D.x2 = f(d), D.h = f(d), D.q = f(nh * hd), D.k = f(nkv * hd), D.v = f(nkv * hd);
-        D.att = f(nh * hd), D.o = f(d), D.g = f(ff), D.u = f(ff), D.ids = f(1), D.pos = f(1);
+        D.att = f(nh * hd), D.o = f(d), D.g = f(ff), D.u = f(ff), D.meta = f(6);
         D.logits = f(V);
     }
-    std::vector<int32_t> pos(static_cast<size_t>(t));
-    for (int64_t i = 0; i < t; ++i) pos[i] = static_cast<int32_t>(cache.length + i);
-    D.ids.upload(tokens.data(), size_t(t) * 4);
-    D.pos.upload(pos.data(), size_t(t) * 4);
-    const int64_t rows = all_logits ? t : 1;
+    // [ids t][positions t] int32, then [k pointers t][v pointers t]
+    std::vector<int32_t> meta(size_t(6 * D.rows));
+    int32_t* ids_h = meta.data();
+    int32_t* pos_h = ids_h + D.rows;
+    auto* kp_h = reinterpret_cast<float**>(meta.data() + 2 * D.rows);
+    auto* vp_h = kp_h + D.rows;
+    int64_t r = 0;
+    for (const Model::SequenceInput& s : seqs) {
+        auto& dc = *std::static_pointer_cast<DeviceCache>(s.cache->device);
+        for (size_t i = 0; i < s.tokens.size(); ++i, ++r) {
+            ids_h[r] = s.tokens[i];
+            pos_h[r] = static_cast<int32_t>(s.cache->length + static_cast<int64_t>(i));
+            kp_h[r] = static_cast<float*>(dc.k.data());
+            vp_h[r] = static_cast<float*>(dc.v.data());
+        }
+    }
+    D.meta.upload(meta.data(), meta.size() * 4);
+    // One sequence: its last token's logits (or all); a decode batch: every row's.
+    const int64_t rows = all_logits || seqs.size() > 1 ? t : 1;
     // Everything below reads the step's position from device memory, so for T = 1 it is the same
     // work at every position: captured once as a graph, replayed after.
     auto work = [&] {
         auto F = [](cuda::Buffer& b) { return static_cast<float*>(b.data()); };
-        const auto* ids = static_cast<const int32_t*>(D.ids.data());
-        const auto* dpos = static_cast<const int32_t*>(D.pos.data());
+        const auto* ids = static_cast<const int32_t*>(D.meta.data());
+        const auto* dpos = ids + D.rows;
+        const auto* kp = reinterpret_cast<float* const*>(ids + 2 * D.rows);
+        const auto* vp = kp + D.rows;
         float *x = F(D.x), *h = F(D.h), *q = F(D.q), *k = F(D.k), *v = F(D.v), *att = F(D.att),
               *o = F(D.o), *g = F(D.g), *u = F(D.u);
         if (D.embed_bits)
@@ -225,7 +256,7 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
             cuda::nn::embed_dense(D.embed_w.data(), D.embed_dt, ids, t, d, x);
         const float eps = static_cast<float>(c.rms_norm_eps);
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-        const size_t layer_floats = size_t(cache.capacity * nkv * hd);
+        const int64_t layer_floats = capacity * nkv * hd;
         if (D.fused) {
             // every layer packed: norms, SwiGLU and the residual adds fused with the packing of
             // the next matmul's input; the residual of each down projection is added at the
@@ -242,13 +273,12 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
                 if (l) std::swap(cur, next);
                 const cuda::OutSegment qkv[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
                 cuda::qmm_packed_one_bit(*L.qkv, xa, qkv, 3, DType::float32);
-                float* kc = F(dc.k) + l * layer_floats;
-                float* vc = F(dc.v) + l * layer_floats;
+                const cuda::nn::CacheRows kv{kp, vp, static_cast<int64_t>(l) * layer_floats};
                 cuda::nn::qk_norm_rope_store(
                     q, k, v, static_cast<const float*>(L.q_norm.data()),
                     static_cast<const float*>(L.k_norm.data()), t, nh, nkv, hd, eps, dpos,
-                    static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kc, vc);
-                cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+                    static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kv);
+                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
                 L.o.forward(att, t, o);
                 const auto xm = cuda::nn::norm_pack(
                     cur, o, next, static_cast<const float*>(L.mlp_norm.data()), t, d, eps);
@@ -281,10 +311,9 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
                 const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
                 cuda::nn::rope(q, t, nh, hd, dpos, inv_freq, m.rope.attention_factor);
                 cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
-                float* kc = F(dc.k) + l * layer_floats;
-                float* vc = F(dc.v) + l * layer_floats;
-                cuda::nn::kv_store(k, v, kc, vc, dpos, t, nkv * hd);
-                cuda::nn::attention(q, t, nh, nkv, hd, kc, vc, dpos, cache.capacity, att, scale);
+                const cuda::nn::CacheRows kv{kp, vp, static_cast<int64_t>(l) * layer_floats};
+                cuda::nn::kv_store(k, v, kv, dpos, t, nkv * hd);
+                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
                 L.o.forward(att, t, o);
                 cuda::nn::add(x, o, t * d);
                 cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
@@ -306,21 +335,23 @@ void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCac
                            d, eps, h);
         D.lm_head.forward(h, rows, F(D.logits));
     };
-    if (t == 1 && !all_logits) {
-        const void* key = dc.k.data();
-        if (!D.step.ready() || D.step_cache != key || D.step_rows != D.rows ||
-            D.step_scratch != cuda::scratch_generation()) {
+    if (t == static_cast<int64_t>(seqs.size()) && rows == t) {
+        // a decode step (one token per sequence): replayed from its graph when one matches
+        std::unique_ptr<DeviceModel::Step>& step = D.steps[t];
+        if (!step) step = std::make_unique<DeviceModel::Step>();
+        if (!step->graph.ready() || step->rows != D.rows || step->capacity != capacity ||
+            step->scratch != cuda::scratch_generation()) {
             work();  // run plainly first: scratch reaches its size, kernel attributes are set
             cuda::synchronize();
-            D.step.capture(work);
-            D.step_cache = key, D.step_rows = D.rows, D.step_scratch = cuda::scratch_generation();
+            step->graph.capture(work);
+            step->rows = D.rows, step->capacity = capacity, step->scratch = cuda::scratch_generation();
         } else {
-            D.step.launch();
+            step->graph.launch();
         }
     } else {
         work();
     }
-    cache.length += t;
+    for (const Model::SequenceInput& s : seqs) s.cache->length += static_cast<int64_t>(s.tokens.size());
     logits.resize(static_cast<size_t>(rows * V));
     cuda::synchronize();
     D.logits.download(logits.data(), logits.size() * 4);

@@ -16,9 +16,11 @@ struct DeviceModel;
 // the packed decode layout, other quantized layers as stored, dense ones as stored.
 std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m);
 
-// Model::forward on the device (tokens already validated): the cache's device copy is made on
-// first use; logits come back to host memory.
-void forward_device(const Model::Impl& m, std::span<const int32_t> tokens, KVCache& cache,
+// Model::forward_batch on the device (tokens already validated) for one sequence, or for several
+// with one token each (a decode batch) whose caches have one capacity; errors "[model] ..."
+// otherwise. A cache's device copy is made on first use; logits come back to host memory: the
+// last token's (every token's with all_logits) for one sequence, every row's for a batch.
+void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
                     std::vector<float>& logits, bool all_logits);
 
 }  // namespace onebit::model

@@ -138,11 +138,16 @@ void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float
     }
     first.push_back(static_cast<int64_t>(ids.size()));
     if (m.device) {
-        // The GPU forward runs one sequence per call (no batched attention over several caches yet).
+        // A decode batch (one token per sequence, one cache capacity) runs as one pass; anything
+        // else one sequence at a time.
+        bool decode_batch = true;
+        for (const SequenceInput& s : seqs)
+            decode_batch = decode_batch && s.tokens.size() == 1 && s.cache->capacity == seqs[0].cache->capacity;
+        if (decode_batch || seqs.size() == 1) return forward_device(m, seqs, logits, all_logits);
         std::vector<float> part;
         logits.clear();
         for (const SequenceInput& s : seqs) {
-            forward_device(m, s.tokens, *s.cache, part, all_logits);
+            forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits);
             logits.insert(logits.end(), part.begin(), part.end());
         }
         return;

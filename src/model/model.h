@@ -83,8 +83,9 @@ class Model {
     // (M = all their tokens), each attends over its own cache. logits: [rows, vocab] with each
     // sequence's last token (all its tokens with all_logits), in order. The kernels are batch
     // invariant, so a sequence's logits are bit-identical to what forward() gives it alone.
-    // On the GPU the sequences run one after another. Errors: as forward, and "[model] ..." when
-    // two sequences share a cache.
+    // On the GPU a decode batch (one token per sequence, caches of one capacity) runs as one
+    // pass; other mixes one sequence at a time. Errors: as forward, and "[model] ..." when two
+    // sequences share a cache.
     void forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
                        bool all_logits = false) const;
 

@@ -68,8 +68,7 @@ __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int6
 __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, const float* q_w,
                                           const float* k_w, int64_t n_head, int64_t n_kv,
                                           int64_t hd, float eps, const int32_t* positions,
-                                          const float* inv_freq, float factor, float* k_cache,
-                                          float* v_cache) {
+                                          const float* inv_freq, float factor, CacheRows cache) {
     extern __shared__ float row[];  // [hd]
     __shared__ float scratch[32];
     const int64_t s = blockIdx.x, hh = blockIdx.y, i = threadIdx.x, half = hd / 2;
@@ -92,11 +91,11 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
         const float lo = a * cs - b * sn, hi = b * cs + a * sn;
         r[i] = lo, r[i + half] = hi;
         if (is_k) {
-            const int64_t at = (int64_t(pos) * n_kv + head) * hd;
-            k_cache[at + i] = lo, k_cache[at + i + half] = hi;
+            float* k_cache = cache.k[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd;
+            k_cache[i] = lo, k_cache[i + half] = hi;
         }
     }
-    if (is_k) v_cache[(int64_t(pos) * n_kv + head) * hd + i] = v[(s * n_kv + head) * hd + i];
+    if (is_k) cache.v[s][cache.offset + (int64_t(pos) * n_kv + head) * hd + i] = v[(s * n_kv + head) * hd + i];
 }
 
 PackedActivations result(int64_t M, int64_t K, uint32_t* planes, float2* dxs) {
@@ -136,16 +135,14 @@ PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, in
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
                         const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
                         int64_t head_dim, float eps, const int32_t* positions,
-                        const float* inv_freq, float attention_factor, float* k_cache,
-                        float* v_cache) {
+                        const float* inv_freq, float attention_factor, CacheRows cache) {
     if (t == 0) return;
     if (head_dim % 32 || head_dim > 1024)
         fail("cuda", "head_dim ", head_dim, " is not a multiple of 32 up to 1024");
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head + n_kv));
     qk_norm_rope_store_kernel<<<grid, static_cast<unsigned>(head_dim), head_dim * sizeof(float),
                                 stream()>>>(q, k, v, q_norm, k_norm, n_head, n_kv, head_dim, eps,
-                                            positions, inv_freq, attention_factor, k_cache,
-                                            v_cache);
+                                            positions, inv_freq, attention_factor, cache);
     check_launch("qk_norm_rope_store");
 }
 

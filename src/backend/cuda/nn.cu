@@ -66,12 +66,14 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
 // Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory,
 // softmax (max subtracted), then each thread sums its output dimensions over the rows.
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
-                                 const float* k_cache, const float* v_cache,
-                                 const int32_t* positions, float* out, float scale) {
+                                 CacheRows cache, const int32_t* positions, float* out,
+                                 float scale) {
     extern __shared__ float smem[];  // [d] query, then [len] scores
     __shared__ float scratch[32];
     const int64_t s = blockIdx.x, h = blockIdx.y, kvh = h / (n_head / n_kv);
     const int64_t len = int64_t(positions[s]) + 1;
+    const float* k_cache = cache.k[s] + cache.offset;
+    const float* v_cache = cache.v[s] + cache.offset;
     float* qs = smem;
     float* sc = smem + d;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) qs[i] = q[(s * n_head + h) * d + i];
@@ -99,14 +101,14 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     }
 }
 
-// Row s of k / v ([t, width]) into row positions[s] of the caches.
-__global__ void kv_store_kernel(const float* k, const float* v, float* k_cache, float* v_cache,
+// Row s of k / v ([t, width]) into row positions[s] of its caches.
+__global__ void kv_store_kernel(const float* k, const float* v, CacheRows cache,
                                 const int32_t* positions, int64_t t, int64_t width) {
     const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i >= t * width) return;
-    const int64_t s = i / width, dst = int64_t(positions[s]) * width + i % width;
-    k_cache[dst] = k[i];
-    v_cache[dst] = v[i];
+    const int64_t s = i / width, dst = cache.offset + int64_t(positions[s]) * width + i % width;
+    cache.k[s][dst] = k[i];
+    cache.v[s][dst] = v[i];
 }
 
 __global__ void silu_mul_kernel(const float* g, const float* u, int64_t n, float* out) {
@@ -163,9 +165,8 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
     check_launch("rope");
 }
 
-void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
-               const float* k_cache, const float* v_cache, const int32_t* positions,
-               int64_t capacity, float* out, float scale) {
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
+               const int32_t* positions, int64_t capacity, float* out, float scale) {
     if (t == 0) return;
     const size_t smem = size_t(d + capacity) * sizeof(float);
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
@@ -184,16 +185,14 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
         raised = smem;
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
-    attention_kernel<<<grid, 128, smem, stream()>>>(q, n_head, n_kv, d, k_cache, v_cache, positions, out,
-                                          scale);
+    attention_kernel<<<grid, 128, smem, stream()>>>(q, n_head, n_kv, d, cache, positions, out, scale);
     check_launch("attention");
 }
 
-void kv_store(const float* k, const float* v, float* k_cache, float* v_cache,
-              const int32_t* positions, int64_t t, int64_t width) {
+void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
+              int64_t width) {
     if (t * width == 0) return;
-    kv_store_kernel<<<blocks_for(t * width), kThreads, 0, stream()>>>(k, v, k_cache, v_cache,
-                                                                   positions, t, width);
+    kv_store_kernel<<<blocks_for(t * width), kThreads, 0, stream()>>>(k, v, cache, positions, t, width);
     check_launch("kv_store");
 }
 

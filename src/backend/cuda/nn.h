@@ -13,6 +13,15 @@
 
 namespace onebit::cuda::nn {
 
+// Per-row KV caches: row s of a call reads and writes the cache at k[s] / v[s] (device arrays of
+// device pointers to caches [n_layers, capacity, n_kv, d]) plus `offset` floats (the layer's
+// start). A sequence's rows share one cache; a batch of sequences has one per row.
+struct CacheRows {
+    float* const* k = nullptr;
+    float* const* v = nullptr;
+    int64_t offset = 0;
+};
+
 // out [t, d] = rows ids[t] of a dense float table [rows, d] of dtype dt, as float32.
 void embed_dense(const void* table, DType dt, const int32_t* ids, int64_t t, int64_t d, float* out);
 // out [t, d] = rows ids[t] of a quantized table (weight [rows, d * bits / 32], scales / biases
@@ -24,14 +33,13 @@ void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, floa
 // x [t, heads, head_dim] rotated in place at positions[t] (inv_freq [head_dim / 2]).
 void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
           const float* inv_freq, float attention_factor);
-// out [t, n_head, d]: query s attends to cache rows 0 .. positions[s] of its KV head; caches
-// [capacity, n_kv, d]. capacity bounds the positions (shared memory per block).
-void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
-               const float* k_cache, const float* v_cache, const int32_t* positions,
-               int64_t capacity, float* out, float scale);
-// Rows s of k and v [t, width] into rows positions[s] of k_cache and v_cache [capacity, width].
-void kv_store(const float* k, const float* v, float* k_cache, float* v_cache,
-              const int32_t* positions, int64_t t, int64_t width);
+// out [t, n_head, d]: query s attends to rows 0 .. positions[s] of its KV head in its cache
+// (layer [capacity, n_kv, d]). capacity bounds the positions (shared memory per block).
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
+               const int32_t* positions, int64_t capacity, float* out, float scale);
+// Rows s of k and v [t, width] into rows positions[s] of their caches (layer [capacity, width]).
+void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
+              int64_t width);
 // out [n] = silu(gate) * up.
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 // x [n] += y [n].
@@ -48,11 +56,10 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
 // The packed activations of silu(gate) * up, both [rows, n].
 PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n);
 // q [t, n_head, hd] and k [t, n_kv, hd]: per-head RMSNorm (weights null: none, as Llama), RoPE
-// at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of the caches.
+// at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of their caches.
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
                         const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
                         int64_t head_dim, float eps, const int32_t* positions,
-                        const float* inv_freq, float attention_factor, float* k_cache,
-                        float* v_cache);
+                        const float* inv_freq, float attention_factor, CacheRows cache);
 
 }  // namespace onebit::cuda::nn

@@ -71,11 +71,11 @@ void embed_quantized(const uint32_t*, const void*, const void*, DType, const int
 }
 void rms_norm(const float*, const float*, int64_t, int64_t, float, float*) { not_built(); }
 void rope(float*, int64_t, int64_t, int64_t, const int32_t*, const float*, float) { not_built(); }
-void attention(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-               const int32_t*, int64_t, float*, float) {
+void attention(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows, const int32_t*, int64_t,
+               float*, float) {
     not_built();
 }
-void kv_store(const float*, const float*, float*, float*, const int32_t*, int64_t, int64_t) {
+void kv_store(const float*, const float*, CacheRows, const int32_t*, int64_t, int64_t) {
     not_built();
 }
 void silu_mul(const float*, const float*, int64_t, float*) { not_built(); }
@@ -89,8 +89,7 @@ PackedActivations norm_pack(const float*, const float*, float*, const float*, in
 }
 PackedActivations silu_pack(const float*, const float*, int64_t, int64_t) { not_built(); }
 void qk_norm_rope_store(float*, float*, const float*, const float*, const float*, int64_t, int64_t,
-                        int64_t, int64_t, float, const int32_t*, const float*, float, float*,
-                        float*) {
+                        int64_t, int64_t, float, const int32_t*, const float*, float, CacheRows) {
     not_built();
 }
 }  // namespace onebit::cuda::nn
