@@ -5,7 +5,10 @@ greedy requests identical to the same requests run one by one, a streaming clien
 disconnects frees its slot, a follow-up turn reuses the KV prefix, the API key, and 500+ malformed
 or hostile requests that must all get a 4xx while the server stays healthy.
 
-Usage: test_server.py ONEBIT_BINARY
+Also: reasoning and tool calls through the real Qwen3 chat template on a tiny test checkpoint
+(toolcall_model.py), and 503 when the queue is full.
+
+Usage: test_server.py ONEBIT_BINARY [DATA_DIR]
 Exit 77 (skipped) when the openai package is missing.
 """
 import concurrent.futures as cf
@@ -13,9 +16,11 @@ import http.client
 import json
 import random
 import re
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 try:
@@ -258,8 +263,75 @@ def check_hostile(port):
           f"server healthy: ok")
 
 
+def check_tool_calls(onebit, data_dir):
+    """Reasoning and tool calls through the real Qwen3 template on a tiny checkpoint whose greedy
+    answer is a fixed <think> block and tool call (toolcall_model.py)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import toolcall_model
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.path.join(tmp, "qwen3-toolcall")
+        toolcall_model.write(model_dir, os.path.join(data_dir, "qwen3-tokenizer"))
+        proc, port = start(onebit, "--model", model_dir)
+        try:
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=60)
+            tools = [{"type": "function", "function": {
+                "name": "get_weather", "description": "Current weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+            msgs = [{"role": "user", "content": "What is the weather in Paris?"}]
+            r = client.chat.completions.create(model="qwen3-toolcall", messages=msgs, tools=tools, temperature=0)
+            c = r.choices[0]
+            assert c.finish_reason == "tool_calls", c
+            assert c.message.content is None, c.message
+            assert c.message.model_extra["reasoning_content"] == "Check the weather.", c.message
+            call = c.message.tool_calls[0]
+            assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+            # streamed: the same pieces as deltas
+            reasoning, calls, finish = "", [], None
+            for chunk in client.chat.completions.create(model="qwen3-toolcall", messages=msgs, tools=tools,
+                                                        temperature=0, stream=True):
+                for ch in chunk.choices:
+                    reasoning += (ch.delta.model_extra or {}).get("reasoning_content") or ""
+                    calls += ch.delta.tool_calls or []
+                    finish = ch.finish_reason or finish
+            assert reasoning == "Check the weather." and finish == "tool_calls", (reasoning, finish)
+            assert [(t.function.name, json.loads(t.function.arguments)) for t in calls] == [
+                ("get_weather", {"city": "Paris"})]
+            # the tool's answer goes back through the template
+            msgs += [{"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                     {"role": "tool", "tool_call_id": call.id, "content": "18 C and sunny"}]
+            r2 = client.chat.completions.create(model="qwen3-toolcall", messages=msgs, tools=tools, temperature=0)
+            assert r2.usage.prompt_tokens > r.usage.prompt_tokens
+            # without tools the same text is plain content
+            r3 = client.chat.completions.create(model="qwen3-toolcall", messages=msgs[:1], temperature=0)
+            assert r3.choices[0].finish_reason == "stop" and "<tool_call>" in r3.choices[0].message.content
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print("reasoning_content and tool_calls through the Qwen3 template (plain and streamed): ok")
+
+
+def check_queue_full(onebit):
+    """--parallel 1 --queue 2 and 24 requests at once: the overflow gets 503 in the OpenAI error
+    shape, everything else completes, the server stays healthy."""
+    proc, port = start(onebit, "--parallel", "1", "--queue", "2")
+    try:
+        body = json.dumps({"prompt": "Once upon a time", "max_tokens": 300, "temperature": 0}).encode()
+        with cf.ThreadPoolExecutor(24) as ex:
+            results = list(ex.map(lambda _: raw(port, "POST", "/v1/completions", body), range(24)))
+        statuses = sorted(s for s, _ in results)
+        busy = [json.loads(b)["error"] for s, b in results if s == 503]
+        assert set(statuses) <= {200, 503} and busy and statuses.count(200) >= 3, statuses
+        assert all(e["type"] and e["message"] for e in busy)
+        assert health(port)["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    print(f"queue full: {len(busy)} of 24 got 503, {statuses.count(200)} completed: ok")
+
+
 def main():
     onebit = sys.argv[1]
+    data_dir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "../../data")
     proc, port = start(onebit, "--parallel", "4", "--api-key", KEY, "--threads", "1", "--prefill-chunk", "16")
     try:
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
@@ -279,6 +351,8 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    check_tool_calls(onebit, data_dir)
+    check_queue_full(onebit)
     print("server: all checks passed")
 
 
