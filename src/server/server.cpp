@@ -92,7 +92,7 @@ struct Server::Impl {
 void Server::Impl::routes() {
     const int threads = options.http_threads > 0
                             ? options.http_threads
-                            : static_cast<int>(2 * (options.batcher.n_parallel + options.batcher.queue_capacity) + 16);
+                            : static_cast<int>(options.batcher.n_parallel + options.batcher.queue_capacity + 16);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     http.set_payload_max_length(options.max_body_bytes);
     http.set_read_timeout(30, 0);

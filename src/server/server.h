@@ -22,7 +22,9 @@ struct ServerOptions {
     std::string api_key;
     engine::BatcherOptions batcher;
     size_t max_body_bytes = 8u << 20;
-    int http_threads = 0;  // 0: enough for every slot and queued request, plus 16
+    // 0: one per slot and queued request (each holds its connection's thread), plus 16. Every
+    // thread that has served a request keeps its touched stack pages resident.
+    int http_threads = 0;
 };
 
 class Server {

@@ -77,7 +77,7 @@ void add_serve_command(CLI::App& app, Runner& run) {
         ->capture_default_str();
     s->add_option("--api-key", o->server.api_key, "Require Authorization: Bearer KEY on /v1 requests");
     s->add_option("--alias", o->alias, "The model name in /v1/models (default: the folder's name)");
-    s->add_option("--http-threads", o->server.http_threads, "HTTP worker threads (default: 2 x (parallel + queue) + 16)");
+    s->add_option("--http-threads", o->server.http_threads, "HTTP worker threads (default: parallel + queue + 16)");
     s->add_option("--max-body-bytes", o->server.max_body_bytes, "Largest request body")->capture_default_str();
     s->add_option("--threads", o->threads, "Compute threads (default: all cores)");
     s->add_flag("--int8", o->int8, "int8 activations for the quantized matmuls (as generate --int8)");

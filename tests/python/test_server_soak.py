@@ -2,7 +2,8 @@
 """Soak: 64 concurrent clients against `onebit serve` (embedded stories260K) for a fixed time on
 loopback: chat and text completions, streamed and not, some clients disconnecting mid-stream.
 Passes with zero failed requests and resident memory growth under 10% from the end of a warm-up
-to the end of the run.
+(a quarter of the run: by then every HTTP thread has served requests and touched its stack) to
+the end of the run.
 
 Usage: test_server_soak.py ONEBIT_BINARY [SECONDS=120]
 Exit 77 (skipped) when the openai package is missing.
@@ -77,7 +78,7 @@ def main():
     try:
         start = time.time()
         deadline = start + seconds
-        warm = start + min(20, seconds / 4)
+        warm = start + seconds / 4
         with cf.ThreadPoolExecutor(CLIENTS + 1) as ex:
             futs = [ex.submit(client_loop, port, i, deadline, counts, lock) for i in range(CLIENTS)]
             time.sleep(max(0, warm - time.time()))
