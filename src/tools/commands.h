@@ -38,6 +38,9 @@ void add_bench_serve_command(CLI::App* bench, Runner& run);
 // `onebit tokenize`, `onebit detokenize`, `onebit export-tokenizer`.
 void add_tokenize_commands(CLI::App& app, Runner& run);
 
+// `onebit perplexity`: perplexity and KL divergence on a text file.
+void add_perplexity_command(CLI::App& app, Runner& run);
+
 // `onebit serve`: the OpenAI-compatible server.
 void add_serve_command(CLI::App& app, Runner& run);
 
