@@ -2,6 +2,8 @@
 // must be a clear [safetensors] error naming the file (and the tensor where there is one).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -179,6 +181,34 @@ TEST(Safetensors, WriterRejectsBadInput) {
     TensorView strided(DType::float32, {2, 2}, t.data(), {1, 2});
     EXPECT_THROW(io::save_safetensors((dir / "s").string(), {{"a", strided}}), Error);
     EXPECT_THROW(io::save_safetensors((dir / "nodir" / "x").string(), {{"a", t.view()}}), Error);
+}
+
+// The streaming writer: tensors must come as declared; an unfinished file never appears, and
+// its partial copy is removed.
+TEST(Safetensors, StreamingWriterChecksAndIsAtomic) {
+    fs::path dir = temp_dir();
+    Tensor a(DType::float32, {2, 3}), b(DType::uint32, {4});
+    for (int i = 0; i < 6; ++i) a.ptr<float>()[i] = 0.5f * i;
+    for (int i = 0; i < 4; ++i) b.ptr<uint32_t>()[i] = 7u * i;
+    const std::vector<io::TensorSpec> specs = {{"a", DType::float32, {2, 3}}, {"b", DType::uint32, {4}}};
+    {
+        io::SafetensorsWriter w((dir / "ok.safetensors").string(), specs);
+        w.write(a.view());
+        EXPECT_FALSE(fs::exists(dir / "ok.safetensors"));
+        w.write(b.view());
+        w.finish();
+    }
+    const io::SafetensorsFile f = io::SafetensorsFile::open((dir / "ok.safetensors").string());
+    EXPECT_EQ(0, std::memcmp(f.get("a").data, a.data(), a.nbytes()));
+    EXPECT_EQ(0, std::memcmp(f.get("b").data, b.data(), b.nbytes()));
+    {
+        io::SafetensorsWriter w((dir / "bad.safetensors").string(), specs);
+        EXPECT_THROW(w.write(b.view()), Error);  // not the declared dtype / shape
+        w.write(a.view());
+        EXPECT_THROW(w.finish(), Error);  // b missing
+    }
+    EXPECT_FALSE(fs::exists(dir / "bad.safetensors"));
+    EXPECT_FALSE(fs::exists(dir / "bad.safetensors.tmp"));
 }
 
 TEST(Safetensors, ShardedCheckpoint) {

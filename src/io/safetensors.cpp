@@ -186,49 +186,83 @@ TensorView SafetensorsFile::get(const std::string& name) const {
     return it->second;
 }
 
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, TensorView>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+size_t TensorSpec::nbytes() const {
+    size_t n = dtype_size(dtype);
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    return n;
+}
+
+SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorSpec> specs,
+                                     const std::map<std::string, std::string>& metadata)
+    : path_(std::move(path)), tmp_(path_ + ".tmp"), specs_(std::move(specs)) {
     json h = json::object();
     if (!metadata.empty()) h["__metadata__"] = metadata;
     uint64_t off = 0;
     std::set<std::string> seen;
-    for (const auto& [name, t] : tensors) {
-        if (name == "__metadata__" || !seen.insert(name).second)
-            bad(path, "cannot write tensor name '", name, "' twice or as __metadata__");
-        if (!t.is_contiguous()) bad(path, "tensor '", name, "' is not contiguous");
-        uint64_t nbytes = t.nbytes();
-        h[name] = {{"dtype", dtype_safetensors_name(t.dtype)},
-                   {"shape", t.shape},
-                   {"data_offsets", {off, off + nbytes}}};
+    for (const TensorSpec& t : specs_) {
+        if (t.name == "__metadata__" || !seen.insert(t.name).second)
+            bad(path_, "cannot write tensor name '", t.name, "' twice or as __metadata__");
+        const uint64_t nbytes = t.nbytes();
+        h[t.name] = {{"dtype", dtype_safetensors_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {off, off + nbytes}}};
         off += nbytes;
     }
     std::string header = h.dump();
     header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) bad(path, "cannot open '", tmp, "' for writing");
-        uint64_t n = header.size();
-        uint8_t len[8];
-        for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-        out.write(reinterpret_cast<const char*>(len), 8);
-        out.write(header.data(), static_cast<std::streamsize>(header.size()));
-        for (const auto& [name, t] : tensors)
-            out.write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(tmp.c_str());
-            bad(path, "write failed (disk full?)");
-        }
+    out_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary | std::ios::trunc);
+    if (!*out_) bad(path_, "cannot open '", tmp_, "' for writing");
+    const uint64_t n = header.size();
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+    out_->write(reinterpret_cast<const char*>(len), 8);
+    out_->write(header.data(), static_cast<std::streamsize>(header.size()));
+}
+
+SafetensorsWriter::~SafetensorsWriter() {
+    if (!out_) return;
+    out_->close();
+    std::remove(tmp_.c_str());
+}
+
+void SafetensorsWriter::write(const TensorView& t) {
+    if (!out_ || next_ >= specs_.size()) bad(path_, "more tensors written than declared");
+    const TensorSpec& s = specs_[next_];
+    if (t.dtype != s.dtype || t.shape != s.shape)
+        bad(path_, "tensor '", s.name, "' is not the declared ", dtype_name(s.dtype), " ", shape_str(s.shape));
+    if (!t.is_contiguous()) bad(path_, "tensor '", s.name, "' is not contiguous");
+    out_->write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes()));
+    ++next_;
+}
+
+void SafetensorsWriter::finish() {
+    if (!out_) bad(path_, "finished twice");
+    if (next_ != specs_.size()) bad(path_, "only ", next_, " of ", specs_.size(), " tensors were written");
+    out_->flush();
+    const bool ok = static_cast<bool>(*out_);
+    out_->close();
+    out_.reset();
+    if (!ok) {
+        std::remove(tmp_.c_str());
+        bad(path_, "write failed (disk full?)");
     }
     std::error_code ec;
-    fs::rename(tmp, path, ec);
+    fs::rename(tmp_, path_, ec);
     if (ec) {
-        std::remove(tmp.c_str());
-        bad(path, "cannot rename the finished file into place: ", ec.message());
+        std::remove(tmp_.c_str());
+        bad(path_, "cannot rename the finished file into place: ", ec.message());
     }
+}
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, TensorView>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+    std::vector<TensorSpec> specs;
+    for (const auto& [name, t] : tensors) {
+        if (!t.is_contiguous()) bad(path, "tensor '", name, "' is not contiguous");
+        specs.push_back({name, t.dtype, t.shape});
+    }
+    SafetensorsWriter w(path, std::move(specs), metadata);
+    for (const auto& [name, t] : tensors) w.write(t);
+    w.finish();
 }
 
 }  // namespace onebit::io

@@ -6,6 +6,7 @@
 // tensor; nothing is read out of bounds.
 #pragma once
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +57,36 @@ class SafetensorsFile {
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, TensorView>>& tensors,
                       const std::map<std::string, std::string>& metadata = {{"format", "mlx"}});
+
+// What a tensor will be, for writing a file whose tensors are made one at a time.
+struct TensorSpec {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    size_t nbytes() const;
+};
+
+// A safetensors file written tensor by tensor (memory stays near the largest tensor): the header
+// comes from the specs, then write() takes the tensors in spec order. finish() renames the
+// finished file into place; a writer destroyed unfinished removes its partial file.
+class SafetensorsWriter {
+  public:
+    // Errors: [safetensors] for duplicate names or a file that cannot be created.
+    SafetensorsWriter(std::string path, std::vector<TensorSpec> specs,
+                      const std::map<std::string, std::string>& metadata = {{"format", "mlx"}});
+    ~SafetensorsWriter();
+    SafetensorsWriter(const SafetensorsWriter&) = delete;
+    SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+    // The next tensor: its dtype and shape must be the spec's. Errors: [safetensors].
+    void write(const TensorView& t);
+    void finish();
+
+  private:
+    std::string path_, tmp_;
+    std::vector<TensorSpec> specs_;
+    size_t next_ = 0;
+    std::unique_ptr<std::ofstream> out_;
+};
 
 // A checkpoint: one safetensors file, or a folder holding model.safetensors or the shards named
 // by model.safetensors.index.json.
