@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -57,13 +58,21 @@ std::string sse(const Json& j) {
     return "data: " + j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
 }
 
+// cpp-httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed when Debian built
+// the library): a burst of clients connecting at once overflows it and some connections are
+// reset. listen() again on the bound socket raises it.
+class HttpServer : public httplib::Server {
+  public:
+    void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
 }  // namespace
 
 struct Server::Impl {
     ServedModel served;
     ServerOptions options;
     engine::Batcher batcher;
-    httplib::Server http;
+    HttpServer http;
     std::atomic<uint64_t> next_id{0};
     std::string id_prefix;
     std::mutex metrics_mu;
@@ -341,6 +350,7 @@ int Server::bind() {
     const ServerOptions& o = impl_->options;
     const int port = o.port == 0 ? impl_->http.bind_to_any_port(o.host) : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
     if (port <= 0) fail("serve", "cannot listen on ", o.host, ":", o.port);
+    impl_->http.widen_backlog();
     return port;
 }
 
