@@ -16,7 +16,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 # Python oracles for the tests (MLX's CPU build and mlx-lm, numpy, Hugging Face tokenizers and
 # transformers with jinja2; no PyTorch). Optional for the main job: the live oracle tests skip without them.
 PIP_FLAGS="--quiet --disable-pip-version-check"
-ORACLES=("mlx[cpu]" mlx-lm numpy tokenizers transformers jinja2 openai)
+ORACLES=("mlx[cpu]" mlx-lm numpy tokenizers transformers jinja2 openai gguf)
 if python3 -m pip install $PIP_FLAGS "${ORACLES[@]}" 2>/dev/null; then :;
 else python3 -m pip install $PIP_FLAGS --break-system-packages "${ORACLES[@]}" || \
     echo "setup: could not install the Python oracles; their live tests will be skipped" >&2

@@ -41,6 +41,9 @@ void add_tokenize_commands(CLI::App& app, Runner& run);
 // `onebit perplexity`: perplexity and KL divergence on a text file.
 void add_perplexity_command(CLI::App& app, Runner& run);
 
+// `onebit gguf`: inspect (and copy) a GGUF file.
+void add_gguf_command(CLI::App& app, Runner& run);
+
 // `onebit serve`: the OpenAI-compatible server.
 void add_serve_command(CLI::App& app, Runner& run);
 

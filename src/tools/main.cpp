@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     onebit::tools::add_generate_commands(app, run);
     onebit::tools::add_serve_command(app, run);
     onebit::tools::add_perplexity_command(app, run);
+    onebit::tools::add_gguf_command(app, run);
     try {
         app.parse(argc, argv);
         if (run) run();
