@@ -183,12 +183,15 @@ void quantize_folder(const std::string& src, const std::string& dst, const Quant
             for (size_t i : shards[si]) {
                 const Item& it = items[i];
                 const TensorView t = ckpt.get(it.name);
-                Tensor cast = to_dtype(t, dt);
+                // a copy only when the dtype changes (memory stays near one tensor)
+                Tensor cast;
+                if (t.dtype != dt) cast = to_dtype(t, dt);
+                const TensorView v = t.dtype == dt ? t : cast.view();
                 if (it.module.empty()) {
-                    w.write(cast.view());
+                    w.write(v);
                 } else {
-                    const Quantized q = o.mode == QuantMode::symmetric ? quantize_symmetric(cast.view(), o.group_size)
-                                                                      : quantize(cast.view(), o.group_size, o.bits);
+                    const Quantized q = o.mode == QuantMode::symmetric ? quantize_symmetric(v, o.group_size)
+                                                                      : quantize(v, o.group_size, o.bits);
                     w.write(q.weight.view());
                     w.write(q.scales.view());
                     w.write(q.biases.view());

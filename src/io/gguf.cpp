@@ -251,11 +251,9 @@ const GgufTensor* GgufFile::tensor(const std::string& name) const {
 
 GgufWriter::GgufWriter(std::string path, std::vector<std::pair<std::string, GgufValue>> metadata,
                        std::vector<GgufTensor> tensors, uint32_t alignment)
-    : path_(std::move(path)), tmp_(path_ + ".tmp"), tensors_(std::move(tensors)), alignment_(alignment) {
+    : path_(path), tensors_(std::move(tensors)), alignment_(alignment), file_(std::move(path), "gguf") {
     if (alignment_ == 0 || (alignment_ & (alignment_ - 1))) fail("gguf", "alignment ", alignment_, " is not a power of two");
-    out_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary | std::ios::trunc);
-    if (!*out_) bad(path_, "cannot open '", tmp_, "' for writing");
-    std::ostream& o = *out_;
+    std::ostream& o = file_.stream();
     auto put = [&](auto x) { o.write(reinterpret_cast<const char*>(&x), sizeof x); };
     o.write("GGUF", 4);
     put(uint32_t{3});
@@ -298,45 +296,27 @@ GgufWriter::GgufWriter(std::string path, std::vector<std::pair<std::string, Gguf
     for (uint64_t i = header; i < align_up(header, alignment_); ++i) o.put('\0');
 }
 
-GgufWriter::~GgufWriter() {
-    if (!out_) return;
-    out_->close();
-    std::remove(tmp_.c_str());
-}
+GgufWriter::~GgufWriter() = default;
 
 void GgufWriter::pad() {
     const uint64_t to = align_up(written_, alignment_);
-    for (; written_ < to; ++written_) out_->put('\0');
+    for (; written_ < to; ++written_) file_.stream().put('\0');
 }
 
 void GgufWriter::write(const void* data, size_t nbytes) {
-    if (!out_ || next_ >= tensors_.size()) bad(path_, "more tensors written than declared");
+    if (!file_.open() || next_ >= tensors_.size()) bad(path_, "more tensors written than declared");
     const GgufTensor& t = tensors_[next_];
     if (nbytes != t.nbytes) bad(path_, "tensor '", t.name, "' has ", t.nbytes, " bytes; ", nbytes, " given");
     pad();
-    out_->write(static_cast<const char*>(data), static_cast<std::streamsize>(nbytes));
+    file_.stream().write(static_cast<const char*>(data), static_cast<std::streamsize>(nbytes));
     written_ += nbytes;
     ++next_;
 }
 
 void GgufWriter::finish() {
-    if (!out_) bad(path_, "finished twice");
     if (next_ != tensors_.size()) bad(path_, "only ", next_, " of ", tensors_.size(), " tensors were written");
     pad();
-    out_->flush();
-    const bool ok = static_cast<bool>(*out_);
-    out_->close();
-    out_.reset();
-    if (!ok) {
-        std::remove(tmp_.c_str());
-        bad(path_, "write failed (disk full?)");
-    }
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) {
-        std::remove(tmp_.c_str());
-        bad(path_, "cannot rename the finished file into place: ", ec.message());
-    }
+    file_.commit();
 }
 
 }  // namespace onebit::io

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/mmap.h"
+#include "io/atomic_file.h"
 
 namespace onebit::io {
 
@@ -93,12 +94,12 @@ class GgufWriter {
 
   private:
     void pad();
-    std::string path_, tmp_;
+    std::string path_;
     std::vector<GgufTensor> tensors_;
     uint32_t alignment_;
     size_t next_ = 0;
     uint64_t written_ = 0;  // bytes of the data section so far
-    std::unique_ptr<std::ofstream> out_;
+    AtomicFile file_;
 };
 
 }  // namespace onebit::io

@@ -194,7 +194,7 @@ size_t TensorSpec::nbytes() const {
 
 SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorSpec> specs,
                                      const std::map<std::string, std::string>& metadata)
-    : path_(std::move(path)), tmp_(path_ + ".tmp"), specs_(std::move(specs)) {
+    : path_(path), specs_(std::move(specs)), file_(std::move(path), "safetensors") {
     json h = json::object();
     if (!metadata.empty()) h["__metadata__"] = metadata;
     uint64_t off = 0;
@@ -208,48 +208,28 @@ SafetensorsWriter::SafetensorsWriter(std::string path, std::vector<TensorSpec> s
     }
     std::string header = h.dump();
     header.append((8 - header.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-    out_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary | std::ios::trunc);
-    if (!*out_) bad(path_, "cannot open '", tmp_, "' for writing");
     const uint64_t n = header.size();
     uint8_t len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-    out_->write(reinterpret_cast<const char*>(len), 8);
-    out_->write(header.data(), static_cast<std::streamsize>(header.size()));
+    file_.stream().write(reinterpret_cast<const char*>(len), 8);
+    file_.stream().write(header.data(), static_cast<std::streamsize>(header.size()));
 }
 
-SafetensorsWriter::~SafetensorsWriter() {
-    if (!out_) return;
-    out_->close();
-    std::remove(tmp_.c_str());
-}
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::write(const TensorView& t) {
-    if (!out_ || next_ >= specs_.size()) bad(path_, "more tensors written than declared");
+    if (!file_.open() || next_ >= specs_.size()) bad(path_, "more tensors written than declared");
     const TensorSpec& s = specs_[next_];
     if (t.dtype != s.dtype || t.shape != s.shape)
         bad(path_, "tensor '", s.name, "' is not the declared ", dtype_name(s.dtype), " ", shape_str(s.shape));
     if (!t.is_contiguous()) bad(path_, "tensor '", s.name, "' is not contiguous");
-    out_->write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes()));
+    file_.stream().write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes()));
     ++next_;
 }
 
 void SafetensorsWriter::finish() {
-    if (!out_) bad(path_, "finished twice");
     if (next_ != specs_.size()) bad(path_, "only ", next_, " of ", specs_.size(), " tensors were written");
-    out_->flush();
-    const bool ok = static_cast<bool>(*out_);
-    out_->close();
-    out_.reset();
-    if (!ok) {
-        std::remove(tmp_.c_str());
-        bad(path_, "write failed (disk full?)");
-    }
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) {
-        std::remove(tmp_.c_str());
-        bad(path_, "cannot rename the finished file into place: ", ec.message());
-    }
+    file_.commit();
 }
 
 void save_safetensors(const std::string& path,

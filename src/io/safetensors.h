@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/mmap.h"
+#include "io/atomic_file.h"
 #include "core/tensor.h"
 
 namespace onebit::io {
@@ -82,10 +83,10 @@ class SafetensorsWriter {
     void finish();
 
   private:
-    std::string path_, tmp_;
+    std::string path_;
     std::vector<TensorSpec> specs_;
     size_t next_ = 0;
-    std::unique_ptr<std::ofstream> out_;
+    AtomicFile file_;
 };
 
 // A checkpoint: one safetensors file, or a folder holding model.safetensors or the shards named

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -17,6 +18,7 @@
 #include "core/mmap.h"
 #include "core/threads.h"
 #include "engine/perplexity.h"
+#include "io/atomic_file.h"
 #include "tools/commands.h"
 #include "tools/loaded_model.h"
 
@@ -67,12 +69,11 @@ void run_perplexity(const PplOptions& o) {
                  "; this run scores ", scored, " tokens of vocabulary ", vocab, " with --ctx-size ", o.ctx,
                  " (same text, tokenizer and --ctx-size needed)");
     }
-    // the file this run writes: beside the destination, renamed when complete
-    std::ofstream out;
-    const std::string tmp = o.base_out + ".partial";
+    // the file this run writes: it appears when complete
+    std::unique_ptr<io::AtomicFile> base_out;
     if (!o.base_out.empty()) {
-        out.open(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) fail("perplexity", "cannot write '", tmp, "'");
+        base_out = std::make_unique<io::AtomicFile>(o.base_out, "perplexity");
+        std::ofstream& out = base_out->stream();
         const uint32_t ctx32 = static_cast<uint32_t>(o.ctx);
         const uint64_t n64 = static_cast<uint64_t>(scored);
         out.write(kMagic, 8).write(reinterpret_cast<const char*>(&vocab), 4)
@@ -82,7 +83,8 @@ void run_perplexity(const PplOptions& o) {
     std::vector<uint16_t> half(vocab);
     std::vector<float> ref(vocab), cur(vocab);
     const auto on_token = [&](std::span<const float> lp, int32_t target) {
-        if (out.is_open()) {
+        if (base_out) {
+            std::ofstream& out = base_out->stream();
             for (uint32_t v = 0; v < vocab; ++v) half[v] = float_to_fp16(lp[v]);
             out.write(reinterpret_cast<const char*>(&target), 4).write(reinterpret_cast<const char*>(half.data()), vocab * 2);
         }
@@ -120,14 +122,8 @@ void run_perplexity(const PplOptions& o) {
         std::fflush(stderr);
     };
     const engine::PerplexityResult r =
-        engine::perplexity(l.model, tokens, po, progress, out.is_open() || base.is_open() ? on_token : engine::ScoredToken{});
-    if (out.is_open()) {
-        out.close();
-        if (!out) fail("perplexity", "writing '", tmp, "' failed");
-        std::error_code ec;
-        std::filesystem::rename(tmp, o.base_out, ec);
-        if (ec) fail("perplexity", "cannot rename '", tmp, "' to '", o.base_out, "': ", ec.message());
-    }
+        engine::perplexity(l.model, tokens, po, progress, base_out || base.is_open() ? on_token : engine::ScoredToken{});
+    if (base_out) base_out->commit();
     nlohmann::ordered_json j = {{"model", l.name},        {"file", o.file},
                                 {"tokens", tokens.size()}, {"ctx_size", o.ctx},
                                 {"windows", r.windows},    {"scored", r.scored},

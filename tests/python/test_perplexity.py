@@ -134,7 +134,13 @@ def main():
         assert rc != 0 and "[perplexity]" in err and "--ctx-size" in err, err
         rc, out, err = run(onebit, "--model", model_dir, "--file", part, "--ctx-size", "100000")
         assert rc != 0 and "fewer than one window" in err, err
-        assert not os.path.exists(base + ".partial")
+        # a truncated base file is an error naming it
+        trunc = os.path.join(tmp, "trunc.kl")
+        open(trunc, "wb").write(open(base, "rb").read()[:5000])
+        rc, out, err = run(onebit, "--model", model_dir, "--file", part, "--ctx-size", str(CTX),
+                           "--kl-divergence-base", trunc)
+        assert rc != 0 and "truncated" in err, err
+        assert not os.path.exists(base + ".tmp")
     print("perplexity: ok")
 
 
