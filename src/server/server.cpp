@@ -95,6 +95,9 @@ struct Server::Impl {
     void generate(const httplib::Request& req, httplib::Response& res, bool chat);
     void stream(httplib::Response& res, const Job& job, const std::string& id, int64_t created,
                 std::shared_ptr<Channel> ch, std::shared_ptr<engine::Ticket> ticket);
+    void wait_chunked(httplib::Response& res, const Job& job, const std::string& id, int64_t created,
+                      std::shared_ptr<Channel> ch, std::shared_ptr<engine::Ticket> ticket);
+    std::pair<int, Json> final_response(const Job& job, const std::string& id, int64_t created, Channel& ch);
     std::string metrics();
 };
 
@@ -186,26 +189,70 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     const std::string id = new_id();
     const int64_t created = static_cast<int64_t>(std::time(nullptr));
     if (job.stream) return stream(res, job, id, created, ch, ticket);
-    Output out;
     {
         std::unique_lock<std::mutex> lock(ch->mu);
-        ch->cv.wait(lock, [&] { return ch->done.has_value(); });
-        out.text = std::move(ch->text);
-        out.tokens = std::move(ch->tokens);
-        out.stats = *ch->done;
+        if (ch->cv.wait_for(lock, std::chrono::seconds(1), [&] { return ch->done.has_value(); })) {
+            lock.unlock();
+            const auto [status, body] = final_response(job, id, created, *ch);
+            return send_json(res, status, body);
+        }
     }
-    if (out.stats.stop_reason == "error")
-        return send_json(res, 500, ApiError(500, "generation failed: " + out.stats.error).body());
-    if (chat) {
-        OutputParser parser(job.starts_in_reasoning, job.parse_tools);
-        out.parsed = parser.push(out.text);
-        const ParsedDelta rest = parser.finish();
-        out.parsed.content += rest.content;
-        out.parsed.reasoning += rest.reasoning;
-        out.parsed.tool_calls.insert(out.parsed.tool_calls.end(), rest.tool_calls.begin(), rest.tool_calls.end());
-        return send_json(res, 200, chat_response(job, served, id, created, out));
+    wait_chunked(res, job, id, created, ch, ticket);
+}
+
+// The whole answer of a finished non-streaming request: status and body.
+std::pair<int, Json> Server::Impl::final_response(const Job& job, const std::string& id, int64_t created,
+                                                  Channel& ch) {
+    Output out;
+    {
+        std::lock_guard<std::mutex> lock(ch.mu);
+        out.text = std::move(ch.text);
+        out.tokens = std::move(ch.tokens);
+        out.stats = *ch.done;
     }
-    send_json(res, 200, completion_response(job, served, id, created, out));
+    if (out.stats.stop_reason == "error") return {500, ApiError(500, "generation failed: " + out.stats.error).body()};
+    if (!job.chat) return {200, completion_response(job, served, id, created, out)};
+    OutputParser parser(job.starts_in_reasoning, job.parse_tools);
+    out.parsed = parser.push(out.text);
+    const ParsedDelta rest = parser.finish();
+    out.parsed.content += rest.content;
+    out.parsed.reasoning += rest.reasoning;
+    out.parsed.tool_calls.insert(out.parsed.tool_calls.end(), rest.tool_calls.begin(), rest.tool_calls.end());
+    return {200, chat_response(job, served, id, created, out)};
+}
+
+// A non-streaming request still running after a second: cpp-httplib cannot tell that a client
+// waiting for one response has gone away, so the answer goes out chunked, led by a space (JSON
+// allows whitespace before a value) each second until it is ready. A write that fails cancels
+// the request and frees its slot. The status is then 200 even for a generation that fails; its
+// body is still the OpenAI error object.
+void Server::Impl::wait_chunked(httplib::Response& res, const Job& job, const std::string& id, int64_t created,
+                                std::shared_ptr<Channel> ch, std::shared_ptr<engine::Ticket> ticket) {
+    auto finished = std::make_shared<bool>(false);
+    res.status = 200;
+    res.set_chunked_content_provider(
+        "application/json",
+        [this, job, id, created, ch, ticket, finished](size_t, httplib::DataSink& sink) {
+            bool ready;
+            {
+                std::unique_lock<std::mutex> lock(ch->mu);
+                ready = ch->cv.wait_for(lock, std::chrono::seconds(1), [&] { return ch->done.has_value(); });
+            }
+            if (!ready) {
+                if (sink.write(" ", 1)) return true;
+                ticket->cancel();
+                return false;
+            }
+            const std::string body =
+                final_response(job, id, created, *ch).second.dump(-1, ' ', false, Json::error_handler_t::replace);
+            *finished = true;
+            if (!sink.write(body.data(), body.size())) return false;
+            sink.done();
+            return true;
+        },
+        [ticket, finished](bool) {
+            if (!*finished) ticket->cancel();
+        });
 }
 
 // Server-sent events: one chunk per piece of text (with its tokens' logprobs), the finish reason,

@@ -310,6 +310,52 @@ def check_tool_calls(onebit, data_dir):
     print("reasoning_content and tool_calls through the Qwen3 template (plain and streamed): ok")
 
 
+def check_slow_non_streaming(onebit, data_dir):
+    """A non-streaming request that runs for seconds (a bigger model of toolcall_model.py's kind
+    that never ends): its answer, led by whitespace heartbeats, parses in the openai client; a
+    client that closes its connection while waiting gets its request cancelled and its slot freed
+    long before max_tokens."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import toolcall_model
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.path.join(tmp, "qwen3-slow")
+        toolcall_model.write(model_dir, os.path.join(data_dir, "qwen3-tokenizer"), width=1024, layers=8, cycle=True)
+        proc, port = start(onebit, "--model", model_dir, "--parallel", "1")
+        try:
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=120)
+            msgs = [{"role": "user", "content": "Weather?"}]
+            t0 = time.time()
+            raw_r = client.chat.completions.with_raw_response.create(model="qwen3-slow", messages=msgs,
+                                                                     max_tokens=400, temperature=0)
+            slow = time.time() - t0
+            assert slow > 1.5 and raw_r.headers.get("transfer-encoding") == "chunked", (slow, raw_r.headers)
+            r = raw_r.parse()
+            assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 400, r
+            assert "get_weather" in r.choices[0].message.content
+            # the disconnecting client
+            body = json.dumps({"messages": msgs, "max_tokens": 1900, "temperature": 0}).encode()
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            time.sleep(2.5)
+            conn.close()
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                h = health(port)
+                if h["slots_processing"] == 0 and metric(port, "requests_cancelled_total") == 1:
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError(f"the request of a client that left still runs: {h}")
+            generated = metric(port, "generated_tokens_total") - 400
+            assert generated < 1900, generated
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(f"slow non-streaming answer ({slow:.1f} s) parses; a client that leaves is cancelled after "
+          f"{generated:.0f} of 1900 tokens: ok")
+
+
 def check_queue_full(onebit):
     """--parallel 1 --queue 2 and 24 requests at once: the overflow gets 503 in the OpenAI error
     shape, everything else completes, the server stays healthy."""
@@ -352,6 +398,7 @@ def main():
         proc.terminate()
         proc.wait(timeout=10)
     check_tool_calls(onebit, data_dir)
+    check_slow_non_streaming(onebit, data_dir)
     check_queue_full(onebit)
     print("server: all checks passed")
 

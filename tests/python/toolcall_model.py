@@ -7,6 +7,9 @@ It is a bigram model: one layer whose matrices are all zero (the residual stream
 through), embeddings one-hot over 128 dimensions, and an LM head that maps each token of that
 chain to the next. 1-bit affine weights hold it exactly (scale 1, bias 0 where a row has its one;
 scale 0 elsewhere). Used by test_server.py to check reasoning and tool calls end to end.
+
+write(..., width=W, layers=L, cycle=True) makes a slower model of the same kind that never ends:
+the chain's last text token leads back to "<think>" instead of to <|im_end|>.
 """
 import json
 import os
@@ -39,40 +42,46 @@ def _save_safetensors(path, tensors):
 
 
 def _one_bit(rows):
-    """1-bit g128 MLX tensors of a [N, 128] matrix of zeros and ones."""
-    n = rows.shape[0]
-    bits = rows.astype(np.uint64).reshape(n, 4, 32)
-    words = (bits << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
-    scales = rows.max(axis=1, keepdims=True).astype(np.float16)  # 1 where the row has a one
+    """1-bit g128 MLX tensors of a [N, K] matrix of zeros and ones."""
+    n, k = rows.shape
+    words = np.packbits(rows.astype(np.uint8), axis=1, bitorder="little").view("<u4")
+    scales = rows.reshape(n, k // 128, 128).max(axis=2).astype(np.float16)  # 1 where the group has a one
     return words, scales, np.zeros_like(scales)
 
 
-def write(dir_path, tokenizer_dir):
+def write(dir_path, tokenizer_dir, width=D, layers=1, cycle=False):
     os.makedirs(dir_path, exist_ok=True)
     # expected tokens in order; check they are distinct (a bigram model cannot repeat one)
-    assert len(set(CHAIN)) == len(CHAIN) <= D
-    embed = np.zeros((VOCAB, D), np.uint8)
-    head = np.zeros((VOCAB, D), np.uint8)
+    assert len(set(CHAIN)) == len(CHAIN) <= width and width % 128 == 0
+    embed = np.zeros((VOCAB, width), np.uint8)
+    head = np.zeros((VOCAB, width), np.uint8)
     for slot, tok in enumerate(CHAIN):
         embed[tok, slot] = 1
         if slot + 1 < len(CHAIN):
             head[CHAIN[slot + 1], slot] = 1
+    if cycle:
+        head[CHAIN[-1], len(CHAIN) - 2] = 0
+        head[CHAIN[1], len(CHAIN) - 2] = 1
     t = {}
     for name, rows in [("model.embed_tokens", embed), ("lm_head", head)]:
         t[name + ".weight"], t[name + ".scales"], t[name + ".biases"] = _one_bit(rows)
-    zero = np.zeros((D, D), np.uint8)
-    for m in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
-              "mlp.up_proj", "mlp.down_proj"]:
-        w, s, b = _one_bit(zero)
-        t[f"model.layers.0.{m}.weight"], t[f"model.layers.0.{m}.scales"], t[f"model.layers.0.{m}.biases"] = w, s, b
-    ones = np.ones(D, np.float16)
-    for n in ["input_layernorm", "post_attention_layernorm", "self_attn.q_norm", "self_attn.k_norm"]:
-        t[f"model.layers.0.{n}.weight"] = ones
-    t["model.norm.weight"] = np.full(D, 10, np.float16)  # logits of about 113 for the next token
+    square, wide = _one_bit(np.zeros((width, width), np.uint8)), _one_bit(np.zeros((width, 2 * width), np.uint8))
+    for i in range(layers):
+        for m in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+                  "mlp.up_proj", "mlp.down_proj"]:
+            w, s, b = wide if m == "mlp.down_proj" else square if m.startswith("self_attn") else \
+                tuple(np.concatenate([x, x]) for x in square)
+            t[f"model.layers.{i}.{m}.weight"], t[f"model.layers.{i}.{m}.scales"], t[f"model.layers.{i}.{m}.biases"] = w, s, b
+        for n in ["input_layernorm", "post_attention_layernorm"]:
+            t[f"model.layers.{i}.{n}.weight"] = np.ones(width, np.float16)
+        for n in ["self_attn.q_norm", "self_attn.k_norm"]:
+            t[f"model.layers.{i}.{n}.weight"] = np.ones(128, np.float16)
+    # logits of about 10 * sqrt(width) for the next token
+    t["model.norm.weight"] = np.full(width, 10, np.float16)
     _save_safetensors(os.path.join(dir_path, "model.safetensors"), t)
-    config = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": D,
-              "intermediate_size": D, "num_hidden_layers": 1, "num_attention_heads": 1,
-              "num_key_value_heads": 1, "head_dim": D, "vocab_size": VOCAB, "max_position_embeddings": 2048,
+    config = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": width,
+              "intermediate_size": 2 * width, "num_hidden_layers": layers, "num_attention_heads": width // 128,
+              "num_key_value_heads": width // 128, "head_dim": 128, "vocab_size": VOCAB, "max_position_embeddings": 2048,
               "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "tie_word_embeddings": False,
               "torch_dtype": "float16", "bos_token_id": 151643, "eos_token_id": 151645,
               "quantization": {"group_size": 128, "bits": 1}}
