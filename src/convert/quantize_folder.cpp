@@ -44,9 +44,9 @@ Tensor to_dtype(const TensorView& t, DType dt) {
 
 // ggml's Q1_0 rule in MLX's layout: d = mean |w| per group (rounded to the output dtype), bit set
 // iff w >= 0, scale = 2d, bias = -d.
-Quantized quantize_symmetric(const TensorView& w, int g) {
+Quantized quantize_symmetric_1bit(const TensorView& w, int g, DType sdt) {
     const int64_t n = w.dim(0), k = w.dim(1), groups = k / g;
-    Quantized q{Tensor(DType::uint32, {n, k / 32}), Tensor(w.dtype, {n, groups}), Tensor(w.dtype, {n, groups})};
+    Quantized q{Tensor(DType::uint32, {n, k / 32}), Tensor(sdt, {n, groups}), Tensor(sdt, {n, groups})};
     auto* words = q.weight.ptr<uint32_t>();
     std::fill(words, words + n * (k / 32), 0u);
     for (int64_t r = 0; r < n; ++r)
@@ -57,10 +57,31 @@ Quantized quantize_symmetric(const TensorView& w, int g) {
                 sum += std::fabs(x);
                 if (x >= 0) words[r * (k / 32) + j / 32] |= 1u << (j % 32);
             }
-            store_float(w.dtype, q.scales.data(), r * groups + gi, sum / static_cast<float>(g));
-            const float d = load_float(w.dtype, q.scales.data(), r * groups + gi);
-            store_float(w.dtype, q.scales.data(), r * groups + gi, 2 * d);
-            store_float(w.dtype, q.biases.data(), r * groups + gi, -d);
+            store_float(sdt, q.scales.data(), r * groups + gi, sum / static_cast<float>(g));
+            const float d = load_float(sdt, q.scales.data(), r * groups + gi);
+            store_float(sdt, q.scales.data(), r * groups + gi, 2 * d);
+            store_float(sdt, q.biases.data(), r * groups + gi, -d);
+        }
+    return q;
+}
+
+// ggml's Q8_0 rule in MLX's layout: d = max |w| / 127 per group, q = round(w / d) (halves away
+// from zero, computed with d before rounding, as ggml does), codes q + 128, scale = d rounded to
+// the output dtype, bias = -128 * scale.
+Quantized quantize_symmetric_8bit(const TensorView& w, int g, DType sdt) {
+    const int64_t n = w.dim(0), k = w.dim(1), groups = k / g;
+    Quantized q{Tensor(DType::uint32, {n, k / 4}), Tensor(sdt, {n, groups}), Tensor(sdt, {n, groups})};
+    auto* codes = static_cast<uint8_t*>(q.weight.data());
+    for (int64_t r = 0; r < n; ++r)
+        for (int64_t gi = 0; gi < groups; ++gi) {
+            float amax = 0;
+            for (int64_t j = gi * g; j < (gi + 1) * g; ++j) amax = std::max(amax, std::fabs(load_float(w.dtype, w.data, r * k + j)));
+            const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+            for (int64_t j = gi * g; j < (gi + 1) * g; ++j)
+                codes[r * k + j] = static_cast<uint8_t>(static_cast<int>(std::round(load_float(w.dtype, w.data, r * k + j) * id)) + 128);
+            store_float(sdt, q.scales.data(), r * groups + gi, d);
+            const float s = load_float(sdt, q.scales.data(), r * groups + gi);
+            store_float(sdt, q.biases.data(), r * groups + gi, -128.0f * s);
         }
     return q;
 }
@@ -69,8 +90,8 @@ void check_options(const QuantizeFolderOptions& o) {
     if (!quant::is_supported_bits(o.bits)) fail("convert", "--bits ", o.bits, " is not one of 1, 2, 3, 4, 5, 6, 8");
     if (!quant::is_supported_group_size(o.group_size))
         fail("convert", "--group-size ", o.group_size, " is not one of 32, 64, 128");
-    if (o.mode == QuantMode::symmetric && o.bits != 1)
-        fail("convert", "--mode symmetric is the 1-bit form (bias = -scale / 2); --bits is ", o.bits);
+    if (o.mode == QuantMode::symmetric && o.bits != 1 && o.bits != 8)
+        fail("convert", "--mode symmetric is ggml's Q1_0 (1 bit) or Q8_0 (8 bits) rule; --bits is ", o.bits);
     if (o.dtype && *o.dtype != DType::float16 && *o.dtype != DType::bfloat16 && *o.dtype != DType::float32)
         fail("convert", "--dtype ", dtype_name(*o.dtype), " is not float16, bfloat16 or float32");
 }
@@ -113,6 +134,8 @@ void quantize_folder(const std::string& src, const std::string& dst, const Quant
     if (cfg.contains("quantization") || cfg.contains("quantization_config"))
         fail("convert", src, " is already quantized; convert takes float checkpoints");
     const DType dt = output_dtype(cfg, o);
+    // scales and biases: the output dtype, or for the symmetric forms the one asked for
+    const DType sdt = o.mode == QuantMode::symmetric && o.scale_dtype ? *o.scale_dtype : dt;
     std::vector<std::regex> keep;
     for (const std::string& k : o.keep) {
         try {
@@ -148,8 +171,8 @@ void quantize_folder(const std::string& src, const std::string& dst, const Quant
         if (it.module.empty()) return std::vector<io::TensorSpec>{{it.name, dt, it.shape}};
         const int64_t n = it.shape[0], k = it.shape[1];
         return std::vector<io::TensorSpec>{{it.module + ".weight", DType::uint32, {n, k * o.bits / 32}},
-                                           {it.module + ".scales", dt, {n, k / o.group_size}},
-                                           {it.module + ".biases", dt, {n, k / o.group_size}}};
+                                           {it.module + ".scales", sdt, {n, k / o.group_size}},
+                                           {it.module + ".biases", sdt, {n, k / o.group_size}}};
     };
     std::vector<std::vector<size_t>> shards(1);
     uint64_t in_shard = 0, total = 0;
@@ -190,7 +213,9 @@ void quantize_folder(const std::string& src, const std::string& dst, const Quant
                 if (it.module.empty()) {
                     w.write(v);
                 } else {
-                    const Quantized q = o.mode == QuantMode::symmetric ? quantize_symmetric(v, o.group_size)
+                    const Quantized q = o.mode == QuantMode::symmetric
+                                              ? (o.bits == 1 ? quantize_symmetric_1bit(v, o.group_size, sdt)
+                                                             : quantize_symmetric_8bit(v, o.group_size, sdt))
                                                                       : quantize(v, o.group_size, o.bits);
                     w.write(q.weight.view());
                     w.write(q.scales.view());

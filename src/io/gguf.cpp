@@ -190,8 +190,9 @@ void GgufFile::parse(const uint8_t* p, size_t n) {
             v.value = read_scalar(c, v.type, path, key);
         }
         if (key == "general.alignment") {
-            if (v.type != GgufType::u32 || v.value.get<uint32_t>() == 0 || (v.value.get<uint32_t>() & (v.value.get<uint32_t>() - 1)))
-                bad(path, "general.alignment must be a uint32 power of two");
+            // the GGUF specification: a multiple of 8 (so every tensor's data is aligned for its type)
+            if (v.type != GgufType::u32 || v.value.get<uint32_t>() < 8 || (v.value.get<uint32_t>() & (v.value.get<uint32_t>() - 1)))
+                bad(path, "general.alignment must be a uint32 power of two, at least 8");
             alignment = v.value.get<uint32_t>();
         }
         kv_.emplace_back(std::move(key), std::move(v));
@@ -252,7 +253,7 @@ const GgufTensor* GgufFile::tensor(const std::string& name) const {
 GgufWriter::GgufWriter(std::string path, std::vector<std::pair<std::string, GgufValue>> metadata,
                        std::vector<GgufTensor> tensors, uint32_t alignment)
     : path_(path), tensors_(std::move(tensors)), alignment_(alignment), file_(std::move(path), "gguf") {
-    if (alignment_ == 0 || (alignment_ & (alignment_ - 1))) fail("gguf", "alignment ", alignment_, " is not a power of two");
+    if (alignment_ < 8 || (alignment_ & (alignment_ - 1))) fail("gguf", "alignment ", alignment_, " is not a power of two >= 8");
     std::ostream& o = file_.stream();
     auto put = [&](auto x) { o.write(reinterpret_cast<const char*>(&x), sizeof x); };
     o.write("GGUF", 4);

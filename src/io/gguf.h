@@ -68,6 +68,8 @@ class GgufFile {
     const std::vector<GgufTensor>& tensors() const { return tensors_; }
     const GgufTensor* tensor(const std::string& name) const;
     const std::string& path() const { return label_; }
+    // Drops the resident pages of a tensor's data (MappedFile::release); no-op for from_bytes.
+    void release(const GgufTensor& t) const { file_.release(t.data, t.nbytes); }
 
   private:
     void parse(const uint8_t* p, size_t n);

@@ -52,7 +52,19 @@ std::string llama2c_tokenizer_to_json(std::string_view b, const std::string& sou
         pieces.push_back(std::move(s));
         scores.push_back(score);
     }
+    return sentencepiece_to_json(std::move(pieces), scores, source);
+}
+
+std::string sentencepiece_to_json(std::vector<std::string> pieces, const std::vector<float>& scores,
+                                  const std::string& source) {
+    auto bad = [&](auto&&... a) { fail("tokenizer", source, ": ", a...); };
+    if (pieces.size() != scores.size()) bad(pieces.size(), " tokens but ", scores.size(), " scores");
     if (pieces.size() < 3 + 256) bad("has ", pieces.size(), " tokens; expected at least 259");
+    // (every split of every piece is looked up below: quadratic in a piece's length)
+    for (size_t id = 0; id < pieces.size(); ++id) {
+        if (pieces[id].size() > 1024) bad("token ", id, " is ", pieces[id].size(), " bytes long; at most 1024");
+        require_utf8(pieces[id], "tokenizer", "a SentencePiece token");
+    }
     pieces[0] = "<unk>", pieces[1] = "<s>", pieces[2] = "</s>";
     for (int byte = 0; byte < 256; ++byte) {
         char name[8];

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace onebit::tok {
 
@@ -19,5 +20,9 @@ bool is_llama2c_tokenizer(std::string_view bytes);
 // piece, ranked by that piece's score, highest first, as llama2.c's encoder picks them.
 // Errors: "[tokenizer] <source>: ..." for truncated or inconsistent files.
 std::string llama2c_tokenizer_to_json(std::string_view bytes, const std::string& source);
+
+// The same from the pieces (spaces as ' ') and scores themselves (a GGUF `llama` vocabulary).
+std::string sentencepiece_to_json(std::vector<std::string> pieces, const std::vector<float>& scores,
+                                  const std::string& source);
 
 }  // namespace onebit::tok

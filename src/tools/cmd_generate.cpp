@@ -1,4 +1,4 @@
-// `onebit generate`, `onebit chat` and `onebit convert`. generate's stdout carries exactly the
+// `onebit generate` and `onebit chat`. generate's stdout carries exactly the
 // generated text (statistics go to stderr), or with --json one JSON object with both.
 #include <malloc.h>
 #include <unistd.h>
@@ -14,8 +14,6 @@
 #include <sstream>
 
 #include "chat/chat_template.h"
-#include "convert/llama2c.h"
-#include "convert/quantize_folder.h"
 #include "core/error.h"
 #include "core/mmap.h"
 #include "core/threads.h"
@@ -138,7 +136,7 @@ void run_generate(const GenOptions& o) {
 }
 
 void add_gen_options(CLI::App* c, GenOptions& o) {
-    c->add_option("--model", o.model, "Model folder or Hugging Face repo id (default: the embedded stories260K)");
+    c->add_option("--model", o.model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
     c->add_option("--max-tokens", o.max_tokens, "Tokens to generate")->capture_default_str();
     // defaults where the flag is not given: generation_config.json's value, else these
     c->add_option("--temp", o.temp, "Temperature (0: greedy; default: generation_config.json's)")
@@ -229,7 +227,7 @@ void add_generate_commands(CLI::App& app, Runner& run) {
     };
     auto lo = std::make_shared<LogitOpts>();
     auto* lg = app.add_subcommand("logits", "Write the logits of every position of a token sequence");
-    lg->add_option("--model", lo->model, "Model folder (default: the embedded stories260K)");
+    lg->add_option("--model", lo->model, "Model folder or GGUF file (default: the embedded stories260K)");
     lg->add_option("--ids", lo->ids, "Token ids, e.g. \"1 2 3\"")->required();
     lg->add_option("--out", lo->out, "Output file: float32 [T, vocab], little-endian")->required();
     lg->callback([lo, &run] {
@@ -246,57 +244,6 @@ void add_generate_commands(CLI::App& app, Runner& run) {
             if (!f.write(reinterpret_cast<const char*>(logits.data()),
                          static_cast<std::streamsize>(logits.size() * sizeof(float))))
                 fail("logits", "cannot write '", lo->out, "'");
-        };
-    });
-
-    struct ConvOpts {
-        std::string input, tokenizer, output, mode = "affine", dtype;
-        int bits = 4, group_size = 64;
-        std::vector<std::string> keep;
-        double shard_gb = 5;
-    };
-    auto co = std::make_shared<ConvOpts>();
-    auto* conv = app.add_subcommand(
-        "convert", "Quantize a Hugging Face float checkpoint folder to an MLX folder, or import a llama2.c checkpoint");
-    conv->add_option("--input", co->input, "Float checkpoint folder, or a llama2.c model .bin (with --tokenizer)")
-        ->required();
-    conv->add_option("--output", co->output, "Output folder (must not exist)")->required();
-    conv->add_option("--tokenizer", co->tokenizer, "llama2.c tokenizer .bin: import a llama2.c checkpoint");
-    conv->add_option("--bits", co->bits, "Bits per weight: 1, 2, 3, 4, 5, 6 or 8")->capture_default_str();
-    conv->add_option("--group-size", co->group_size, "Weights per scale and bias: 32, 64 or 128")->capture_default_str();
-    conv->add_option("--mode", co->mode, "affine (MLX's quantizer) or symmetric (1 bit: ggml Q1_0's rule)")
-        ->check(CLI::IsMember({"affine", "symmetric"}))
-        ->capture_default_str();
-    conv->add_option("--dtype", co->dtype, "float16, bfloat16 or float32 for scales, biases and float tensors "
-                                           "(default: config.json's torch_dtype)");
-    conv->add_option("--keep", co->keep, "Regular expression over module paths to leave in float (repeatable)");
-    conv->add_option("--shard-gb", co->shard_gb, "Largest safetensors shard, GB")->capture_default_str();
-    conv->callback([co, &run] {
-        run = [co] {
-            if (!co->tokenizer.empty()) return convert::llama2c_to_folder(co->input, co->tokenizer, co->output);
-            if (!fs::is_directory(co->input))
-                fail("convert", "'", co->input, "' is not a checkpoint folder (a llama2.c .bin needs --tokenizer)");
-            convert::QuantizeFolderOptions qo;
-            qo.bits = co->bits;
-            qo.group_size = co->group_size;
-            qo.mode = co->mode == "symmetric" ? convert::QuantMode::symmetric : convert::QuantMode::affine;
-            if (!co->dtype.empty()) {
-                qo.dtype = dtype_from_name(co->dtype);
-                if (!qo.dtype) fail("convert", "--dtype '", co->dtype, "' is not a dtype name");
-            }
-            qo.keep = co->keep;
-            if (!(co->shard_gb > 0)) fail("convert", "--shard-gb must be > 0");
-            qo.max_shard_bytes = static_cast<uint64_t>(co->shard_gb * 1e9);
-            const bool tty = isatty(STDERR_FILENO);
-            convert::quantize_folder(co->input, co->output, qo, [tty](size_t done, size_t total, const std::string& name) {
-                if (!tty) return;
-                const int width = 30, bar = static_cast<int>(width * done / std::max<size_t>(1, total));
-                std::fprintf(stderr, "\r[convert] [%s%s] %zu/%zu %-48.48s", std::string(bar, '#').c_str(),
-                             std::string(width - bar, ' ').c_str(), done, total, name.c_str());
-                if (done == total) std::fprintf(stderr, "\n");
-                std::fflush(stderr);
-            });
-            std::fprintf(stderr, "[convert] wrote %s\n", co->output.c_str());
         };
     });
 }

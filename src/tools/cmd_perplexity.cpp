@@ -20,6 +20,7 @@
 #include "engine/perplexity.h"
 #include "io/atomic_file.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 #include "tools/loaded_model.h"
 
 namespace onebit::tools {
@@ -112,15 +113,8 @@ void run_perplexity(const PplOptions& o) {
             ++kl.n;
         }
     };
-    const bool tty = isatty(STDERR_FILENO);
-    const auto progress = [&](int64_t w, int64_t n) {
-        if (!tty) return;
-        const int width = 30, done = static_cast<int>(width * w / std::max<int64_t>(1, n));
-        std::fprintf(stderr, "\r[perplexity] [%s%s] %lld/%lld windows", std::string(done, '#').c_str(),
-                     std::string(width - done, ' ').c_str(), static_cast<long long>(w), static_cast<long long>(n));
-        if (w == n) std::fprintf(stderr, "\n");
-        std::fflush(stderr);
-    };
+    const ProgressBar bar("perplexity");
+    const auto progress = [&](int64_t w, int64_t n) { bar(static_cast<size_t>(w), static_cast<size_t>(n), "windows"); };
     const engine::PerplexityResult r =
         engine::perplexity(l.model, tokens, po, progress, base_out || base.is_open() ? on_token : engine::ScoredToken{});
     if (base_out) base_out->commit();
@@ -155,7 +149,7 @@ void run_perplexity(const PplOptions& o) {
 void add_perplexity_command(CLI::App& app, Runner& run) {
     auto o = std::make_shared<PplOptions>();
     auto* p = app.add_subcommand("perplexity", "Perplexity of a model on a text file (llama-perplexity style)");
-    p->add_option("--model", o->model, "Model folder or Hugging Face repo id (default: the embedded stories260K)");
+    p->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
     p->add_option("--file", o->file, "Text file")->required();
     p->add_option("--ctx-size", o->ctx, "Tokens per window (BOS, when the model has one, comes on top)")
         ->capture_default_str();

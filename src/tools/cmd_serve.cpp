@@ -64,7 +64,7 @@ void run_serve(ServeOptions& o) {
 void add_serve_command(CLI::App& app, Runner& run) {
     auto o = std::make_shared<ServeOptions>();
     auto* s = app.add_subcommand("serve", "Serve the OpenAI API (chat and text completions) over HTTP");
-    s->add_option("--model", o->model, "Model folder or Hugging Face repo id (default: the embedded stories260K)");
+    s->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
     s->add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
     s->add_option("--port", o->server.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
     s->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();

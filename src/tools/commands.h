@@ -26,8 +26,11 @@ void add_bench_command(CLI::App& app, Runner& run);
 // `onebit bench tokenizer`, registered under the `bench` command.
 void add_bench_tokenizer_command(CLI::App* bench, Runner& run);
 
-// `onebit generate`, `onebit chat`, `onebit convert`.
+// `onebit generate`, `onebit chat`.
 void add_generate_commands(CLI::App& app, Runner& run);
+
+// `onebit convert`.
+void add_convert_command(CLI::App& app, Runner& run);
 
 // `onebit bench model`, registered under the `bench` command.
 void add_bench_model_command(CLI::App* bench, Runner& run);

@@ -1,6 +1,7 @@
 #include "tools/loaded_model.h"
 
 #include <malloc.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "convert/gguf_import.h"
 #include "core/error.h"
 #include "core/mmap.h"
 #include "tools/embedded_model.h"
@@ -50,6 +52,27 @@ bool read_add_bos(const std::string& tokenizer_config) {
     }
 }
 
+bool is_gguf(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char magic[4] = {};
+    return f.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
+Loaded load_folder(const std::string& dir, const model::LoadOptions& lo) {
+    const std::string tcfg = read_file_if_exists(dir + "/tokenizer_config.json").value_or("");
+    std::optional<chat::ChatTemplate> tmpl;
+    try {
+        tmpl = chat::ChatTemplate::from_model_dir(dir);
+    } catch (const Error&) {
+        // no template: --chat reports it
+    }
+    // The tokenizer first: parsing tokenizer.json builds a large temporary JSON tree, whose heap
+    // pages go back to the system before the weights are mapped.
+    tok::Tokenizer tokenizer = tok::Tokenizer::from_file(dir + "/tokenizer.json");
+    malloc_trim(0);
+    return Loaded{model::Model::load(dir, lo), std::move(tokenizer), std::move(tmpl), read_add_bos(tcfg), dir};
+}
+
 }  // namespace
 
 Loaded load_model(const std::string& model_arg, bool int8, const std::string& device) {
@@ -66,24 +89,31 @@ Loaded load_model(const std::string& model_arg, bool int8, const std::string& de
                  read_add_bos(std::string(files.at("tokenizer_config.json"))), "stories260K (embedded)"};
         return l;
     }
+    if (fs::is_regular_file(model_arg) && is_gguf(model_arg)) {
+        // A GGUF file: imported into an MLX folder in the temporary directory, loaded from there
+        // (mapped), the folder removed at once (the mapping keeps the weights).
+        static int counter = 0;
+        const fs::path tmp = fs::temp_directory_path() /
+                             ("onebit-gguf-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+        convert::gguf_to_folder(model_arg, tmp.string());
+        try {
+            Loaded l = load_folder(tmp.string(), lo);
+            l.name = model_arg;
+            fs::remove_all(tmp);
+            return l;
+        } catch (...) {
+            std::error_code ec;
+            fs::remove_all(tmp, ec);
+            throw;
+        }
+    }
     std::string dir = model_arg;
     if (!fs::is_directory(dir)) {
         auto cached = resolve_hf_cache(model_arg);
         if (!cached) fail("generate", "'", model_arg, "' is neither a model folder nor a repo id in the Hugging Face cache");
         dir = *cached;
     }
-    const std::string tcfg = read_file_if_exists(dir + "/tokenizer_config.json").value_or("");
-    std::optional<chat::ChatTemplate> tmpl;
-    try {
-        tmpl = chat::ChatTemplate::from_model_dir(dir);
-    } catch (const Error&) {
-        // no template: --chat reports it
-    }
-    // The tokenizer first: parsing tokenizer.json builds a large temporary JSON tree, whose heap
-    // pages go back to the system before the weights are mapped.
-    tok::Tokenizer tokenizer = tok::Tokenizer::from_file(dir + "/tokenizer.json");
-    malloc_trim(0);
-    return Loaded{model::Model::load(dir, lo), std::move(tokenizer), std::move(tmpl), read_add_bos(tcfg), dir};
+    return load_folder(dir, lo);
 }
 
 long peak_rss_mb() {

@@ -1,4 +1,4 @@
-// A model as the commands load it: a folder, a Hugging Face repo id in the local cache, or the
+// A model as the commands load it: a folder, a GGUF file, a Hugging Face repo id in the local cache, or the
 // embedded stories260K when no --model is given, with its tokenizer and chat template.
 #pragma once
 

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     onebit::tools::add_tokenize_commands(app, run);
     onebit::tools::add_chat_template_command(app, run);
     onebit::tools::add_generate_commands(app, run);
+    onebit::tools::add_convert_command(app, run);
     onebit::tools::add_serve_command(app, run);
     onebit::tools::add_perplexity_command(app, run);
     onebit::tools::add_gguf_command(app, run);

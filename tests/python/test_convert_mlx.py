@@ -99,7 +99,7 @@ def check_errors(binary, src, tmp):
         (["--input", src, "--output", os.path.join(tmp, "y"), "--bits", "7"], "--bits"),
         (["--input", src, "--output", os.path.join(tmp, "y"), "--group-size", "48"], "--group-size"),
         (["--input", src, "--output", os.path.join(tmp, "y"), "--keep", "("], "regular expression"),
-        (["--input", os.path.join(tmp, "missing"), "--output", os.path.join(tmp, "y")], "not a checkpoint folder"),
+        (["--input", os.path.join(tmp, "missing"), "--output", os.path.join(tmp, "y")], "does not exist"),
     ]
     for args, words in cases:
         r = onebit(binary, "convert", *args)
