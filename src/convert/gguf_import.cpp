@@ -15,6 +15,8 @@
 #include "core/half.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace onebit::convert {
 
@@ -63,7 +65,7 @@ float checked(const Reader& r, const std::string& name, float v) {
 }  // namespace
 
 void gguf_to_folder(const std::string& src, const std::string& dst,
-                    const std::function<void(size_t, size_t, const std::string&)>& progress) {
+                    const std::function<void(size_t, size_t, const std::string&)>& progress, bool check) {
     if (fs::exists(dst)) fail("convert", "'", dst, "' exists; the output must be a new folder");
     const io::GgufFile f = io::GgufFile::open(src);
     const Reader r{f};
@@ -232,6 +234,11 @@ void gguf_to_folder(const std::string& src, const std::string& dst,
         std::ofstream(tmp / "config.json") << cfg.dump(4);
         std::ofstream(tmp / "tokenizer.json") << tok.tokenizer_json;
         std::ofstream(tmp / "tokenizer_config.json") << tok.tokenizer_config_json;
+        // The folder must load: its tensors against its config, and its tokenizer.
+        if (check) {
+            (void)model::Model::load(tmp.string());
+            (void)tok::Tokenizer::from_file((tmp / "tokenizer.json").string());
+        }
         if (fs::exists(dst)) fail("convert", "'", dst, "' appeared while converting");
         fs::rename(tmp, dst);
     } catch (...) {

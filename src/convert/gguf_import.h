@@ -7,8 +7,8 @@
 // tokenizer_config.json (with the chat template) from the metadata. Each step is exact, so MLX ->
 // GGUF -> MLX gives back the same tensors.
 //
-// The folder appears atomically (written beside it, renamed when complete); an existing output is
-// never touched.
+// The folder appears atomically (written beside it, loaded as a model and a tokenizer to prove it
+// consistent, then renamed); an existing output is never touched.
 #pragma once
 
 #include <functional>
@@ -16,9 +16,10 @@
 
 namespace onebit::convert {
 
-// Errors: "[gguf] '<path>': ..." for what the file lacks or holds wrongly, "[convert] ..." for the
-// output.
+// Errors: "[gguf] '<path>': ..." for what the file lacks or holds wrongly, "[model] ..." /
+// "[tokenizer] ..." for hyper-parameters that do not match the tensors, "[convert] ..." for the output.
+// check = false skips the loading check (for a caller that loads the folder next).
 void gguf_to_folder(const std::string& src_file, const std::string& dst_dir,
-                    const std::function<void(size_t, size_t, const std::string&)>& progress = {});
+                    const std::function<void(size_t, size_t, const std::string&)>& progress = {}, bool check = true);
 
 }  // namespace onebit::convert

@@ -95,7 +95,7 @@ Loaded load_model(const std::string& model_arg, bool int8, const std::string& de
         static int counter = 0;
         const fs::path tmp = fs::temp_directory_path() /
                              ("onebit-gguf-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        convert::gguf_to_folder(model_arg, tmp.string());
+        convert::gguf_to_folder(model_arg, tmp.string(), {}, /*check=*/false);  // loaded next
         try {
             Loaded l = load_folder(tmp.string(), lo);
             l.name = model_arg;

@@ -259,6 +259,11 @@ def check_refusals(tmp, hf, mlx, g2):
     cases.append(data.replace(b"qwen3.embedding_length", b"qwen3.embedding_lengtX"))
     cases.append(data.replace(b"tokenizer.ggml.merges", b"tokenizer.ggml.mergeX"))
     cases.append(data.replace(b"token_embd.weight", b"token_embd.weighX"))
+    # mismatched: block_count 3 (the file holds 2 layers' tensors), head_count 3 (does not divide the rows)
+    for key, value in [(b"qwen3.block_count", 3), (b"qwen3.attention.head_count", 3)]:
+        at = data.index(key) + len(key)
+        assert data[at:at + 4] == (4).to_bytes(4, "little")  # a u32 value follows
+        cases.append(data[:at + 4] + value.to_bytes(4, "little") + data[at + 8:])
     for i, c in enumerate(cases):
         open(bad, "wb").write(c)
         for cmd in (["convert", "--input", bad, "--output", out],
