@@ -155,6 +155,16 @@ TEST(CliGenerate, EmbeddedModelGoldenAndStats) {
     EXPECT_FALSE(a.out.empty());
 }
 
+// The shipped tiny 1-bit Qwen3 (scripts/tiny_qwen3): its greedy text on every kernel this machine
+// runs (the same text came out on AVX-512, AVX2 and CUDA when it was recorded).
+TEST(CliGenerate, TinyQwen3OneBitGolden) {
+    const std::string root = std::string(ONEBIT_DATA_DIR) + "/..";
+    const Result r = run("generate --model " + root + "/models/tiny-qwen3-1bit --prompt ROMEO: --max-tokens 100 --temp 0");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, slurp(root + "/tests/fixtures/tiny_qwen3_greedy_romeo.txt"));
+    EXPECT_NE(r.err.find("generated 100"), std::string::npos) << r.err;
+}
+
 TEST(CliGenerate, ConvertedFolderAndErrors) {
     const fs::path out = dir() / "stories";
     Result r = run("convert --input " + std::string(ONEBIT_DATA_DIR) + "/stories260K/stories260K.bin --tokenizer " +
