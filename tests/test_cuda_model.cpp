@@ -169,6 +169,25 @@ TEST(CudaModel, Stories260KGoldenGreedy) {
     EXPECT_EQ(text, want);
 }
 
+// The shipped tiny 1-bit Qwen3: the golden greedy text of the CPU (tests/fixtures) on the GPU.
+TEST(CudaModel, TinyQwen3OneBitGoldenGreedy) {
+    REQUIRE_GPU();
+    const std::string dir = data_dir() + "/../models/tiny-qwen3-1bit";
+    model::LoadOptions lo;
+    lo.device = model::Device::cuda;
+    const model::Model m = model::Model::load(dir, lo);
+    const tok::Tokenizer t = tok::Tokenizer::from_file(dir + "/tokenizer.json");
+    engine::GenerateOptions o;
+    o.max_tokens = 100;
+    o.sampler.temperature = 0;
+    std::string text;
+    engine::generate(m, t, t.encode("ROMEO:"), o, [&](std::string_view s) { text += s; });
+    std::ifstream f(data_dir() + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt", std::ios::binary);
+    const std::string want((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(text + "\n", want);  // the command ends its text with a newline
+}
+
 TEST(CudaModel, WithoutADeviceLoadingSaysSo) {
     if (cuda::available()) GTEST_SKIP() << "a device is present";
     const fs::path dir = tmpdir("nodev");

@@ -338,3 +338,25 @@ TEST(Sampler, GreedySeededAndValidated) {
 
 }  // namespace
 }  // namespace onebit
+
+namespace onebit {
+namespace {
+
+// The shipped tiny 1-bit Qwen3 through the library (engine::generate): the CLI's golden text.
+TEST(Model, TinyQwen3OneBitGoldenThroughTheLibrary) {
+    const std::string dir = std::string(ONEBIT_DATA_DIR) + "/../models/tiny-qwen3-1bit";
+    const model::Model m = model::Model::load(dir);
+    const tok::Tokenizer t = tok::Tokenizer::from_file(dir + "/tokenizer.json");
+    engine::GenerateOptions o;
+    o.max_tokens = 100;
+    o.sampler.temperature = 0;
+    std::string text;
+    engine::generate(m, t, t.encode("ROMEO:"), o, [&](std::string_view s) { text += s; });
+    std::ifstream f(std::string(ONEBIT_DATA_DIR) + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt", std::ios::binary);
+    const std::string want((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(text + "\n", want);  // the command ends its text with a newline
+}
+
+}  // namespace
+}  // namespace onebit
