@@ -134,23 +134,39 @@ TEST(CliTokenizer, ExportTokenizerWritesLoadableJson) {
 
 namespace {
 
-TEST(CliGenerate, EmbeddedModelGoldenAndStats) {
+// The embedded default is the tiny 1-bit Qwen3: without --prompt it starts after its end-of-text
+// token (it has no BOS).
+TEST(CliGenerate, EmbeddedModelIsTheTinyQwen3) {
+    const std::string root = std::string(ONEBIT_DATA_DIR) + "/..";
+    const Result a = run("generate --prompt ROMEO: --max-tokens 100 --temp 0");
+    EXPECT_EQ(a.status, 0) << a.err;
+    EXPECT_EQ(a.out, slurp(root + "/tests/fixtures/tiny_qwen3_greedy_romeo.txt"));
+    EXPECT_NE(a.err.find("[tiny-qwen3-1bit (embedded)]"), std::string::npos) << a.err;
+    const Result b = run("generate --max-tokens 20 --temp 0");
+    const Result c = run("generate --model " + root + "/models/tiny-qwen3-1bit --prompt-ids 0 --max-tokens 20 --temp 0");
+    EXPECT_EQ(b.status, 0) << b.err;
+    EXPECT_EQ(b.out, c.out);
+    EXPECT_FALSE(b.out.empty());
+}
+
+TEST(CliGenerate, Stories260KGoldenAndStats) {
+    const std::string stories = " --model " + std::string(ONEBIT_DATA_DIR) + "/../models/stories260K";
     const std::string golden = slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt");
-    Result r = run("generate --temp 0 --max-tokens 200");
+    Result r = run("generate --temp 0 --max-tokens 200" + stories);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, golden + "\n");
     EXPECT_NE(r.err.find("prompt 1 tokens, generated 200"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("peak RSS"), std::string::npos) << r.err;
-    r = run("generate --temp 0 --max-tokens 20 --json");
+    r = run("generate --temp 0 --max-tokens 20 --json" + stories);
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(golden.rfind(j.at("text").get<std::string>(), 0), 0u);
     EXPECT_EQ(j.at("tokens").size(), 20u);
     EXPECT_EQ(j.at("stats").at("generated_tokens"), 20);
-    r = run("generate --temp 0 --max-tokens 30 --prompt 'Once upon a time' --stop Lily");
+    r = run("generate --temp 0 --max-tokens 30 --prompt 'Once upon a time' --stop Lily" + stories);
     EXPECT_EQ(r.out, ", there was a little girl named \n");
     // Sampling with a seed is reproducible.
-    const Result a = run("generate --temp 1 --seed 7 --max-tokens 40");
-    const Result b = run("generate --temp 1 --seed 7 --max-tokens 40");
+    const Result a = run("generate --temp 1 --seed 7 --max-tokens 40" + stories);
+    const Result b = run("generate --temp 1 --seed 7 --max-tokens 40" + stories);
     EXPECT_EQ(a.out, b.out);
     EXPECT_FALSE(a.out.empty());
 }
@@ -226,7 +242,8 @@ namespace {
 
 // --device cuda: the golden text where a GPU is (and the build has CUDA), else one clear error.
 TEST(CliGenerate, DeviceCudaGoldenOrClearError) {
-    const Result r = run("generate --device cuda --temp 0 --max-tokens 200");
+    const Result r = run("generate --device cuda --temp 0 --max-tokens 200 --model " + std::string(ONEBIT_DATA_DIR) +
+                         "/../models/stories260K");
     if (r.status == 0) {
         EXPECT_EQ(r.out, slurp(std::string(ONEBIT_DATA_DIR) + "/stories260K/expected_greedy_200.txt") + "\n");
     } else {

@@ -59,8 +59,11 @@ std::vector<int32_t> prompt_ids(const Loaded& l, const GenOptions& o) {
     }
     if (!o.prompt_ids.empty()) return parse_ids(o.prompt_ids, "generate");
     if (!o.prompt_set || o.prompt.empty()) {
-        if (!bos) fail("generate", "the model has no bos_token_id; give --prompt");
-        return {*bos};
+        // from BOS alone, as llama2.c does; a model without one starts a document after its
+        // end-of-text token, as GPT-2-style models separate documents
+        if (bos) return {*bos};
+        if (l.model.eos_ids().empty()) fail("generate", "the model has neither a bos_token_id nor an eos_token_id; give --prompt");
+        return {l.model.eos_ids()[0]};
     }
     if (l.add_bos && bos) ids.push_back(*bos);
     const auto body = l.tokenizer.encode(o.prompt);
@@ -136,7 +139,7 @@ void run_generate(const GenOptions& o) {
 }
 
 void add_gen_options(CLI::App* c, GenOptions& o) {
-    c->add_option("--model", o.model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
+    c->add_option("--model", o.model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded tiny-qwen3-1bit)");
     c->add_option("--max-tokens", o.max_tokens, "Tokens to generate")->capture_default_str();
     // defaults where the flag is not given: generation_config.json's value, else these
     c->add_option("--temp", o.temp, "Temperature (0: greedy; default: generation_config.json's)")
@@ -227,7 +230,7 @@ void add_generate_commands(CLI::App& app, Runner& run) {
     };
     auto lo = std::make_shared<LogitOpts>();
     auto* lg = app.add_subcommand("logits", "Write the logits of every position of a token sequence");
-    lg->add_option("--model", lo->model, "Model folder or GGUF file (default: the embedded stories260K)");
+    lg->add_option("--model", lo->model, "Model folder or GGUF file (default: the embedded tiny-qwen3-1bit)");
     lg->add_option("--ids", lo->ids, "Token ids, e.g. \"1 2 3\"")->required();
     lg->add_option("--out", lo->out, "Output file: float32 [T, vocab], little-endian")->required();
     lg->callback([lo, &run] {

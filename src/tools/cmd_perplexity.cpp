@@ -149,7 +149,7 @@ void run_perplexity(const PplOptions& o) {
 void add_perplexity_command(CLI::App& app, Runner& run) {
     auto o = std::make_shared<PplOptions>();
     auto* p = app.add_subcommand("perplexity", "Perplexity of a model on a text file (llama-perplexity style)");
-    p->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
+    p->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded tiny-qwen3-1bit)");
     p->add_option("--file", o->file, "Text file")->required();
     p->add_option("--ctx-size", o->ctx, "Tokens per window (BOS, when the model has one, comes on top)")
         ->capture_default_str();

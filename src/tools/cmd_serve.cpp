@@ -39,7 +39,7 @@ void run_serve(ServeOptions& o) {
     served.chat_template = l.chat_template ? &*l.chat_template : nullptr;
     served.add_bos = l.add_bos;
     served.id = !o.alias.empty()   ? o.alias
-                : o.model.empty() ? std::string("stories260K")
+                : o.model.empty() ? std::string("tiny-qwen3-1bit")
                                   : std::filesystem::path(o.model).lexically_normal().filename().string();
     if (served.id.empty()) served.id = std::filesystem::path(o.model).lexically_normal().parent_path().filename().string();
     server::Server srv(served, o.server);
@@ -64,7 +64,7 @@ void run_serve(ServeOptions& o) {
 void add_serve_command(CLI::App& app, Runner& run) {
     auto o = std::make_shared<ServeOptions>();
     auto* s = app.add_subcommand("serve", "Serve the OpenAI API (chat and text completions) over HTTP");
-    s->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded stories260K)");
+    s->add_option("--model", o->model, "Model folder, GGUF file or Hugging Face repo id (default: the embedded tiny-qwen3-1bit)");
     s->add_option("--host", o->server.host, "Address to listen on")->capture_default_str();
     s->add_option("--port", o->server.port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
     s->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();

@@ -1,5 +1,6 @@
-// The default model compiled into the binary: stories260K (llama2.c's tinyllamas), converted by
-// `onebit convert` into models/stories260K/ and embedded with .incbin (embedded_model.S.in).
+// The default model compiled into the binary: models/tiny-qwen3-1bit, the 1-bit Qwen3 onebit
+// trained (scripts/tiny_qwen3), embedded with .incbin (embedded_model.S.in).
+
 #pragma once
 
 #include "model/model.h"

@@ -81,12 +81,12 @@ Loaded load_model(const std::string& model_arg, bool int8, const std::string& de
     lo.device = device == "cuda" ? model::Device::cuda : model::Device::cpu;
     if (model_arg.empty()) {
         const model::FileMap& files = embedded_model_files();
-        Loaded l{model::Model::load_memory(files, "embedded stories260K", lo),
-                 tok::Tokenizer::from_json(files.at("tokenizer.json"), "embedded stories260K/tokenizer.json"),
+        Loaded l{model::Model::load_memory(files, "embedded tiny-qwen3-1bit", lo),
+                 tok::Tokenizer::from_json(files.at("tokenizer.json"), "embedded tiny-qwen3-1bit/tokenizer.json"),
                  chat::ChatTemplate::from_source(
                      nlohmann::json::parse(files.at("tokenizer_config.json")).value("chat_template", ""),
-                     std::string(files.at("tokenizer_config.json")), "embedded stories260K"),
-                 read_add_bos(std::string(files.at("tokenizer_config.json"))), "stories260K (embedded)"};
+                     std::string(files.at("tokenizer_config.json")), "embedded tiny-qwen3-1bit"),
+                 read_add_bos(std::string(files.at("tokenizer_config.json"))), "tiny-qwen3-1bit (embedded)"};
         return l;
     }
     if (fs::is_regular_file(model_arg) && is_gguf(model_arg)) {

@@ -1,5 +1,5 @@
 // A model as the commands load it: a folder, a GGUF file, a Hugging Face repo id in the local cache, or the
-// embedded stories260K when no --model is given, with its tokenizer and chat template.
+// embedded tiny-qwen3-1bit when no --model is given, with its tokenizer and chat template.
 #pragma once
 
 #include <optional>
@@ -16,7 +16,7 @@ struct Loaded {
     tok::Tokenizer tokenizer;
     std::optional<chat::ChatTemplate> chat_template;  // none when the checkpoint has none
     bool add_bos = false;  // tokenizer_config.json's add_bos_token
-    std::string name;      // the folder, or "stories260K (embedded)"
+    std::string name;      // the folder, or "tiny-qwen3-1bit (embedded)"
 };
 
 // Errors: "[generate] ..." when model_arg is neither a folder nor a cached repo id, and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`onebit serve` on loopback with the embedded stories260K model, driven by the official `openai`
+"""`onebit serve` on loopback with the stories260K model, driven by the official `openai`
 Python client: chat and text completions (plain and streamed), usage and logprobs, 16 concurrent
 greedy requests identical to the same requests run one by one, a streaming client that
 disconnects frees its slot, a follow-up turn reuses the KV prefix, the API key, and 500+ malformed
@@ -32,7 +32,13 @@ except Exception as e:  # noqa: BLE001
 KEY = "test-key-123"
 
 
+STORIES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "stories260K")
+
+
 def start(onebit, *args):
+    """`onebit serve` on a free port; stories260K (as "stories260K") unless args name a model."""
+    if "--model" not in args:
+        args = ("--model", STORIES, "--alias", "stories260K", *args)
     proc = subprocess.Popen([onebit, "serve", "--port", "0", *args], stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
     m = re.search(r"http://127\.0\.0\.1:(\d+)", line)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Soak: 64 concurrent clients against `onebit serve` (embedded stories260K) for a fixed time on
+"""Soak: 64 concurrent clients against `onebit serve` (stories260K) for a fixed time on
 loopback: chat and text completions, streamed and not, some clients disconnecting mid-stream.
 Passes with zero failed requests and resident memory growth under 10% from the end of a warm-up
 (a quarter of the run: by then every HTTP thread has served requests and touched its stack) to
@@ -10,6 +10,7 @@ Exit 77 (skipped) when the openai package is missing.
 """
 import concurrent.futures as cf
 import random
+import os
 import re
 import subprocess
 import sys
@@ -71,8 +72,9 @@ def client_loop(port, seed, deadline, counts, lock):
 def main():
     onebit = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 120
-    proc = subprocess.Popen([onebit, "serve", "--port", "0", "--parallel", "8", "--queue", "64"],
-                            stderr=subprocess.PIPE, text=True)
+    stories = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models", "stories260K")
+    proc = subprocess.Popen([onebit, "serve", "--port", "0", "--parallel", "8", "--queue", "64", "--model", stories,
+                             "--alias", "stories260K"], stderr=subprocess.PIPE, text=True)
     port = int(re.search(r":(\d+) \(", proc.stderr.readline()).group(1))
     counts, lock = {"ok": 0, "failed": 0, "errors": []}, threading.Lock()
     try:
