@@ -55,6 +55,7 @@ struct Item {
     const io::GgufTensor* t;
     std::string hf;  // Hugging Face tensor name
     int64_t rows = 0, cols = 0, heads = 0;
+    size_t spec = 0;  // its (first) output tensor in specs
 };
 
 float checked(const Reader& r, const std::string& name, float v) {
@@ -116,7 +117,8 @@ void gguf_to_folder(const std::string& src, const std::string& dst,
     };
     Json quant = main_type ? spec(main_type) : Json();
     std::vector<io::TensorSpec> specs;
-    for (const Item& it : items) {
+    for (Item& it : items) {
+        it.spec = specs.size();
         const uint32_t type = it.t->type;
         const std::string module = it.hf.substr(0, it.hf.size() - 7);
         if (type == io::kGgmlQ1_0 || type == io::kGgmlQ8_0) {
@@ -173,13 +175,7 @@ void gguf_to_folder(const std::string& src, const std::string& dst,
             const int64_t rows = std::max<int64_t>(it.rows, 1);
             const size_t row_bytes = t.nbytes / static_cast<size_t>(rows);
             auto gguf_row = [&](int64_t hf_row) -> const uint8_t* {
-                // GGUF row r holds Hugging Face row llama_row(r): invert by search over the head
-                int64_t gr = hf_row;
-                if (it.heads) {
-                    const int64_t hd = it.rows / it.heads, h = hf_row / hd, within = hf_row % hd, half = hd / 2;
-                    gr = h * hd + (within % half) * 2 + within / half;
-                }
-                return t.data + gr * row_bytes;
+                return t.data + (it.heads ? gguf_row_of(hf_row, it.rows, it.heads) : hf_row) * row_bytes;
             };
             if (t.type == io::kGgmlQ1_0 || t.type == io::kGgmlQ8_0) {
                 const bool one = t.type == io::kGgmlQ1_0;
@@ -213,8 +209,7 @@ void gguf_to_folder(const std::string& src, const std::string& dst,
                 w.write(scales.view());
                 w.write(biases.view());
             } else {
-                const io::TensorSpec& s = specs[static_cast<size_t>(std::find_if(specs.begin(), specs.end(),
-                    [&](const io::TensorSpec& x) { return x.name == it.hf; }) - specs.begin())];
+                const io::TensorSpec& s = specs[it.spec];
                 Tensor out(s.dtype, s.shape);
                 const DType in = t.type == io::kGgmlF16 ? DType::float16 : t.type == io::kGgmlBF16 ? DType::bfloat16 : DType::float32;
                 for (int64_t hr = 0; hr < rows; ++hr) {

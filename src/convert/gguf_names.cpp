@@ -62,6 +62,13 @@ int64_t llama_row(int64_t r, int64_t rows, int64_t heads) {
     return h * hd + j * half + i;
 }
 
+int64_t gguf_row_of(int64_t hf_row, int64_t rows, int64_t heads) {
+    // Hugging Face row (h, j, i) is GGUF row (h, i, j)
+    const int64_t hd = rows / heads, half = hd / 2;
+    const int64_t h = hf_row / hd, within = hf_row % hd;
+    return h * hd + (within % half) * 2 + within / half;
+}
+
 bool permuted_in_gguf(const std::string& arch, const std::string& hf, int64_t n_head, int64_t n_kv, int64_t& heads) {
     if (arch != "llama") return false;
     auto ends = [&](const char* s) {

@@ -19,6 +19,8 @@ std::string hf_name(const std::string& gguf_name);
 // halves interleaved (its RoPE pairs adjacent values). GGUF row r holds Hugging Face row
 // llama_row(r, rows, heads); heads is the key-value head count for k.
 int64_t llama_row(int64_t r, int64_t rows, int64_t heads);
+// The inverse: the GGUF row that holds Hugging Face row `hf_row`.
+int64_t gguf_row_of(int64_t hf_row, int64_t rows, int64_t heads);
 // Whether a Hugging Face tensor of this architecture has permuted rows in GGUF, and its head count.
 bool permuted_in_gguf(const std::string& arch, const std::string& hf_name, int64_t n_head, int64_t n_kv,
                       int64_t& heads);

@@ -144,6 +144,12 @@ const char* ggml_type_name(uint32_t type) {
     }
 }
 
+bool is_gguf_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    char magic[4] = {};
+    return f.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
 GgufFile GgufFile::open(const std::string& path) {
     GgufFile f;
     f.label_ = path;

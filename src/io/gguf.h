@@ -57,6 +57,9 @@ struct GgufTensor {
     const uint8_t* data = nullptr;  // into the mapping (reading)
 };
 
+// Whether the file starts with GGUF's magic.
+bool is_gguf_file(const std::string& path);
+
 class GgufFile {
   public:
     static GgufFile open(const std::string& path);

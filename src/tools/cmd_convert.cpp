@@ -12,6 +12,7 @@
 #include "convert/llama2c.h"
 #include "convert/quantize_folder.h"
 #include "core/error.h"
+#include "io/gguf.h"
 #include "core/mmap.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
@@ -30,12 +31,6 @@ struct ConvOpts {
     double shard_gb = 5;
 };
 
-bool is_gguf_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    char magic[4] = {};
-    return f.read(magic, 4) && std::string(magic, 4) == "GGUF";
-}
-
 bool ends_with_gguf(const std::string& p) { return fs::path(p).extension() == ".gguf"; }
 
 bool is_quantized_folder(const std::string& dir) {
@@ -47,7 +42,7 @@ void run_convert(const ConvOpts& co) {
     const ProgressBar bar("convert");
     if (!co.tokenizer.empty()) return convert::llama2c_to_folder(co.input, co.tokenizer, co.output);
     if (fs::is_regular_file(co.input)) {
-        if (!is_gguf_file(co.input))
+        if (!io::is_gguf_file(co.input))
             fail("convert", "'", co.input, "' is neither a checkpoint folder nor a GGUF file (a llama2.c .bin needs --tokenizer)");
         if (ends_with_gguf(co.output)) fail("convert", "GGUF to GGUF is `onebit gguf --input IN --copy OUT`");
         convert::gguf_to_folder(co.input, co.output, bar);

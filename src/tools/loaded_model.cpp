@@ -12,6 +12,7 @@
 
 #include "convert/gguf_import.h"
 #include "core/error.h"
+#include "io/gguf.h"
 #include "core/mmap.h"
 #include "tools/embedded_model.h"
 
@@ -52,12 +53,6 @@ bool read_add_bos(const std::string& tokenizer_config) {
     }
 }
 
-bool is_gguf(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    char magic[4] = {};
-    return f.read(magic, 4) && std::string(magic, 4) == "GGUF";
-}
-
 Loaded load_folder(const std::string& dir, const model::LoadOptions& lo) {
     const std::string tcfg = read_file_if_exists(dir + "/tokenizer_config.json").value_or("");
     std::optional<chat::ChatTemplate> tmpl;
@@ -89,7 +84,7 @@ Loaded load_model(const std::string& model_arg, bool int8, const std::string& de
                  read_add_bos(std::string(files.at("tokenizer_config.json"))), "tiny-qwen3-1bit (embedded)"};
         return l;
     }
-    if (fs::is_regular_file(model_arg) && is_gguf(model_arg)) {
+    if (fs::is_regular_file(model_arg) && io::is_gguf_file(model_arg)) {
         // A GGUF file: imported into an MLX folder in the temporary directory, loaded from there
         // (mapped), the folder removed at once (the mapping keeps the weights).
         static int counter = 0;
