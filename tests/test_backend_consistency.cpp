@@ -175,7 +175,7 @@ namespace {
 #if defined(__x86_64__)
 // The vectorized activation quantization is bit-identical to the reference's.
 TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
-    if (!cpu::cpu_has(cpu::Isa::avx512)) GTEST_SKIP();
+    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     std::mt19937 rng(std::random_device{}());
     for (int g : quant::kSupportedGroupSizes) {
         const int64_t K = 4096 + g;
@@ -212,7 +212,7 @@ cpu::PackedOneBit pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmet
 // The repacked lookup-table kernel, int8 (the int8 variants' bound) and float32 (FORMAT.md's
 // float32 bound): N not a multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
 TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
-    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 here";
+    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     for (int g : quant::kSupportedGroupSizes)

@@ -37,10 +37,9 @@ void dequantize_avx512(const uint32_t* w, const void* s, const void* b, DType sd
 void quantize_activations_int8_avx512(const float* x, int64_t K, int g, int8_t* xq, float* dx,
                                       float* xsum) noexcept;
 // Tables of one activation row, quads [q0, q1) only, written at their place in the row's full
-// layout: int8 (xq is the whole row of K values; 4 byte planes [K/8][16]) and float32 (x points at
-// quad q0's first value; [K/4][16]).
-void tmac_tables_avx512(const int8_t* xq, int64_t K, int64_t q0, int64_t q1,
-                        uint8_t* tables) noexcept;
+// layout: int8 (xq is the whole row of K values; [K/32][4][64] bytes, see tmac_avx512.cpp) and
+// float32 (x points at quad q0's first value; [K/4][16]).
+void tmac_tables_avx512(const int8_t* xq, int64_t q0, int64_t q1, uint8_t* tables) noexcept;
 void tmac_tables_f32_avx512(const float* x, int64_t q0, int64_t q1, float* tables) noexcept;
 
 // AVX-512 VNNI + VBMI, int8 activations (kernels_avx512_vnni.cpp)

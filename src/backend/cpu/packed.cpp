@@ -28,15 +28,14 @@ void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const f
 
 bool packed_one_bit_available() {
 #if defined(__x86_64__)
-    return cpu_has(Isa::avx512) && active_isa() == Isa::avx512;
+    return cpu_has(Isa::avx512) && active_isa() == Isa::avx512 &&
+           cpu_has_features(kVnni | kVbmi);
 #else
     return false;
 #endif
 }
 
-bool packed_vnni_available() {
-    return packed_one_bit_available() && cpu_has_features(kVnni | kVbmi);
-}
+bool packed_vnni_available() { return packed_one_bit_available(); }
 
 PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                           int64_t N, int64_t K, int g) {
@@ -57,7 +56,8 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
         const int64_t b = n / 16, r = n % 16;
         for (int64_t G = 0; G < ng; ++G) {
             uint8_t* rec = base + (b * ng + G) * p.group_stride;
-            for (int64_t jj = 0; jj < g / 8; ++jj) rec[jj * 16 + r] = row[G * (g / 8) + jj];
+            for (int64_t jj = 0; jj < g / 8; ++jj)
+                rec[(jj / 4) * 64 + r * 4 + jj % 4] = row[G * (g / 8) + jj];
             const size_t src = static_cast<size_t>((n * ng + G) * es);
             std::memcpy(rec + g * 2 + r * es, static_cast<const uint8_t*>(scales) + src, es);
             if (!p.symmetric)
@@ -84,11 +84,20 @@ void for_group_ranges(int64_t M, int64_t ng, F&& prep) {
     });
 }
 
+// Values [i0, i0 + n) of x as float32: x itself for float32, else converted into this worker's
+// buffer (valid until its next call on the thread).
+const float* float_values(const void* x, DType xdt, int64_t i0, int64_t n) {
+    if (xdt == DType::float32) return static_cast<const float*>(x) + i0;
+    thread_local std::vector<float> xf;
+    xf.resize(static_cast<size_t>(n));
+    to_float_row(xdt, static_cast<const uint8_t*>(x) + i0 * dtype_size(xdt), n, xf.data());
+    return xf.data();
+}
+
 // float32 activations: float subset-sum tables [M][K/4][16] and group sums of x.
 void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
                     DType ydt) {
     const int64_t K = p.K, g = p.group_size, ng = K / g;
-    const size_t xs = dtype_size(xdt);
     thread_local std::vector<float> sums_buf, tables_buf;
     sums_buf.resize(M * ng);
     tables_buf.resize(M * (K / 4) * 16);
@@ -96,48 +105,41 @@ void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, 
     float* sums = sums_buf.data();
     float* tables = tables_buf.data();
     for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
-        thread_local std::vector<float> xf;  // this worker's
-        xf.resize((G1 - G0) * g);
-        to_float_row(xdt, static_cast<const uint8_t*>(x) + (m * K + G0 * g) * xs, (G1 - G0) * g,
-                     xf.data());
+        const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
         for (int64_t G = G0; G < G1; ++G) {
             float s = 0.0f;
             for (int64_t i = 0; i < g; ++i) s += xf[(G - G0) * g + i];
             sums[m * ng + G] = s;
         }
-        tmac_tables_f32_avx512(xf.data(), G0 * g / 4, G1 * g / 4, tables + m * (K / 4) * 16);
+        tmac_tables_f32_avx512(xf, G0 * g / 4, G1 * g / 4, tables + m * (K / 4) * 16);
     });
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
         tmac_one_bit_f32_avx512(p, tables, sums, M, b0, b1, y, ydt);
     });
 }
 
-// int8 activations: per row 4 byte planes [K/8][16] (low and high bytes of the int16 subset sums
-// of the even and odd quads), the activation scales and the group sums of x.
+// int8 activations: per row the lookup tables [K/32][4][64] (tmac_tables_avx512), the activation
+// scales and the group sums of x.
 void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                  bool vnni) {
-    const int64_t K = p.K, g = p.group_size, ng = K / g, kb = K / 8;
-    const size_t xs = dtype_size(xdt);
+    const int64_t K = p.K, g = p.group_size, ng = K / g;
     thread_local std::vector<float> dx_buf, xsum_buf;
     thread_local std::vector<int8_t> xq_buf;
     thread_local std::vector<uint8_t> tables_buf;
     xq_buf.resize(M * K);
     dx_buf.resize(M * ng);
     xsum_buf.resize(M * ng);
-    tables_buf.resize(vnni ? 0 : static_cast<size_t>(M * 4 * kb * 16));
+    tables_buf.resize(vnni ? 0 : static_cast<size_t>(M * K * 8));
     int8_t* xq = xq_buf.data();
     float* dx = dx_buf.data();
     float* xsum = xsum_buf.data();
     uint8_t* tables = tables_buf.data();
     for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
-        thread_local std::vector<float> xf;  // this worker's
-        xf.resize((G1 - G0) * g);
-        to_float_row(xdt, static_cast<const uint8_t*>(x) + (m * K + G0 * g) * xs, (G1 - G0) * g,
-                     xf.data());
-        quantize_activations_int8_avx512(xf.data(), (G1 - G0) * g, static_cast<int>(g),
+        const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
+        quantize_activations_int8_avx512(xf, (G1 - G0) * g, static_cast<int>(g),
                                          xq + m * K + G0 * g, dx + m * ng + G0, xsum + m * ng + G0);
         if (!vnni)
-            tmac_tables_avx512(xq + m * K, K, G0 * g / 4, G1 * g / 4, tables + m * 4 * kb * 16);
+            tmac_tables_avx512(xq + m * K, G0 * g / 4, G1 * g / 4, tables + m * K * 8);
     });
     if (vnni) {
         parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
@@ -148,7 +150,7 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
         });
         return;
     }
-    parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
+    parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {  // the kernel takes 4 blocks at once
         tmac_one_bit_avx512(p, tables, dx, xsum, M, b0, b1, y, ydt);
     });
 }

@@ -1,10 +1,12 @@
 // Weights repacked at load time for the lookup-table (T-MAC style) 1-bit kernel.
 //
 // Layout: rows in blocks of 16 (the last block padded with zero rows), one record per block and
-// group: [g/8][16] bytes of bits (byte j of the group for each of the 16 rows), then the 16 rows'
-// scales, then their biases (absent in the symmetric form), in the scales' dtype. A matmul reads
-// the buffer front to back: one stream. The packed data take the bytes of the original (plus
-// padding rows).
+// group: [g/32][16][4] bytes of bits (chunk c of 32 weights: row r's bytes 4c .. 4c+3 of the
+// group side by side, so a 64-byte chunk holds 16 rows x 32 weights and its dword lane r is row
+// r), then the 16 rows' scales, then their biases (absent in the symmetric form), in the scales'
+// dtype. A block's records are consecutive ([blocks][K/g] records); the lookup-table kernel reads
+// four blocks side by side, four streams (measured no slower than interleaving the four blocks'
+// records into one stream). The packed data take the bytes of the original (plus padding rows).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,8 @@ struct PackedOneBit {
     size_t stream_bytes() const { return data.size(); }
 };
 
-// Whether this CPU runs the lookup-table kernel (AVX-512 BW).
+// Whether this CPU runs the packed kernels (AVX-512 with VNNI and VBMI: vpermb lookups and
+// vpdpbusd sums); elsewhere prepared 1-bit weights keep the original layout and its kernels.
 bool packed_one_bit_available();
 
 // Repacks 1-bit weight [N, K/32] (uint32), scales and biases [N, K/g] of dtype sdt; biases

@@ -33,9 +33,10 @@ struct Block {
         rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
     }
     const uint8_t* bits(int64_t gi) const { return base + gi * stride; }
-    // the same record two blocks ahead, for prefetching
+    // off bytes into group gi's record, 2 KiB further on in the block's stream: what to
+    // prefetch (about a microsecond before it is read; past the buffer's end is harmless)
     const char* ahead(int64_t gi, int64_t off) const {
-        return reinterpret_cast<const char*>(base + (2 * ng + gi) * stride + off);
+        return reinterpret_cast<const char*>(bits(gi) + off + 2048);
     }
     __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + g * 2); }
     // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)

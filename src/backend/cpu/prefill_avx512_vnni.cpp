@@ -20,24 +20,26 @@ namespace {
 
 constexpr int kRowsPerTile = 8;
 
-// Bits of block blk -> out [K/4][16][4] bytes of 0 / 1. A record's byte jj of row r holds k =
-// 8jj .. 8jj+7 of the group (bit i = k 8jj+i): its low nibble is one 4-k step, its high nibble the
-// next.
+// Bits of block blk -> out [K/4][16][4] bytes of 0 / 1. Byte t of a chunk's dword lane r holds
+// k = 8(4c+t) .. 8(4c+t)+7 of row r (bit i = k 8(4c+t)+i): its low nibble is one 4-k step, its
+// high nibble the next.
 void expand_block(const Block& blk, int64_t ng, int g, uint8_t* out) {
-    alignas(64) uint8_t rep_idx[64];
-    for (int i = 0; i < 64; ++i) rep_idx[i] = static_cast<uint8_t>(i / 4);
-    const __m512i rep = _mm512_load_si512(rep_idx);
+    alignas(64) uint8_t rep_idx[4][64];  // byte t of each lane, repeated over the lane
+    for (int t = 0; t < 4; ++t)
+        for (int i = 0; i < 64; ++i) rep_idx[t][i] = static_cast<uint8_t>(4 * (i / 4) + t);
     const __m512i low = _mm512_set1_epi32(0x08040201), high = _mm512_set1_epi32(0x80402010);
     const __m512i one = _mm512_set1_epi8(1);
     for (int64_t gi = 0; gi < ng; ++gi) {
         const uint8_t* rec = blk.bits(gi);
-        for (int jj = 0; jj < g / 8; ++jj) {
-            const __m128i b16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rec + jj * 16));
-            const __m512i v = _mm512_permutexvar_epi8(rep, _mm512_castsi128_si512(b16));
-            uint8_t* dst = out + (gi * (g / 8) + jj) * 128;
-            _mm512_store_si512(dst, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(v, low), one));
-            _mm512_store_si512(dst + 64,
-                               _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(v, high), one));
+        for (int c = 0; c < g / 32; ++c) {
+            const __m512i chunk = _mm512_loadu_si512(rec + c * 64);
+            for (int t = 0; t < 4; ++t) {
+                const __m512i v = _mm512_permutexvar_epi8(_mm512_load_si512(rep_idx[t]), chunk);
+                uint8_t* dst = out + (gi * (g / 8) + 4 * c + t) * 128;
+                _mm512_store_si512(dst, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(v, low), one));
+                _mm512_store_si512(dst + 64,
+                                   _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(v, high), one));
+            }
         }
     }
 }

@@ -1,24 +1,30 @@
-// Lookup-table kernels for repacked 1-bit weights (packed.h), AVX-512 BW.
+// Lookup-table kernels for repacked 1-bit weights (packed.h), AVX-512 VNNI + VBMI.
 //
 // int8 activations:
-// For each quad of 4 activations the 16 possible sums of a subset (int16, stored as a low-byte
-// and a high-byte plane) are precomputed once per activation row (packed.cpp). A 128-bit lane of
-// packed weights holds byte j of 16 rows: its low nibbles index the table of quad 2j and its high
-// nibbles that of quad 2j + 1, so four vpshufb give the two int16 partial sums of 16 rows for 8
-// weights each, with no per-row bit expansion. 512 weights (16 rows x 32) cost one load, three
-// bit ops, four shuffles, four unpacks and four adds. Partial sums stay in int16 within a group
-// (at most 8 quads of 4 x 127 per lane: no overflow), are reduced over lanes once per group,
-// converted and scaled by scale * dx for the 16 rows at once: the vector lanes are the output
-// rows, so no horizontal reduction per row. Integer sums are exact: results match
-// quant::qmm_t_int8_ref up to float32 rounding, and each (m, n) is computed the same way
-// whatever M is (batch invariant).
+// For each quad of 4 activations the 16 possible sums of a subset (int16, split into a low-byte
+// and a high-byte table) are precomputed once per activation row (tmac_tables_avx512). A 64-byte
+// chunk of packed weights holds 32 weights of 16 rows, row r in dword lane r (byte t of the lane:
+// 8 weights, low nibble one quad, high nibble the next). One vpermb looks up 64 nibbles at once in
+// a 64-entry table that holds the 16-entry tables of the four quads the lane's bytes refer to (the
+// index is the nibble plus 16 t), and one vpdpbusd against ones adds each row's four looked-up
+// bytes into its int32 lane. 512 weights (16 rows x 32) cost one load, three index ops, four
+// lookups and four dot products, with no bit expansion and no reduction across lanes; the four
+// table registers of a chunk serve four blocks of 16 rows before the next are loaded. Integer
+// sums are exact (low bytes unsigned, high bytes signed, combined as lo + 256 hi once per group),
+// converted and scaled by scale * dx for the 16 rows at once: results match
+// quant::qmm_t_int8_ref up to float32 rounding, and each (m, n) is computed the same way whatever
+// M is (batch invariant).
 //
 // float32 activations: the tables hold the 16 subset sums of each quad as floats (one zmm per
-// quad); the nibbles of 16 rows, widened to dword lanes, index them through vpermps. Within
-// FORMAT.md's float32 bound of the reference (test_backend_consistency), batch invariant.
+// quad); the nibbles of 16 rows, shifted out of the chunk's dword lanes, index them through
+// vpermps. Within FORMAT.md's float32 bound of the reference (test_backend_consistency), batch
+// invariant.
 //
 // Loads are whole blocks of the packed buffers (padded to 16 rows), never past their ends.
 #include <immintrin.h>
+
+#include <array>
+#include <utility>
 
 #include "backend/cpu/packed_avx512.h"
 
@@ -26,62 +32,65 @@ namespace onebit::cpu {
 
 namespace {
 
-// Sum of the four lanes of a (rows 0-7) and c (rows 8-15): 16 int32, lane r = row r.
-inline __m512i reduce_lanes(__m512i a, __m512i c) {
-    __m256i a2 = _mm256_add_epi16(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
-    __m256i c2 = _mm256_add_epi16(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
-    __m128i a1 = _mm_add_epi16(_mm256_castsi256_si128(a2), _mm256_extracti128_si256(a2, 1));
-    __m128i c1 = _mm_add_epi16(_mm256_castsi256_si128(c2), _mm256_extracti128_si256(c2, 1));
-    __m256i rows = _mm256_inserti128_si256(_mm256_castsi128_si256(a1), c1, 1);
-    return _mm512_cvtepi16_epi32(rows);
+template <int NB, size_t... I>
+std::array<Block, NB> blocks_from(const PackedOneBit& p, int64_t b, int g,
+                                  std::index_sequence<I...>) {
+    return {Block(p, b + static_cast<int64_t>(I), g)...};
 }
 
-template <int G>
-void block_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, const float* xsum,
-                int64_t M, int64_t b, void* y, DType ydt) {
-    constexpr int kBytesPerGroup = G / 8;  // k-bytes per group: 4, 8 or 16
-    const Block blk(p, b, G);
-    const int64_t kb = p.K / 8, ng = blk.ng;
+// Blocks b .. b+NB-1 for every activation row. Table layout per row: chunk C (k = 32C .. 32C+31)
+// has four 64-byte tables: [0] low and [1] high bytes of the subset sums of the even quads (quad
+// 8C + 2t at entries 16t .. 16t+15), [2] and [3] those of the odd quads (8C + 2t + 1).
+template <int G, int NB>
+void blocks_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, const float* xsum,
+                 int64_t M, int64_t b, void* y, DType ydt) {
+    constexpr int kChunks = G / 32;  // 64-byte chunks per group record
+    const int64_t ng = p.K / G;
     const __m512i nib = _mm512_set1_epi8(0x0f);
+    const __m512i quad = _mm512_set1_epi32(0x30201000);  // 16 t for byte t of each lane
+    const __m512i ones = _mm512_set1_epi8(1);
+    const std::array<Block, NB> blk = blocks_from<NB>(p, b, G, std::make_index_sequence<NB>());
     for (int64_t m = 0; m < M; ++m) {
-        const uint8_t* tle = tables + m * 4 * kb * 16;
-        const uint8_t* the = tle + kb * 16;
-        const uint8_t* tlo = tle + 2 * kb * 16;
-        const uint8_t* tho = tle + 3 * kb * 16;
+        const uint8_t* tm = tables + m * p.K * 8;
         const float* dxm = dx + m * ng;
         const float* xsm = xsum + m * ng;
-        __m512 acc = _mm512_setzero_ps(), accb = _mm512_setzero_ps();
+        __m512 acc[NB], accb[NB];
+        for (int j = 0; j < NB; ++j) acc[j] = accb[j] = _mm512_setzero_ps();
         for (int64_t gi = 0; gi < ng; ++gi) {
-            __m512i a = _mm512_setzero_si512(), c = _mm512_setzero_si512();
-            const uint8_t* wg = blk.bits(gi);
-            if (m == 0)  // the scales and biases of the block after next: keep DRAM busy
-                _mm_prefetch(blk.ahead(gi, G * 2), _MM_HINT_T0);
-            for (int64_t jj = 0; jj < kBytesPerGroup; jj += 4) {
-                const int64_t j = gi * kBytesPerGroup + jj;
-                if (m == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
-                const __m512i w = _mm512_loadu_si512(wg + jj * 16);
-                const __m512i lo = _mm512_and_si512(w, nib);
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), nib);
-                const __m512i ell = _mm512_shuffle_epi8(_mm512_loadu_si512(tle + j * 16), lo);
-                const __m512i elh = _mm512_shuffle_epi8(_mm512_loadu_si512(the + j * 16), lo);
-                const __m512i ehl = _mm512_shuffle_epi8(_mm512_loadu_si512(tlo + j * 16), hi);
-                const __m512i ehh = _mm512_shuffle_epi8(_mm512_loadu_si512(tho + j * 16), hi);
-                a = _mm512_add_epi16(a, _mm512_add_epi16(_mm512_unpacklo_epi8(ell, elh),
-                                                         _mm512_unpacklo_epi8(ehl, ehh)));
-                c = _mm512_add_epi16(c, _mm512_add_epi16(_mm512_unpackhi_epi8(ell, elh),
-                                                         _mm512_unpackhi_epi8(ehl, ehh)));
+            __m512i lo[NB], hi[NB];
+            for (int j = 0; j < NB; ++j) lo[j] = hi[j] = _mm512_setzero_si512();
+            for (int c = 0; c < kChunks; ++c) {
+                const uint8_t* tc = tm + (gi * kChunks + c) * 256;
+                const __m512i t0 = _mm512_loadu_si512(tc), t1 = _mm512_loadu_si512(tc + 64);
+                const __m512i t2 = _mm512_loadu_si512(tc + 128), t3 = _mm512_loadu_si512(tc + 192);
+                for (int j = 0; j < NB; ++j) {
+                    if (m == 0) _mm_prefetch(blk[j].ahead(gi, c * 64), _MM_HINT_T0);
+                    const __m512i w = _mm512_loadu_si512(blk[j].bits(gi) + c * 64);
+                    // (w & 0x0f) | 16 t, and the same for the high nibbles
+                    const __m512i il = _mm512_ternarylogic_epi32(w, nib, quad, 0xea);
+                    const __m512i ih =
+                        _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 4), nib, quad, 0xea);
+                    lo[j] = _mm512_dpbusd_epi32(lo[j], _mm512_permutexvar_epi8(il, t0), ones);
+                    hi[j] = _mm512_dpbusd_epi32(hi[j], ones, _mm512_permutexvar_epi8(il, t1));
+                    lo[j] = _mm512_dpbusd_epi32(lo[j], _mm512_permutexvar_epi8(ih, t2), ones);
+                    hi[j] = _mm512_dpbusd_epi32(hi[j], ones, _mm512_permutexvar_epi8(ih, t3));
+                }
             }
-            const __m512 s = blk.scale(p.sdt, gi);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_lanes(a, c)),
-                                  _mm512_mul_ps(s, _mm512_set1_ps(dxm[gi])), acc);
-            accb = blk.add_bias(p.sdt, gi, s, xsm[gi], accb);
+            const __m512 dxg = _mm512_set1_ps(dxm[gi]);
+            for (int j = 0; j < NB; ++j) {
+                const __m512i sum = _mm512_add_epi32(lo[j], _mm512_slli_epi32(hi[j], 8));
+                const __m512 s = blk[j].scale(p.sdt, gi);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(s, dxg), acc[j]);
+                accb[j] = blk[j].add_bias(p.sdt, gi, s, xsm[gi], accb[j]);
+            }
         }
-        blk.store(p, b, m, _mm512_add_ps(acc, accb), y, ydt);
+        for (int j = 0; j < NB; ++j)
+            blk[j].store(p, b + j, m, _mm512_add_ps(acc[j], accb[j]), y, ydt);
     }
 }
 
 // float32 activations: tables of float subset sums (16 per quad, one zmm), looked up with
-// vpermps by the nibbles of 16 rows widened to dword lanes.
+// vpermps by the nibbles of 16 rows (dword lane r of a chunk is row r).
 template <int G>
 void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
                     int64_t b, void* y, DType ydt) {
@@ -100,10 +109,11 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
             if (m == 0) _mm_prefetch(blk.ahead(gi, G * 2), _MM_HINT_T0);
             for (int jj = 0; jj < kBytesPerGroup; ++jj) {
                 const int64_t j = gi * kBytesPerGroup + jj;
+                const __m512i chunk = _mm512_loadu_si512(wg + (jj / 4) * 64);
                 if (m == 0 && jj % 4 == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
-                const __m512i v = _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + jj * 16)));
-                const __m512i lo = _mm512_and_si512(v, nib), hi = _mm512_srli_epi32(v, 4);
+                const __m512i v = _mm512_srli_epi32(chunk, 8 * (jj % 4));
+                const __m512i lo = _mm512_and_si512(v, nib);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);
                 const int a = 2 * (jj % 2);
                 part[a] = _mm512_add_ps(part[a],
                                         _mm512_permutexvar_ps(lo, _mm512_loadu_ps(t + 2 * j * 16)));
@@ -132,23 +142,56 @@ template <int G>
 struct Blocks {
     static void run(const PackedOneBit& p, const uint8_t* tables, const float* dx,
                     const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) {
-        for (int64_t b = b0; b < b1; ++b) block_rows<G>(p, tables, dx, xsum, M, b, y, ydt);
+        int64_t b = b0;
+        for (; b + 4 <= b1; b += 4) blocks_rows<G, 4>(p, tables, dx, xsum, M, b, y, ydt);
+        switch (b1 - b) {
+            case 3: blocks_rows<G, 3>(p, tables, dx, xsum, M, b, y, ydt); break;
+            case 2: blocks_rows<G, 2>(p, tables, dx, xsum, M, b, y, ydt); break;
+            case 1: blocks_rows<G, 1>(p, tables, dx, xsum, M, b, y, ydt); break;
+            default: break;
+        }
     }
 };
 
+// r[k] lane j = r[j] lane k (16 x 16 floats).
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)
+        for (int j = 0; j < 2; ++j) {
+            r[i + 2 * j] = _mm512_castpd_ps(
+                _mm512_unpacklo_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
+            r[i + 2 * j + 1] = _mm512_castpd_ps(
+                _mm512_unpackhi_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; ++j) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; ++j) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
 // out[G] = sum of x[G*g .. G*g+g-1] added in order from 0.0f, as the reference sums (bit-identical),
-// for 16 groups at a time: lane G gathers its group's i-th value.
+// for 16 groups at a time: their next 16 values are transposed so lane G holds group G's.
 void group_sums_serial(const float* x, int64_t ng, int g, float* out) {
-    const __m512i idx =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(g));
     for (int64_t G = 0; G < ng; G += 16) {
-        const __mmask16 live = ng - G >= 16 ? __mmask16(0xffff) : __mmask16((1u << (ng - G)) - 1);
+        const int64_t live = ng - G < 16 ? ng - G : 16;
         __m512 s = _mm512_setzero_ps();
-        for (int i = 0; i < g; ++i)
-            s = _mm512_add_ps(
-                s, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, x + G * g + i, 4));
-        _mm512_mask_storeu_ps(out + G, live, s);
+        for (int i = 0; i < g; i += 16) {
+            __m512 r[16];
+            for (int j = 0; j < 16; ++j)
+                r[j] = j < live ? _mm512_loadu_ps(x + (G + j) * g + i) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int k = 0; k < 16; ++k) s = _mm512_add_ps(s, r[k]);
+        }
+        _mm512_mask_storeu_ps(out + G, static_cast<__mmask16>((1u << live) - 1), s);
     }
 }
 
@@ -198,24 +241,37 @@ void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const f
     by_group<BlocksF32>(p.group_size, p, tables, xsum, M, b0, b1, y, ydt);
 }
 
-void tmac_tables_avx512(const int8_t* xq, int64_t K, int64_t q0, int64_t q1, uint8_t* t) noexcept {
-    // lane idx of bit mask b is all ones when bit b of idx is set
-    alignas(32) int16_t masks[4][16];
-    for (int b = 0; b < 4; ++b)
-        for (int idx = 0; idx < 16; ++idx) masks[b][idx] = (idx >> b & 1) ? -1 : 0;
-    __m256i mb[4];
-    for (int b = 0; b < 4; ++b)
-        mb[b] = _mm256_load_si256(reinterpret_cast<const __m256i*>(masks[b]));
-    const int64_t kb = K / 8;
-    for (int64_t q = q0; q < q1; ++q) {
-        __m256i e = _mm256_setzero_si256();
-        for (int b = 0; b < 4; ++b)
-            e = _mm256_add_epi16(e, _mm256_and_si256(mb[b], _mm256_set1_epi16(xq[4 * q + b])));
-        const int64_t j = q / 2, odd = q % 2;
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(t + ((2 * odd) * kb + j) * 16),
-                         _mm256_cvtepi16_epi8(e));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(t + ((2 * odd + 1) * kb + j) * 16),
-                         _mm256_cvtepi16_epi8(_mm256_srai_epi16(e, 8)));
+void tmac_tables_avx512(const int8_t* xq, int64_t q0, int64_t q1, uint8_t* t) noexcept {
+    // Per chunk of 32 activations and nibble (odd): 64 int16 entries 16 t + n = the sum of the
+    // activations 8t + 4 odd + b with bit b of n set, two zmm of 32 lanes (t = 0, 1 and 2, 3).
+    // Lane l of the permutation for bit b reads activation 8 (l / 16) + b (+ 4 odd, + 16 half),
+    // and keeps it where bit b of l % 16 is set.
+    alignas(64) int16_t idx[4][32];
+    __mmask32 keep[4];
+    for (int b = 0; b < 4; ++b) {
+        keep[b] = 0;
+        for (int l = 0; l < 32; ++l) {
+            idx[b][l] = static_cast<int16_t>(8 * (l / 16) + b);
+            if ((l % 16) >> b & 1) keep[b] |= __mmask32(1) << l;
+        }
+    }
+    for (int64_t c = q0 / 8; c < q1 / 8; ++c) {
+        const __m512i xw = _mm512_cvtepi8_epi16(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32 * c)));
+        uint8_t* dst = t + c * 256;
+        for (int odd = 0; odd < 2; ++odd)
+            for (int half = 0; half < 2; ++half) {
+                const __m512i off = _mm512_set1_epi16(static_cast<int16_t>(4 * odd + 16 * half));
+                __m512i e = _mm512_setzero_si512();
+                for (int b = 0; b < 4; ++b)
+                    e = _mm512_add_epi16(
+                        e, _mm512_maskz_permutexvar_epi16(
+                               keep[b], _mm512_add_epi16(_mm512_load_si512(idx[b]), off), xw));
+                uint8_t* d = dst + odd * 128 + half * 32;
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), _mm512_cvtepi16_epi8(e));
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 64),
+                                    _mm512_cvtepi16_epi8(_mm512_srai_epi16(e, 8)));
+            }
     }
 }
 
