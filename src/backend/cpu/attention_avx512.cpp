@@ -10,11 +10,17 @@
 // float rounding only (test_model checks both against float64). Each query's lane sees the same
 // operations whichever other queries share the call, so a token's output does not depend on
 // how many tokens came with it (batch invariance).
+//
+// With few queries (a decode step: one token, the group's heads) most lanes would be empty, so
+// the scores run with 16 key positions in the lanes instead: their rows transposed to [d][16],
+// then per query the same FMAs in the same order as the lane-per-query loop (even and odd
+// components in two sums, added at the end), so both give the same bits for every score.
 #include <immintrin.h>
 
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cpu/avx512_common.h"
 #include "backend/cpu/registry.h"
 
 namespace onebit::cpu {
@@ -59,6 +65,53 @@ void weighted_sum(const float* w, int64_t ldw, int64_t len, const float* v, int6
     _mm512_mask_storeu_ps(o + (NR - 1) * 16, tail, _mm512_mul_ps(acc[NR - 1], s));
 }
 
+// Queries per call up to which the scores take key positions in the lanes.
+constexpr int64_t kFewQueries = 8;
+
+// Scores of queries i < nq (one vector of lanes, nq <= 16) against key positions p < len:
+// st[p][16] = the score, -inf where p is past the query's position and in lanes i >= nq.
+// kt: scratch for [d][16] floats.
+void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int64_t nq,
+                          const float* qt, const float* lim, float* st, float* kt) {
+    const int64_t d = a.d, ldk = a.n_kv * d;
+    const float* k0 = a.k_cache + kvh * d;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t p0 = 0; p0 < len; p0 += 16) {
+        const int64_t np = len - p0 < 16 ? len - p0 : 16;
+        for (int64_t c0 = 0; c0 < d; c0 += 16) {  // kt[c][j] = k_{p0 + j}[c]
+            const int64_t cn = d - c0 < 16 ? d - c0 : 16;
+            const __mmask16 cols = static_cast<__mmask16>(cn == 16 ? 0xffffu : (1u << cn) - 1);
+            __m512 r[16];
+            for (int64_t j = 0; j < 16; ++j)
+                r[j] = j < np ? _mm512_maskz_loadu_ps(cols, k0 + (p0 + j) * ldk + c0)
+                              : _mm512_setzero_ps();
+            transpose16(r);
+            for (int64_t c = 0; c < cn; ++c) _mm512_storeu_ps(kt + (c0 + c) * 16, r[c]);
+        }
+        for (int64_t p = p0; p < p0 + np; ++p) _mm512_storeu_ps(st + p * 16, _mm512_set1_ps(-INFINITY));
+        for (int64_t i = 0; i < nq; ++i) {
+            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+            int64_t c = 0;
+            for (; c + 2 <= d; c += 2) {
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(qt[c * 16 + i]), _mm512_loadu_ps(kt + c * 16), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_set1_ps(qt[(c + 1) * 16 + i]),
+                                       _mm512_loadu_ps(kt + (c + 1) * 16), acc1);
+            }
+            if (c < d)
+                acc0 = _mm512_fmadd_ps(_mm512_set1_ps(qt[c * 16 + i]), _mm512_loadu_ps(kt + c * 16), acc0);
+            // live: key p0 + j exists and is at or before the query's position
+            const __m512i pos = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p0)));
+            const __mmask16 live =
+                _mm512_cmp_ps_mask(_mm512_set1_ps(lim[i]), _mm512_cvtepi32_ps(pos), _CMP_GT_OQ) &
+                static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);
+            const __m512 sc = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), _mm512_add_ps(acc0, acc1));
+            // st[p0 + j][i] = sc[j]
+            _mm512_mask_i32scatter_ps(st + p0 * 16 + i, static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1),
+                                      _mm512_mullo_epi32(lane, _mm512_set1_epi32(16)), sc, 4);
+        }
+    }
+}
+
 }  // namespace
 
 void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
@@ -77,10 +130,13 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
         lim[i] = i < nq ? static_cast<float>(a.positions[s0 + i / group] + 1) : 0.0f;
         for (int64_t c = 0; c < d; ++c) qt[c * nq16 + i] = i < nq ? qrow(i)[c] * a.scale : 0.0f;
     }
+    const bool few = nq <= kFewQueries;
+    if (few) scores_keys_in_lanes(a, kvh, len, nq, qt, lim, st, st + len * nq16 + 16);
     for (int64_t v = 0; v < nv; ++v) {
         const __m512 limv = _mm512_loadu_ps(lim + v * 16);
         __m512 mx = _mm512_set1_ps(-INFINITY);
-        for (int64_t p = 0; p < len; ++p) {
+        for (int64_t p = 0; few && p < len; ++p) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + p * 16));
+        for (int64_t p = 0; !few && p < len; ++p) {
             const float* kr = a.k_cache + (p * a.n_kv + kvh) * d;
             const float* qc = qt + v * 16;
             __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();

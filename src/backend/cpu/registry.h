@@ -66,7 +66,7 @@ struct AttentionTask {
 inline constexpr int64_t kAttentionBlock = 16;
 inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
     const int64_t nq = (kAttentionBlock * group + 15) / 16 * 16;
-    return nq * (len + d + 16);
+    return nq * (len + d + 16) + 16 * d + 16;  // + the keys-in-lanes tile (attention_avx512.cpp)
 }
 using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                              float* scratch) noexcept;
