@@ -7,8 +7,12 @@
 #                                       onebit binary needs (PCRE2, utf8proc, cpp-httplib and
 #                                       what it links: OpenSSL, brotli) in .devlib/
 #   scripts/cuda_device.sh run [OUT]    on the GPU machine (needs only the NVIDIA driver): runs
-#                                       test_cuda and `onebit bench kernels --device cuda`,
-#                                       writing logs and JSON to OUT (default: cuda-results/)
+#                                       test_cuda, test_cuda_nn, test_cuda_model and `onebit
+#                                       bench kernels --device cuda`, writing logs and JSON to
+#                                       OUT (default: cuda-results/)
+#   scripts/cuda_device.sh memcheck [OUT]
+#                                       the three test binaries under compute-sanitizer's
+#                                       memcheck (needs the toolkit's compute-sanitizer)
 #
 # The GPU machine needs none of the -dev packages: the binaries link the CUDA runtime and
 # GoogleTest statically. Copy build-cuda/onebit, build-cuda/tests/test_cuda{,_model} and .devlib/
@@ -19,7 +23,7 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
 build)
     cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DONEBIT_CUDA=ON >/dev/null
-    cmake --build build-cuda --target onebit test_cuda test_cuda_model
+    cmake --build build-cuda --target onebit test_cuda test_cuda_nn test_cuda_model
     mkdir -p .devlib
     for lib in libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 libssl.so.3 libcrypto.so.3 \
                libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1; do
@@ -34,7 +38,7 @@ run)
         | tee "$out/gpu.txt"
     export ONEBIT_DATA_DIR="$PWD/data"  # the tests' data, wherever this copy of the repo is
     status=0
-    for t in test_cuda test_cuda_model; do
+    for t in test_cuda test_cuda_nn test_cuda_model; do
         build-cuda/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|SKIPPED)|Failure|error|device:" || true
         grep -q "^\[  PASSED  \]" "$out/$t.log" && ! grep -q "^\[  FAILED  \]" "$out/$t.log" || status=1
     done
@@ -44,8 +48,22 @@ run)
         | tee "$out/bench_multibit.txt"
     exit $status
     ;;
+memcheck)
+    out="${2:-cuda-results}"
+    mkdir -p "$out"
+    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export ONEBIT_DATA_DIR="$PWD/data"
+    sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+    status=0
+    for t in test_cuda test_cuda_nn test_cuda_model; do
+        "$sanitizer" --tool memcheck --error-exitcode 1 build-cuda/tests/$t >"$out/memcheck_$t.log" 2>&1 \
+            || status=1
+        tail -n 3 "$out/memcheck_$t.log"
+    done
+    exit $status
+    ;;
 *)
-    echo "usage: scripts/cuda_device.sh build | run [OUT]" >&2
+    echo "usage: scripts/cuda_device.sh build | run [OUT] | memcheck [OUT]" >&2
     exit 2
     ;;
 esac

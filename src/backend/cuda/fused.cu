@@ -31,19 +31,11 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     ss = block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / float(n) + eps);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const int64_t G = c * 4 + warp;
-    float v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        const int64_t i = G * 128 + 32 * j + lane;
-        float z = 0.0f;
-        if (i < n) {
-            z = yr ? xr[i] + yr[i] : xr[i];
-            if (out) out[m * n + i] = z;
-        }
-        v[j] = i < n ? z * inv * weight[i] : 0.0f;
-    }
-    pack_group(v, lane, m, C, G, planes, dxs);
+    pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
+        const float z = yr ? xr[i] + yr[i] : xr[i];
+        if (out) out[m * n + i] = z;
+        return z * inv * weight[i];
+    });
 }
 
 // Block (4 warps) per (row m, 512-k chunk c): the chunk's packed activations of silu(g) * u.
@@ -51,15 +43,10 @@ __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int6
                                  uint32_t* planes, float2* dxs) {
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const int64_t G = c * 4 + warp;
-    float v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-        const int64_t i = G * 128 + 32 * j + lane;
-        const float gi = i < n ? g[m * n + i] : 0.0f;
-        v[j] = i < n ? gi / (1.0f + expf(-gi)) * u[m * n + i] : 0.0f;
-    }
-    pack_group(v, lane, m, C, G, planes, dxs);
+    pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
+        const float gi = g[m * n + i];
+        return gi / (1.0f + expf(-gi)) * u[m * n + i];
+    });
 }
 
 // Block (head_dim threads) per (token s, head hh): heads [0, n_head) of q, then [0, n_kv) of k.

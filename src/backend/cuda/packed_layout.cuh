@@ -18,6 +18,20 @@ __device__ __forceinline__ void pack_group(const float (&v)[4], int lane, int64_
     if (lane == 0) dxs[(m * C + c) * 4 + u] = make_float2(d, sum);
 }
 
+// Group G of row m packed from value(i), the activation at index i = 128 G + 32 j + lane of the
+// row, for i < n (0 past the row's end).
+template <typename F>
+__device__ __forceinline__ void pack_group_of(int64_t n, int lane, int64_t m, int64_t C, int64_t G,
+                                              uint32_t* planes, float2* dxs, F&& value) {
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int64_t i = G * 128 + 32 * j + lane;
+        v[j] = i < n ? value(i) : 0.0f;
+    }
+    pack_group(v, lane, m, C, G, planes, dxs);
+}
+
 // The scratch the packed activations of an [M, K] input live in (workspace slots 0 and 1).
 inline void activation_buffers(int64_t M, int64_t K, uint32_t*& planes, float2*& dxs) {
     const int64_t C = (K + 511) / 512;

@@ -43,12 +43,9 @@ __global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t 
     const int lane = threadIdx.x & 31;
     const int64_t G = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (G >= C * 4) return;
-    const bool real = G * 128 < K;  // padding groups: zero planes, dx and sum
-    float v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-        v[j] = real ? load_as_float(xdt, x, m * K + G * 128 + 32 * j + lane) : 0.0f;
-    pack_group(v, lane, m, C, G, planes, dxs);
+    // groups past K (padding up to the chunk) get zero planes, dx and sum
+    pack_group_of(K, lane, m, C, G, planes, dxs,
+                  [&](int64_t i) { return load_as_float(xdt, x, m * K + i); });
 }
 
 // p[u] summed over the four lanes of a row; lane tig gets the sum of element tig.

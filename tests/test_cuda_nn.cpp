@@ -1,0 +1,366 @@
+// The forward-pass kernels of the CUDA backend (backend/cuda/nn.h: nn.cu and fused.cu), each
+// against the CPU's ops/nn.h (the float32 reference of the model) or quant's reference, on fresh
+// random inputs with poisoned outputs: embedding rows, RMSNorm, RoPE, attention over per-row KV
+// caches, the KV store, SwiGLU, residual adds, dense linears, and the fused decode stages
+// (residual + RMSNorm + int8 packing, SwiGLU + packing, q / k norm + RoPE + store). Shapes include
+// sizes that are not multiples of a warp or a block. Float results agree within a few float32
+// ulps of the row's scale (the reductions run in another order); copies and dequantized rows are
+// exact. Skips where no GPU is.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backend/cuda/cuda.h"
+#include "backend/cuda/nn.h"
+#include "core/convert.h"
+#include "ops/nn.h"
+#include "qmm_cases.h"
+#include "quant/reference.h"
+
+using namespace onebit;
+using namespace onebit::test;
+
+namespace {
+
+#define REQUIRE_GPU() \
+    if (!cuda::available()) GTEST_SKIP() << "no CUDA device (or a build without CUDA)"
+
+template <typename T>
+cuda::Buffer upload(const std::vector<T>& v) {
+    cuda::Buffer b(std::max<size_t>(v.size() * sizeof(T), 1));
+    if (!v.empty()) b.upload(v.data(), v.size() * sizeof(T));
+    return b;
+}
+
+template <typename T>
+std::vector<T> download(const cuda::Buffer& b, size_t n) {
+    cuda::synchronize();
+    std::vector<T> v(n);
+    b.download(v.data(), n * sizeof(T));
+    return v;
+}
+
+cuda::Buffer poisoned(size_t bytes) {
+    cuda::Buffer b(bytes);
+    b.fill(0xff);
+    return b;
+}
+
+std::vector<float> normal(size_t n, std::mt19937& rng, float scale = 1.0f, float mean = 0.0f) {
+    std::normal_distribution<float> nd(mean, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = nd(rng);
+    return v;
+}
+
+// got == want within rel * (the largest |want| of its row of `width`) + a tiny floor.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, int64_t width,
+                  double rel, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t r0 = 0; r0 < want.size(); r0 += width) {
+        double scale = 0;
+        for (int64_t i = 0; i < width; ++i) scale = std::max(scale, std::abs(double(want[r0 + i])));
+        for (int64_t i = 0; i < width; ++i) {
+            const size_t j = r0 + i;
+            ASSERT_TRUE(std::isfinite(got[j])) << what << " element " << j << " is " << got[j];
+            ASSERT_LE(std::abs(double(got[j]) - want[j]), rel * scale + 1e-30)
+                << what << " element " << j << ": got " << got[j] << ", want " << want[j];
+        }
+    }
+}
+
+std::vector<float> inv_freq(int64_t head_dim, double theta) {
+    std::vector<float> f(head_dim / 2);
+    for (int64_t j = 0; j < head_dim / 2; ++j)
+        f[j] = static_cast<float>(1.0 / std::pow(theta, 2.0 * j / head_dim));
+    return f;
+}
+
+TEST(CudaNn, RmsNormSiluMulAdd) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    for (int64_t n : {int64_t(100), int64_t(2048), int64_t(4096 + 33)}) {
+        const int64_t rows = 3;
+        const auto x = normal(rows * n, rng, 2.0f, 0.3f), w = normal(n, rng, 0.5f, 1.0f);
+        std::vector<float> want(rows * n);
+        nn::rms_norm(x.data(), w.data(), rows, n, 1e-6f, want.data());
+        cuda::Buffer dx = upload(x), dw = upload(w), dy = poisoned(rows * n * 4);
+        cuda::nn::rms_norm(static_cast<float*>(dx.data()), static_cast<float*>(dw.data()), rows, n,
+                           1e-6f, static_cast<float*>(dy.data()));
+        expect_close(download<float>(dy, rows * n), want, n, 4e-6, "rms_norm");
+        // in place
+        cuda::nn::rms_norm(static_cast<float*>(dx.data()), static_cast<float*>(dw.data()), rows, n,
+                           1e-6f, static_cast<float*>(dx.data()));
+        expect_close(download<float>(dx, rows * n), want, n, 4e-6, "rms_norm in place");
+
+        const auto g = normal(n, rng, 3.0f), u = normal(n, rng);
+        std::vector<float> sw(n);
+        nn::silu_mul(g.data(), u.data(), n, sw.data());
+        cuda::Buffer dg = upload(g), du = upload(u), ds = poisoned(n * 4);
+        cuda::nn::silu_mul(static_cast<float*>(dg.data()), static_cast<float*>(du.data()), n,
+                           static_cast<float*>(ds.data()));
+        expect_close(download<float>(ds, n), sw, n, 4e-6, "silu_mul");
+
+        std::vector<float> sum(n);
+        for (int64_t i = 0; i < n; ++i) sum[i] = g[i] + u[i];
+        cuda::nn::add(static_cast<float*>(dg.data()), static_cast<float*>(du.data()), n);
+        EXPECT_EQ(download<float>(dg, n), sum) << "add (exact)";
+    }
+}
+
+TEST(CudaNn, RopeMatchesTheCpu) {
+    REQUIRE_GPU();
+    std::mt19937 rng(std::random_device{}());
+    for (int64_t hd : {int64_t(32), int64_t(64), int64_t(128)})
+        for (float factor : {1.0f, 1.25f}) {
+            const int64_t t = 5, heads = 3;
+            auto x = normal(t * heads * hd, rng);
+            const std::vector<int32_t> pos = {0, 1, 7, 300, 40000};
+            const auto f = inv_freq(hd, 1e6);
+            cuda::Buffer dx = upload(x), dp = upload(pos), df = upload(f);
+            nn::rope(x.data(), t, heads, hd, pos.data(), f, factor);
+            cuda::nn::rope(static_cast<float*>(dx.data()), t, heads, hd,
+                           static_cast<const int32_t*>(dp.data()), static_cast<float*>(df.data()),
+                           factor);
+            // angles up to 4e4 rad: the cos / sin arguments round alike, the functions differ by ulps
+            expect_close(download<float>(dx, x.size()), x, hd, 2e-5, "rope");
+        }
+}
+
+// Attention over caches addressed per row (CacheRows), with a layer offset; the KV store first.
+TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    struct Case {
+        int64_t t, past, n_head, n_kv, d;
+    };
+    for (Case c : {Case{1, 0, 4, 2, 64}, Case{1, 300, 16, 8, 128}, Case{7, 20, 6, 2, 128},
+                   Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}}) {
+        SCOPED_TRACE(::testing::Message() << "t " << c.t << " past " << c.past << " heads "
+                                          << c.n_head << "/" << c.n_kv << " d " << c.d);
+        const int64_t capacity = c.past + c.t + 3, width = c.n_kv * c.d, layers = 2;
+        const int64_t layer = capacity * width;  // the second layer's offset
+        // the cache: random history, then the new rows stored by kv_store
+        auto kc = normal(layers * layer, rng), vc = normal(layers * layer, rng);
+        const auto kn = normal(c.t * width, rng), vn = normal(c.t * width, rng);
+        const auto q = normal(c.t * c.n_head * c.d, rng);
+        std::vector<int32_t> pos(c.t);
+        for (int64_t s = 0; s < c.t; ++s) pos[s] = static_cast<int32_t>(c.past + s);
+        cuda::Buffer dk = upload(kc), dv = upload(vc), dkn = upload(kn), dvn = upload(vn),
+                     dq = upload(q), dp = upload(pos);
+        std::vector<float*> kp(c.t, static_cast<float*>(dk.data())),
+            vp(c.t, static_cast<float*>(dv.data()));
+        cuda::Buffer dkp = upload(kp), dvp = upload(vp);
+        const cuda::nn::CacheRows rows{static_cast<float* const*>(dkp.data()),
+                                       static_cast<float* const*>(dvp.data()), layer};
+        cuda::nn::kv_store(static_cast<float*>(dkn.data()), static_cast<float*>(dvn.data()), rows,
+                           static_cast<const int32_t*>(dp.data()), c.t, width);
+        for (int64_t s = 0; s < c.t; ++s) {
+            std::memcpy(&kc[layer + pos[s] * width], &kn[s * width], width * 4);
+            std::memcpy(&vc[layer + pos[s] * width], &vn[s * width], width * 4);
+        }
+        ASSERT_EQ(download<float>(dk, kc.size()), kc) << "kv_store (exact, other rows untouched)";
+        ASSERT_EQ(download<float>(dv, vc.size()), vc);
+        std::vector<float> want(c.t * c.n_head * c.d);
+        nn::attention(q.data(), c.t, c.n_head, c.n_kv, c.d, kc.data() + layer, vc.data() + layer,
+                      pos.data(), want.data());
+        cuda::Buffer dout = poisoned(want.size() * 4);
+        cuda::nn::attention(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
+                            static_cast<const int32_t*>(dp.data()), capacity,
+                            static_cast<float*>(dout.data()), 1.0f / std::sqrt(float(c.d)));
+        expect_close(download<float>(dout, want.size()), want, c.d, 1e-5, "attention");
+    }
+}
+
+TEST(CudaNn, EmbeddingsAndDenseLinear) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t vocab = 50, d = 256;
+    const std::vector<int32_t> ids = {3, 0, 49, 3, 17};
+    const int64_t t = static_cast<int64_t>(ids.size());
+    cuda::Buffer dids = upload(ids);
+    for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
+        SCOPED_TRACE(dtype_name(dt));
+        Tensor table(dt, {vocab, d});
+        fill_normal(table.view(), rng);
+        cuda::Buffer dtab(table.nbytes()), dout = poisoned(t * d * 4);
+        dtab.upload(table.data(), table.nbytes());
+        cuda::nn::embed_dense(dtab.data(), dt, static_cast<const int32_t*>(dids.data()), t, d,
+                              static_cast<float*>(dout.data()));
+        std::vector<float> want(t * d);
+        for (int64_t s = 0; s < t; ++s)
+            for (int64_t i = 0; i < d; ++i) want[s * d + i] = load_float(dt, table.data(), ids[s] * d + i);
+        EXPECT_EQ(download<float>(dout, want.size()), want) << "embed_dense (exact)";
+
+        // dense linear, m = 1 and m > 1, n not a multiple of a block
+        for (int64_t m : {int64_t(1), int64_t(5)}) {
+            const int64_t n = 37;
+            Tensor w(dt, {n, d});
+            fill_normal(w.view(), rng);
+            const auto x = normal(m * d, rng);
+            std::vector<float> y(m * n);
+            nn::linear(x.data(), m, d, w.view(), y.data());
+            cuda::Buffer dw(w.nbytes()), dx = upload(x), dy = poisoned(m * n * 4);
+            dw.upload(w.data(), w.nbytes());
+            cuda::nn::linear_dense(static_cast<float*>(dx.data()), m, d, dw.data(), dt, n,
+                                   static_cast<float*>(dy.data()));
+            expect_close(download<float>(dy, y.size()), y, n, 2e-5, "linear_dense");
+        }
+    }
+    // quantized table rows, as quant::dequantize_ref gives them
+    for (int bits : {1, 2, 4, 8})
+        for (int g : {32, 128}) {
+            SCOPED_TRACE(::testing::Message() << "bits " << bits << " g " << g);
+            Tensor w(DType::uint32, {vocab, d * bits / 32}), s(DType::bfloat16, {vocab, d / g}),
+                b(DType::bfloat16, {vocab, d / g});
+            fill_random_words(w.view(), rng);
+            fill_scales(s.view(), b.view(), rng, false);
+            Tensor deq(DType::bfloat16, {vocab, d});  // in the scales' dtype
+            quant::dequantize_ref(w.ptr<uint32_t>(), s.data(), b.data(), DType::bfloat16, vocab, d, g,
+                                  bits, deq.data());
+            std::vector<float> want(t * d);
+            for (int64_t r = 0; r < t; ++r)
+                for (int64_t i = 0; i < d; ++i)
+                    want[r * d + i] = load_float(DType::bfloat16, deq.data(), ids[r] * d + i);
+            cuda::Buffer dw(w.nbytes()), ds(s.nbytes()), db(b.nbytes()), dout = poisoned(t * d * 4);
+            dw.upload(w.data(), w.nbytes());
+            ds.upload(s.data(), s.nbytes());
+            db.upload(b.data(), b.nbytes());
+            cuda::nn::embed_quantized(static_cast<const uint32_t*>(dw.data()), ds.data(), db.data(),
+                                      DType::bfloat16, static_cast<const int32_t*>(dids.data()), t,
+                                      d, g, bits, static_cast<float*>(dout.data()));
+            EXPECT_EQ(download<float>(dout, want.size()), want) << "embed_quantized (exact)";
+        }
+}
+
+// A random symmetric or affine 1-bit g128 matrix [n, k] packed for the GPU, with its host copy.
+struct OneBitMatrix {
+    Tensor w, s, b;
+    cuda::PackedOneBit packed;
+};
+
+OneBitMatrix one_bit_matrix(int64_t n, int64_t k, std::mt19937& rng) {
+    OneBitMatrix m{Tensor(DType::uint32, {n, k / 32}), Tensor(DType::float16, {n, k / 128}),
+                   Tensor(DType::float16, {n, k / 128}), {}};
+    fill_random_words(m.w.view(), rng);
+    fill_scales(m.s.view(), m.b.view(), rng, false);
+    m.packed = cuda::pack_one_bit(m.w.ptr<uint32_t>(), m.s.data(), m.b.data(), DType::float16, n,
+                                  k, 128);
+    return m;
+}
+
+// y of the packed matrix for activations xa, checked against the int8 oracle for the float
+// activations `x` [rows, k] computed on the CPU.
+void check_packed_product(const OneBitMatrix& w, const cuda::PackedActivations& xa,
+                          const std::vector<float>& x, int64_t rows, int64_t k, const char* what) {
+    SCOPED_TRACE(what);
+    const int64_t n = w.w.view().dim(0);
+    cuda::Buffer dy = poisoned(rows * n * 4);
+    cuda::qmm_packed_one_bit(w.packed, xa, dy.data(), DType::float32);
+    Tensor y(DType::float32, {rows, n}), xt(DType::float32, {rows, k});
+    const auto got = download<float>(dy, rows * n);
+    std::memcpy(y.data(), got.data(), got.size() * 4);
+    std::memcpy(xt.data(), x.data(), x.size() * 4);
+    check_against_oracle(xt.view(), w.w.view(), w.s.view(), w.b.view(), true, 128, 1, y.view(),
+                         false, true);
+}
+
+TEST(CudaNn, FusedNormPackAndSiluPack) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    for (int64_t rows : {int64_t(1), int64_t(3)})
+        for (int64_t n : {int64_t(2048), int64_t(2560 + 128), int64_t(4096 + 128)}) {  // K % 512 != 0 too
+            SCOPED_TRACE(::testing::Message() << "rows " << rows << " n " << n);
+            const OneBitMatrix w = one_bit_matrix(45, n, rng);
+            const auto x = normal(rows * n, rng, 1.5f, 0.2f), res = normal(rows * n, rng),
+                       nw = normal(n, rng, 0.3f, 1.0f);
+            std::vector<float> z(rows * n), normed(rows * n);
+            for (size_t i = 0; i < z.size(); ++i) z[i] = x[i] + res[i];
+            nn::rms_norm(z.data(), nw.data(), rows, n, 1e-6f, normed.data());
+            cuda::Buffer dx = upload(x), dres = upload(res), dnw = upload(nw),
+                         dz = poisoned(rows * n * 4);
+            const cuda::PackedActivations xa = cuda::nn::norm_pack(
+                static_cast<float*>(dx.data()), static_cast<float*>(dres.data()),
+                static_cast<float*>(dz.data()), static_cast<float*>(dnw.data()), rows, n, 1e-6f);
+            EXPECT_EQ(download<float>(dz, z.size()), z) << "residual sum (exact)";
+            check_packed_product(w, xa, normed, rows, n, "norm_pack with a residual");
+            if (HasFatalFailure()) return;
+            std::vector<float> nx(rows * n);  // no residual, no output
+            nn::rms_norm(x.data(), nw.data(), rows, n, 1e-6f, nx.data());
+            const cuda::PackedActivations xb = cuda::nn::norm_pack(
+                static_cast<float*>(dx.data()), nullptr, nullptr, static_cast<float*>(dnw.data()),
+                rows, n, 1e-6f);
+            check_packed_product(w, xb, nx, rows, n, "norm_pack alone");
+            if (HasFatalFailure()) return;
+
+            const auto g = normal(rows * n, rng, 2.0f), u = normal(rows * n, rng);
+            std::vector<float> sw(rows * n);
+            nn::silu_mul(g.data(), u.data(), rows * n, sw.data());
+            cuda::Buffer dg = upload(g), du = upload(u);
+            const cuda::PackedActivations xs = cuda::nn::silu_pack(
+                static_cast<float*>(dg.data()), static_cast<float*>(du.data()), rows, n);
+            check_packed_product(w, xs, sw, rows, n, "silu_pack");
+            if (HasFatalFailure()) return;
+        }
+}
+
+TEST(CudaNn, FusedQkNormRopeStore) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    for (int64_t hd : {int64_t(32), int64_t(128)})
+    for (bool norms : {true, false}) {  // Qwen3, and Llama (no q / k norms)
+        SCOPED_TRACE(::testing::Message() << "head_dim " << hd << (norms ? " q/k norms" : ""));
+        const int64_t t = 3, n_head = 4, n_kv = 2, capacity = 40;
+        const int64_t width = n_kv * hd;
+        auto q = normal(t * n_head * hd, rng, 2.0f), k = normal(t * width, rng, 2.0f);
+        const auto v = normal(t * width, rng);
+        const auto qn = normal(hd, rng, 0.2f, 1.0f), kn = normal(hd, rng, 0.2f, 1.0f);
+        const std::vector<int32_t> pos = {5, 6, 31};
+        const auto f = inv_freq(hd, 1e6);
+        auto kc = normal(capacity * width, rng), vc = normal(capacity * width, rng);
+        cuda::Buffer dq = upload(q), dk = upload(k), dv = upload(v), dqn = upload(qn),
+                     dkn = upload(kn), dp = upload(pos), df = upload(f), dkc = upload(kc),
+                     dvc = upload(vc);
+        std::vector<float*> kp(t, static_cast<float*>(dkc.data())),
+            vp(t, static_cast<float*>(dvc.data()));
+        cuda::Buffer dkp = upload(kp), dvp = upload(vp);
+        const cuda::nn::CacheRows rows{static_cast<float* const*>(dkp.data()),
+                                       static_cast<float* const*>(dvp.data()), 0};
+        cuda::nn::qk_norm_rope_store(
+            static_cast<float*>(dq.data()), static_cast<float*>(dk.data()),
+            static_cast<float*>(dv.data()), norms ? static_cast<float*>(dqn.data()) : nullptr,
+            norms ? static_cast<float*>(dkn.data()) : nullptr, t, n_head, n_kv, hd, 1e-6f,
+            static_cast<const int32_t*>(dp.data()), static_cast<float*>(df.data()), 1.0f, rows);
+        if (norms) {
+            nn::rms_norm(q.data(), qn.data(), t * n_head, hd, 1e-6f, q.data());
+            nn::rms_norm(k.data(), kn.data(), t * n_kv, hd, 1e-6f, k.data());
+        }
+        nn::rope(q.data(), t, n_head, hd, pos.data(), f, 1.0f);
+        nn::rope(k.data(), t, n_kv, hd, pos.data(), f, 1.0f);
+        expect_close(download<float>(dq, q.size()), q, hd, 1e-5, "q");
+        expect_close(download<float>(dk, k.size()), k, hd, 1e-5, "k");
+        const auto kc_got = download<float>(dkc, kc.size()), vc_got = download<float>(dvc, vc.size());
+        const auto k_got = download<float>(dk, k.size());
+        for (int64_t s = 0; s < t; ++s) {
+            std::memcpy(&kc[pos[s] * width], &k_got[s * width], width * 4);  // the rows it stored
+            std::memcpy(&vc[pos[s] * width], &v[s * width], width * 4);
+        }
+        EXPECT_EQ(kc_got, kc) << "k cache: the rotated rows at their positions, others untouched";
+        EXPECT_EQ(vc_got, vc) << "v cache";
+    }
+}
+
+}  // namespace
