@@ -12,18 +12,22 @@ namespace onebit::cuda::nn {
 
 namespace {
 
-constexpr int kThreads = 128;  // 4 warps: one 512-k chunk of packed activations
+constexpr int kThreads = 128;      // 4 warps: one 512-k chunk of packed activations
+constexpr int kNormThreads = 512;  // norm_pack: 16 warps share the row's sum, 4 pack
 
-// Block (4 warps) per (row m, 512-k chunk c) of x [rows, n]: z = x + y (y may be null) over
-// the whole row for the RMS (every block of the row sums it the same way), then the chunk's four
-// groups of z * inv_rms * weight packed, and z written to out (when not null) for the chunk.
+// Block (kNormThreads) per (row m, 512-k chunk c) of x [rows, n]: z = x + y (y may be null) over
+// the whole row for the RMS (every block of the row sums it the same way; many warps, so each
+// thread has few dependent loads), then warps 0-3 pack the chunk's four groups of
+// z * inv_rms * weight, and write z to out (when not null) for the chunk.
 __global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
                                  int64_t n, float eps, int64_t C, uint32_t* planes, float2* dxs) {
+    wait_for_prior_grids();
     __shared__ float scratch[32];
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const float* xr = x + m * n;
     const float* yr = y ? y + m * n : nullptr;
     float ss = 0.0f;
+#pragma unroll 16  // the loads of many steps in flight; the sum's order is unchanged
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
         const float z = yr ? xr[i] + yr[i] : xr[i];
         ss = __fmaf_rn(z, z, ss);
@@ -31,6 +35,7 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     ss = block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / float(n) + eps);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    if (warp >= 4) return;
     pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
         const float z = yr ? xr[i] + yr[i] : xr[i];
         if (out) out[m * n + i] = z;
@@ -41,6 +46,7 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
 // Block (4 warps) per (row m, 512-k chunk c): the chunk's packed activations of silu(g) * u.
 __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int64_t C,
                                  uint32_t* planes, float2* dxs) {
+    wait_for_prior_grids();
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
@@ -56,6 +62,7 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
                                           const float* k_w, int64_t n_head, int64_t n_kv,
                                           int64_t hd, float eps, const int32_t* positions,
                                           const float* inv_freq, float factor, CacheRows cache) {
+    wait_for_prior_grids();
     extern __shared__ float row[];  // [hd]
     __shared__ float scratch[32];
     const int64_t s = blockIdx.x, hh = blockIdx.y, i = threadIdx.x, half = hd / 2;
@@ -101,8 +108,7 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
     if (rows == 0) return result(rows, n, planes, dxs);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
-    norm_pack_kernel<<<grid, kThreads, 0, stream()>>>(x, residual, out, weight, n, eps, C, planes,
-                                                      dxs);
+    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, planes, dxs);
     check_launch("norm_pack");
     return result(rows, n, planes, dxs);
 }
@@ -114,7 +120,7 @@ PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, in
     if (rows == 0) return result(rows, n, planes, dxs);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
-    silu_pack_kernel<<<grid, kThreads, 0, stream()>>>(gate, up, n, C, planes, dxs);
+    launch_dependent(silu_pack_kernel, grid, kThreads, 0, gate, up, n, C, planes, dxs);
     check_launch("silu_pack");
     return result(rows, n, planes, dxs);
 }
@@ -127,9 +133,7 @@ void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
     if (head_dim % 32 || head_dim > 1024)
         fail("cuda", "head_dim ", head_dim, " is not a multiple of 32 up to 1024");
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head + n_kv));
-    qk_norm_rope_store_kernel<<<grid, static_cast<unsigned>(head_dim), head_dim * sizeof(float),
-                                stream()>>>(q, k, v, q_norm, k_norm, n_head, n_kv, head_dim, eps,
-                                            positions, inv_freq, attention_factor, cache);
+    launch_dependent(qk_norm_rope_store_kernel, grid, static_cast<unsigned>(head_dim), head_dim * sizeof(float), q, k, v, q_norm, k_norm, n_head, n_kv, head_dim, eps, positions, inv_freq, attention_factor, cache);
     check_launch("qk_norm_rope_store");
 }
 

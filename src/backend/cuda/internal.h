@@ -24,6 +24,29 @@ void check_launch(const char* kernel);
 inline constexpr int kWorkspaceSlots = 5;  // 0-1 packed activations, 2-4 qmm_t_1bit_mma_i8
 void* workspace(int slot, size_t bytes);
 
+// Programmatic dependent launch (Hopper and later; off with ONEBIT_CUDA_PDL=0): a kernel launched
+// by launch_dependent may be scheduled while the kernel before it in the stream still runs, so
+// the launch latency of the decode step's ~10 kernels a layer overlaps their predecessors. Such a
+// kernel calls wait_for_prior_grids() before it touches memory: it returns once the previous
+// kernel has completed and its writes are visible (and lets the next kernel be scheduled early in
+// turn). Elsewhere it is a plain launch and the wait a no-op.
+bool programmatic_launch();
+
+template <typename... P, typename... A>
+void launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream();
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = programmatic_launch() ? 1 : 0;
+    check(cudaLaunchKernelEx(&cfg, kernel, static_cast<P>(args)...), "cudaLaunchKernelEx");
+}
+
 // Launchers (registry.cpp).
 void quantize_generic(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
                       uint32_t* weight, void* scales, void* biases);
@@ -34,6 +57,13 @@ void qmm_n_generic(const quant::QmmArgs& a);
 void qmm_t_1bit_mma_i8(const quant::QmmArgs& a);
 
 #ifdef __CUDACC__
+__device__ __forceinline__ void wait_for_prior_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Element i of a float32 / float16 / bfloat16 array as float (exact).
 __device__ __forceinline__ float load_as_float(DType dt, const void* p, int64_t i) {
     if (dt == DType::float16) return __half2float(static_cast<const __half*>(p)[i]);

@@ -17,6 +17,7 @@ unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1)
 
 __global__ void embed_dense_kernel(const void* table, DType dt, const int32_t* ids, int64_t t,
                                    int64_t d, float* out) {
+    wait_for_prior_grids();
     const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i >= t * d) return;
     out[i] = load_as_float(dt, table, int64_t(ids[i / d]) * d + i % d);
@@ -25,6 +26,7 @@ __global__ void embed_dense_kernel(const void* table, DType dt, const int32_t* i
 __global__ void embed_quantized_kernel(const uint32_t* w, const void* scales, const void* biases,
                                        DType sdt, const int32_t* ids, int64_t t, int64_t d, int g,
                                        int bits, float* out) {
+    wait_for_prior_grids();
     const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i >= t * d) return;
     const int64_t row = ids[i / d], k = i % d, G = row * (d / g) + k / g;
@@ -39,6 +41,7 @@ __global__ void embed_quantized_kernel(const uint32_t* w, const void* scales, co
 
 __global__ void rms_norm_kernel(const float* x, const float* weight, int64_t n, float eps,
                                 float* out) {
+    wait_for_prior_grids();
     __shared__ float scratch[32];
     const float* xr = x + blockIdx.x * n;
     float ss = 0.0f;
@@ -63,11 +66,13 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
     v[j + half] = b * cs + a * sn;
 }
 
-// Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory,
-// softmax (max subtracted), then each thread sums its output dimensions over the rows.
+// Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory
+// (a warp per row, its loads coalesced), softmax (max subtracted), then each thread sums its
+// output dimensions over the rows.
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
                                  CacheRows cache, const int32_t* positions, float* out,
                                  float scale) {
+    wait_for_prior_grids();
     extern __shared__ float smem[];  // [d] query, then [len] scores
     __shared__ float scratch[32];
     const int64_t s = blockIdx.x, h = blockIdx.y, kvh = h / (n_head / n_kv);
@@ -78,15 +83,18 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     float* sc = smem + d;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) qs[i] = q[(s * n_head + h) * d + i];
     __syncthreads();
+    // a warp per key row: lane l sums components l, l + 32, ... in order, then a fixed warp tree
+    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
     float mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+    for (int64_t j = threadIdx.x / 32; j < len; j += warps) {
         const float* kr = k_cache + (j * n_kv + kvh) * d;
         float dot = 0.0f;
-        for (int64_t i = 0; i < d; ++i) dot = __fmaf_rn(qs[i], kr[i], dot);
-        sc[j] = dot * scale;
-        mx = fmaxf(mx, sc[j]);
+        for (int64_t i = lane; i < d; i += 32) dot = __fmaf_rn(qs[i], kr[i], dot);
+        for (int o = 16; o; o >>= 1) dot = __fadd_rn(dot, __shfl_xor_sync(0xffffffffu, dot, o));
+        if (lane == 0) sc[j] = dot * scale;
+        mx = fmaxf(mx, dot * scale);
     }
-    mx = block_max(mx, scratch);
+    mx = block_max(mx, scratch);  // its barrier also publishes the scores
     float sum = 0.0f;
     for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
         sc[j] = expf(sc[j] - mx);
@@ -96,6 +104,7 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     const float inv = 1.0f / sum;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         float acc = 0.0f;
+#pragma unroll 8
         for (int64_t j = 0; j < len; ++j) acc = __fmaf_rn(sc[j], v_cache[(j * n_kv + kvh) * d + i], acc);
         out[(s * n_head + h) * d + i] = acc * inv;
     }
@@ -117,6 +126,7 @@ __global__ void silu_mul_kernel(const float* g, const float* u, int64_t n, float
 }
 
 __global__ void add_kernel(float* x, const float* y, int64_t n) {
+    wait_for_prior_grids();
     const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (i < n) x[i] += y[i];
 }
@@ -138,21 +148,20 @@ __global__ void linear_dense_kernel(const float* x, int64_t m, int64_t k, const 
 
 void embed_dense(const void* table, DType dt, const int32_t* ids, int64_t t, int64_t d, float* out) {
     if (t * d == 0) return;
-    embed_dense_kernel<<<blocks_for(t * d), kThreads, 0, stream()>>>(table, dt, ids, t, d, out);
+    launch_dependent(embed_dense_kernel, blocks_for(t * d), kThreads, 0, table, dt, ids, t, d, out);
     check_launch("embed_dense");
 }
 
 void embed_quantized(const uint32_t* w, const void* scales, const void* biases, DType sdt,
                      const int32_t* ids, int64_t t, int64_t d, int g, int bits, float* out) {
     if (t * d == 0) return;
-    embed_quantized_kernel<<<blocks_for(t * d), kThreads, 0, stream()>>>(w, scales, biases, sdt, ids, t, d, g,
-                                                             bits, out);
+    launch_dependent(embed_quantized_kernel, blocks_for(t * d), kThreads, 0, w, scales, biases, sdt, ids, t, d, g, bits, out);
     check_launch("embed_quantized");
 }
 
 void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
     if (rows == 0) return;
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream()>>>(x, weight, n, eps, out);
+    launch_dependent(rms_norm_kernel, static_cast<unsigned>(rows), kThreads, 0, x, weight, n, eps, out);
     check_launch("rms_norm");
 }
 
@@ -185,7 +194,7 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
         raised = smem;
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
-    attention_kernel<<<grid, 128, smem, stream()>>>(q, n_head, n_kv, d, cache, positions, out, scale);
+    launch_dependent(attention_kernel, grid, 128, smem, q, n_head, n_kv, d, cache, positions, out, scale);
     check_launch("attention");
 }
 
@@ -204,7 +213,7 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
 
 void add(float* x, const float* y, int64_t n) {
     if (n == 0) return;
-    add_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(x, y, n);
+    launch_dependent(add_kernel, blocks_for(n), kThreads, 0, x, y, n);
     check_launch("add");
 }
 

@@ -40,6 +40,7 @@ int64_t record_bytes(bool symmetric) { return kWordBytes + (symmetric ? 128 : 25
 
 __global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t C,
                                    uint32_t* planes, float2* dxs) {
+    wait_for_prior_grids();
     const int lane = threadIdx.x & 31;
     const int64_t G = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (G >= C * 4) return;
@@ -72,6 +73,7 @@ template <int MB, bool SYM, typename ST>
 __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
                       const float2* dxs, int64_t M, Segments out, DType ydt) {
+    wait_for_prior_grids();
     __shared__ float part[kWarps][MB][16];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
     const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
@@ -203,7 +205,7 @@ PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t 
     float2* dxs;
     activation_buffers(M, K, planes, dxs);
     const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(M));
-    prep_packed_kernel<<<grid, 128, 0, stream()>>>(x, xdt, K, C, planes, dxs);
+    launch_dependent(prep_packed_kernel, grid, 128, 0, x, xdt, K, C, planes, dxs);
     check_launch("pack_activations");
     xa.planes = planes, xa.scales = dxs;
     return xa;
@@ -240,8 +242,8 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
     const dim3 grid(static_cast<unsigned>(p.tiles()), static_cast<unsigned>((M + mb - 1) / mb));
     const auto* data = static_cast<const uint8_t*>(p.data.data());
     auto launch = [&](auto MB, auto SYM, auto ST) {
-        qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>
-            <<<grid, kWarps * 32, 0, stream()>>>(data, p.N, int(C), planes, dxs, M, seg, ydt);
+        launch_dependent(qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>, grid,
+                         dim3(kWarps * 32), 0, data, p.N, int(C), planes, dxs, M, seg, ydt);
     };
     auto by_form = [&](auto MB) {
         const bool half = p.sdt == DType::float16;

@@ -1,7 +1,9 @@
 // Device discovery, errors, memory and scratch of the CUDA backend.
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <string>
 
 #include "backend/cuda/internal.h"
 #include "core/error.h"
@@ -45,6 +47,14 @@ DeviceInfo device_info() {
     info.memory_bytes = p.totalGlobalMem;
     info.l2_bytes = static_cast<size_t>(p.l2CacheSize);
     return info;
+}
+
+bool programmatic_launch() {
+    static const bool on = [] {
+        const char* env = std::getenv("ONEBIT_CUDA_PDL");
+        return device_info().cc_major >= 9 && !(env && std::string(env) == "0");
+    }();
+    return on;
 }
 
 cudaStream_t stream() {
