@@ -132,6 +132,22 @@ TEST(CudaNn, RopeMatchesTheCpu) {
         }
 }
 
+// A random symmetric or affine 1-bit g128 matrix [n, k] packed for the GPU, with its host copy.
+struct OneBitMatrix {
+    Tensor w, s, b;
+    cuda::PackedOneBit packed;
+};
+
+OneBitMatrix one_bit_matrix(int64_t n, int64_t k, std::mt19937& rng) {
+    OneBitMatrix m{Tensor(DType::uint32, {n, k / 32}), Tensor(DType::float16, {n, k / 128}),
+                   Tensor(DType::float16, {n, k / 128}), {}};
+    fill_random_words(m.w.view(), rng);
+    fill_scales(m.s.view(), m.b.view(), rng, false);
+    m.packed = cuda::pack_one_bit(m.w.ptr<uint32_t>(), m.s.data(), m.b.data(), DType::float16, n,
+                                  k, 128);
+    return m;
+}
+
 // Attention over caches addressed per row (CacheRows), with a layer offset; the KV store first.
 TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
     REQUIRE_GPU();
@@ -142,7 +158,7 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         int64_t t, past, n_head, n_kv, d;
     };
     for (Case c : {Case{1, 0, 4, 2, 64}, Case{1, 300, 16, 8, 128}, Case{7, 20, 6, 2, 128},
-                   Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}}) {
+                   Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}, Case{3, 40, 5, 1, 128}}) {
         SCOPED_TRACE(::testing::Message() << "t " << c.t << " past " << c.past << " heads "
                                           << c.n_head << "/" << c.n_kv << " d " << c.d);
         const int64_t capacity = c.past + c.t + 3, width = c.n_kv * c.d, layers = 2;
@@ -176,6 +192,24 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
                             static_cast<const int32_t*>(dp.data()), capacity,
                             static_cast<float*>(dout.data()), 1.0f / std::sqrt(float(c.d)));
         expect_close(download<float>(dout, want.size()), want, c.d, 1e-5, "attention");
+        if (c.d != 128) continue;
+        // fused with the packing of its output: the same packed activations as packing the
+        // output afterwards (bit for bit through a packed matmul), and the same output
+        const int64_t K = c.n_head * c.d;
+        const OneBitMatrix w = one_bit_matrix(37, K, rng);
+        cuda::Buffer dout2 = poisoned(want.size() * 4), y1 = poisoned(c.t * 37 * 4),
+                     y2 = poisoned(c.t * 37 * 4);
+        const cuda::PackedActivations fused = cuda::nn::attention_pack(
+            static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
+            static_cast<const int32_t*>(dp.data()), capacity, static_cast<float*>(dout2.data()),
+            1.0f / std::sqrt(float(c.d)));
+        cuda::qmm_packed_one_bit(w.packed, fused, y1.data(), DType::float32);
+        const cuda::PackedActivations apart =
+            cuda::pack_activations(dout.data(), DType::float32, c.t, K);
+        cuda::qmm_packed_one_bit(w.packed, apart, y2.data(), DType::float32);
+        EXPECT_EQ(download<float>(dout2, want.size()), download<float>(dout, want.size()));
+        EXPECT_EQ(download<float>(y1, c.t * 37), download<float>(y2, c.t * 37))
+            << "attention_pack's packed output differs from pack_activations of its output";
     }
 }
 
@@ -240,22 +274,6 @@ TEST(CudaNn, EmbeddingsAndDenseLinear) {
                                       d, g, bits, static_cast<float*>(dout.data()));
             EXPECT_EQ(download<float>(dout, want.size()), want) << "embed_quantized (exact)";
         }
-}
-
-// A random symmetric or affine 1-bit g128 matrix [n, k] packed for the GPU, with its host copy.
-struct OneBitMatrix {
-    Tensor w, s, b;
-    cuda::PackedOneBit packed;
-};
-
-OneBitMatrix one_bit_matrix(int64_t n, int64_t k, std::mt19937& rng) {
-    OneBitMatrix m{Tensor(DType::uint32, {n, k / 32}), Tensor(DType::float16, {n, k / 128}),
-                   Tensor(DType::float16, {n, k / 128}), {}};
-    fill_random_words(m.w.view(), rng);
-    fill_scales(m.s.view(), m.b.view(), rng, false);
-    m.packed = cuda::pack_one_bit(m.w.ptr<uint32_t>(), m.s.data(), m.b.data(), DType::float16, n,
-                                  k, 128);
-    return m;
 }
 
 // y of the packed matrix for activations xa, checked against the int8 oracle for the float

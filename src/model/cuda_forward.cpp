@@ -278,8 +278,14 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                     q, k, v, static_cast<const float*>(L.q_norm.data()),
                     static_cast<const float*>(L.k_norm.data()), t, nh, nkv, hd, eps, dpos,
                     static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kv);
-                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
-                L.o.forward(att, t, o);
+                if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
+                    const auto xo = cuda::nn::attention_pack(q, t, nh, nkv, hd, kv, dpos, capacity,
+                                                             att, scale);
+                    L.o.forward(att, t, o, &xo);
+                } else {
+                    cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
+                    L.o.forward(att, t, o);
+                }
                 const auto xm = cuda::nn::norm_pack(
                     cur, o, next, static_cast<const float*>(L.mlp_norm.data()), t, d, eps);
                 std::swap(cur, next);

@@ -5,6 +5,7 @@
 #include "backend/cuda/internal.h"
 #include "backend/cuda/reduce.cuh"
 #include "backend/cuda/nn.h"
+#include "backend/cuda/packed_layout.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda::nn {
@@ -69,9 +70,12 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
 // Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory
 // (a warp per row, its loads coalesced), softmax (max subtracted), then each thread sums its
 // output dimensions over the rows.
+// With planes (head_dim 128: a head's output is one group of the packed layout), the block also
+// packs its head's output as pack_activations would, and the last head's block zeroes the
+// padding groups up to the 512-k chunk.
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
                                  CacheRows cache, const int32_t* positions, float* out,
-                                 float scale) {
+                                 float scale, uint32_t* planes, float2* dxs, int64_t C) {
     wait_for_prior_grids();
     extern __shared__ float smem[];  // [d] query, then [len] scores
     __shared__ float scratch[32];
@@ -107,7 +111,16 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
 #pragma unroll 8
         for (int64_t j = 0; j < len; ++j) acc = __fmaf_rn(sc[j], v_cache[(j * n_kv + kvh) * d + i], acc);
         out[(s * n_head + h) * d + i] = acc * inv;
+        if (planes) qs[i] = acc * inv;  // the query is no longer read
     }
+    if (!planes) return;
+    __syncthreads();
+    if (threadIdx.x >= 32) return;
+    const int64_t K = n_head * d;
+    pack_group_of(K, lane, s, C, h, planes, dxs, [&](int64_t i) { return qs[i - h * d]; });
+    if (h == n_head - 1)
+        for (int64_t G = n_head; G < 4 * C; ++G)
+            pack_group_of(K, lane, s, C, G, planes, dxs, [](int64_t) { return 0.0f; });
 }
 
 // Row s of k / v ([t, width]) into row positions[s] of its caches.
@@ -174,9 +187,11 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
     check_launch("rope");
 }
 
-void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
-               const int32_t* positions, int64_t capacity, float* out, float scale) {
-    if (t == 0) return;
+namespace {
+
+void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                   CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
+                   float scale, uint32_t* planes, float2* dxs, int64_t C) {
     const size_t smem = size_t(d + capacity) * sizeof(float);
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
     if (smem > raised) {
@@ -194,8 +209,32 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
         raised = smem;
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
-    launch_dependent(attention_kernel, grid, 128, smem, q, n_head, n_kv, d, cache, positions, out, scale);
+    launch_dependent(attention_kernel, grid, 128, smem, q, n_head, n_kv, d, cache, positions, out, scale,
+                     planes, dxs, C);
     check_launch("attention");
+}
+
+}  // namespace
+
+void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
+               const int32_t* positions, int64_t capacity, float* out, float scale) {
+    if (t == 0) return;
+    run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, nullptr, nullptr, 0);
+}
+
+PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
+                                 int64_t d, CacheRows cache, const int32_t* positions,
+                                 int64_t capacity, float* out, float scale) {
+    if (d != 128) fail("cuda", "attention_pack needs head_dim 128 (a head per group), got ", d);
+    uint32_t* planes;
+    float2* dxs;
+    const int64_t K = n_head * d, C = (K + 511) / 512;
+    activation_buffers(t, K, planes, dxs);
+    if (t > 0)
+        run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, planes, dxs, C);
+    PackedActivations xa;
+    xa.M = t, xa.K = K, xa.planes = planes, xa.scales = dxs;
+    return xa;
 }
 
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,

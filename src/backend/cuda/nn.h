@@ -37,6 +37,12 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
 // (layer [capacity, n_kv, d]). capacity bounds the positions (shared memory per block).
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
                const int32_t* positions, int64_t capacity, float* out, float scale);
+// The same, with out also packed for a packed 1-bit matmul (as pack_activations(out) gives it),
+// in one kernel; head_dim must be 128. The packed activations live in the backend's scratch until
+// the next packing call.
+PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
+                                 int64_t d, CacheRows cache, const int32_t* positions,
+                                 int64_t capacity, float* out, float scale);
 // Rows s of k and v [t, width] into rows positions[s] of their caches (layer [capacity, width]).
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
               int64_t width);

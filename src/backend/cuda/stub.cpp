@@ -75,6 +75,10 @@ void attention(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows, cons
                float*, float) {
     not_built();
 }
+PackedActivations attention_pack(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows,
+                                 const int32_t*, int64_t, float*, float) {
+    not_built();
+}
 void kv_store(const float*, const float*, CacheRows, const int32_t*, int64_t, int64_t) {
     not_built();
 }
