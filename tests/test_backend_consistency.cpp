@@ -249,7 +249,7 @@ TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
 // (so switching between them by M keeps batch invariance), and is within the int8 bound: every
 // group size and dtype, M not a multiple of its row tile, N not a multiple of 16, odd K.
 TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
-    if (!cpu::packed_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI here";
+    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     for (int g : quant::kSupportedGroupSizes)

@@ -192,7 +192,7 @@ void run_bench(const BenchOptions& o) {
                 if (!packed.empty() && want_int8)
                     runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8,
                                     cpu::PackedPath::lookup_table});
-                if (!packed.empty() && want_int8 && cpu::packed_vnni_available())
+                if (!packed.empty() && want_int8 && cpu::packed_one_bit_available())
                     runs.push_back({"qmm_t_1bit_packed_vnni_i8", nullptr, cpu::Precision::int8,
                                     cpu::PackedPath::vnni});
                 if (!packed.empty() && want_f32)

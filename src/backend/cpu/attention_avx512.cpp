@@ -76,6 +76,7 @@ void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int6
     const int64_t d = a.d, ldk = a.n_kv * d;
     const float* k0 = a.k_cache + kvh * d;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i row16 = _mm512_slli_epi32(lane, 4);  // lane j: offset of st row j
     for (int64_t p0 = 0; p0 < len; p0 += 16) {
         const int64_t np = len - p0 < 16 ? len - p0 : 16;
         for (int64_t c0 = 0; c0 < d; c0 += 16) {  // kt[c][j] = k_{p0 + j}[c]
@@ -89,6 +90,8 @@ void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int6
             for (int64_t c = 0; c < cn; ++c) _mm512_storeu_ps(kt + (c0 + c) * 16, r[c]);
         }
         for (int64_t p = p0; p < p0 + np; ++p) _mm512_storeu_ps(st + p * 16, _mm512_set1_ps(-INFINITY));
+        const __mmask16 keys = static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);
+        const __m512 pos = _mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p0))));
         for (int64_t i = 0; i < nq; ++i) {
             __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
             int64_t c = 0;
@@ -100,14 +103,10 @@ void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int6
             if (c < d)
                 acc0 = _mm512_fmadd_ps(_mm512_set1_ps(qt[c * 16 + i]), _mm512_loadu_ps(kt + c * 16), acc0);
             // live: key p0 + j exists and is at or before the query's position
-            const __m512i pos = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p0)));
             const __mmask16 live =
-                _mm512_cmp_ps_mask(_mm512_set1_ps(lim[i]), _mm512_cvtepi32_ps(pos), _CMP_GT_OQ) &
-                static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);
+                _mm512_cmp_ps_mask(_mm512_set1_ps(lim[i]), pos, _CMP_GT_OQ) & keys;
             const __m512 sc = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), _mm512_add_ps(acc0, acc1));
-            // st[p0 + j][i] = sc[j]
-            _mm512_mask_i32scatter_ps(st + p0 * 16 + i, static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1),
-                                      _mm512_mullo_epi32(lane, _mm512_set1_epi32(16)), sc, 4);
+            _mm512_mask_i32scatter_ps(st + p0 * 16 + i, keys, row16, sc, 4);  // st[p0 + j][i] = sc[j]
         }
     }
 }

@@ -35,8 +35,6 @@ bool packed_one_bit_available() {
 #endif
 }
 
-bool packed_vnni_available() { return packed_one_bit_available(); }
-
 PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                           int64_t N, int64_t K, int g) {
     PackedOneBit p;
@@ -173,11 +171,11 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
                            std::min(kChunk, M - m0), static_cast<uint8_t*>(y) + m0 * p.N * ys, ydt);
         return;
     }
-    if (path == PackedPath::vnni && !packed_vnni_available())
+    if (path == PackedPath::vnni && !packed_one_bit_available())
         fail("cpu", "the packed 1-bit VNNI kernel needs AVX-512 VNNI and VBMI");
     const bool vnni = path == PackedPath::vnni ||
                       (path == PackedPath::automatic && M >= kPackedVnniMinM &&
-                       packed_vnni_available());
+                       packed_one_bit_available());
     packed_int8(p, x, xdt, M, y, ydt, vnni);
 #else
     (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision, (void)path;

@@ -45,7 +45,6 @@ PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void
 enum class PackedPath : uint8_t { automatic, lookup_table, vnni };
 // The smallest M for which automatic picks vnni (when the CPU has VNNI and VBMI).
 inline constexpr int64_t kPackedVnniMinM = 16;
-bool packed_vnni_available();
 
 // y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T. Precision::int8: the numerics of
 // quant::qmm_t_int8_ref (same bound); Precision::float32: float tables of activation subset

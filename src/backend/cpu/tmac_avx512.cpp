@@ -108,10 +108,13 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
                               _mm512_setzero_ps()};
             const uint8_t* wg = blk.bits(gi);
             if (m == 0) _mm_prefetch(blk.ahead(gi, G * 2), _MM_HINT_T0);
+            __m512i chunk = _mm512_setzero_si512();
             for (int jj = 0; jj < kBytesPerGroup; ++jj) {
                 const int64_t j = gi * kBytesPerGroup + jj;
-                const __m512i chunk = _mm512_loadu_si512(wg + (jj / 4) * 64);
-                if (m == 0 && jj % 4 == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
+                if (jj % 4 == 0) {  // 16 rows x 4 k-bytes, one per dword lane
+                    if (m == 0) _mm_prefetch(blk.ahead(gi, jj * 16), _MM_HINT_T0);
+                    chunk = _mm512_loadu_si512(wg + jj * 16);
+                }
                 const __m512i v = _mm512_srli_epi32(chunk, 8 * (jj % 4));
                 const __m512i lo = _mm512_and_si512(v, nib);
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), nib);

@@ -27,7 +27,6 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     const float* xr = x + m * n;
     const float* yr = y ? y + m * n : nullptr;
     float ss = 0.0f;
-#pragma unroll 16  // the loads of many steps in flight; the sum's order is unchanged
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
         const float z = yr ? xr[i] + yr[i] : xr[i];
         ss = __fmaf_rn(z, z, ss);
@@ -92,12 +91,6 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
     if (is_k) cache.v[s][cache.offset + (int64_t(pos) * n_kv + head) * hd + i] = v[(s * n_kv + head) * hd + i];
 }
 
-PackedActivations result(int64_t M, int64_t K, uint32_t* planes, float2* dxs) {
-    PackedActivations xa;
-    xa.M = M, xa.K = K, xa.planes = planes, xa.scales = dxs;
-    return xa;
-}
-
 }  // namespace
 
 PackedActivations norm_pack(const float* x, const float* residual, float* out, const float* weight,
@@ -105,24 +98,24 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
     uint32_t* planes;
     float2* dxs;
     activation_buffers(rows, n, planes, dxs);
-    if (rows == 0) return result(rows, n, planes, dxs);
+    if (rows == 0) return packed_activations(rows, n, planes, dxs);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
     launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, planes, dxs);
     check_launch("norm_pack");
-    return result(rows, n, planes, dxs);
+    return packed_activations(rows, n, planes, dxs);
 }
 
 PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n) {
     uint32_t* planes;
     float2* dxs;
     activation_buffers(rows, n, planes, dxs);
-    if (rows == 0) return result(rows, n, planes, dxs);
+    if (rows == 0) return packed_activations(rows, n, planes, dxs);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
     launch_dependent(silu_pack_kernel, grid, kThreads, 0, gate, up, n, C, planes, dxs);
     check_launch("silu_pack");
-    return result(rows, n, planes, dxs);
+    return packed_activations(rows, n, planes, dxs);
 }
 
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,

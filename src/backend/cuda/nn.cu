@@ -108,7 +108,6 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     const float inv = 1.0f / sum;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         float acc = 0.0f;
-#pragma unroll 8
         for (int64_t j = 0; j < len; ++j) acc = __fmaf_rn(sc[j], v_cache[(j * n_kv + kvh) * d + i], acc);
         out[(s * n_head + h) * d + i] = acc * inv;
         if (planes) qs[i] = acc * inv;  // the query is no longer read
@@ -232,9 +231,7 @@ PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int6
     activation_buffers(t, K, planes, dxs);
     if (t > 0)
         run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, planes, dxs, C);
-    PackedActivations xa;
-    xa.M = t, xa.K = K, xa.planes = planes, xa.scales = dxs;
-    return xa;
+    return packed_activations(t, K, planes, dxs);
 }
 
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,

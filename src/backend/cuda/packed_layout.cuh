@@ -32,6 +32,13 @@ __device__ __forceinline__ void pack_group_of(int64_t n, int lane, int64_t m, in
     pack_group(v, lane, m, C, G, planes, dxs);
 }
 
+// The handle of packed activations [M, K] at planes / dxs.
+inline PackedActivations packed_activations(int64_t M, int64_t K, uint32_t* planes, float2* dxs) {
+    PackedActivations xa;
+    xa.M = M, xa.K = K, xa.planes = planes, xa.scales = dxs;
+    return xa;
+}
+
 // The scratch the packed activations of an [M, K] input live in (workspace slots 0 and 1).
 inline void activation_buffers(int64_t M, int64_t K, uint32_t*& planes, float2*& dxs) {
     const int64_t C = (K + 511) / 512;

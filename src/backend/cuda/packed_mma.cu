@@ -207,8 +207,7 @@ PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t 
     const dim3 grid(static_cast<unsigned>(C), static_cast<unsigned>(M));
     launch_dependent(prep_packed_kernel, grid, 128, 0, x, xdt, K, C, planes, dxs);
     check_launch("pack_activations");
-    xa.planes = planes, xa.scales = dxs;
-    return xa;
+    return packed_activations(M, K, planes, dxs);
 }
 
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
