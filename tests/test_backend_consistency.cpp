@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <initializer_list>
 #include <random>
 #include <set>
 #include <string>
@@ -174,8 +176,8 @@ namespace {
 
 #if defined(__x86_64__)
 // The vectorized activation quantization is bit-identical to the reference's.
-TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
-    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+TEST(PackedWeights, ActivationQuantizationBitIdentical) {
+    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     std::mt19937 rng(std::random_device{}());
     for (int g : quant::kSupportedGroupSizes) {
         const int64_t K = 4096 + g;
@@ -198,58 +200,95 @@ TEST(PackedOneBit, ActivationQuantizationBitIdentical) {
 }
 #endif
 
-std::string packed_trace(uint32_t seed, int g, DType dt, Shape3 sh, bool symmetric) {
-    return (::testing::Message() << "seed " << seed << " g " << g << " " << dtype_name(dt) << " M "
-                                 << sh.M << " N " << sh.N << " K " << sh.K << " symmetric " << symmetric)
+std::string packed_trace(uint32_t seed, int g, DType dt, Shape3 sh, bool symmetric, int bits = 1) {
+    return (::testing::Message() << "seed " << seed << " bits " << bits << " g " << g << " "
+                                 << dtype_name(dt) << " M " << sh.M << " N " << sh.N << " K "
+                                 << sh.K << " symmetric " << symmetric)
         .GetString();
 }
 
-cpu::PackedOneBit pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmetric) {
-    return cpu::pack_one_bit(p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(), dt,
-                             sh.N, sh.K, g);
+cpu::PackedWeights pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmetric, int bits = 1) {
+    return cpu::pack_weights(p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(), dt,
+                             sh.N, sh.K, g, bits);
 }
 
-// The repacked lookup-table kernel, int8 (the int8 variants' bound) and float32 (FORMAT.md's
-// float32 bound): N not a multiple of its 16-row blocks, odd K, symmetric form, batch invariance.
-TEST(PackedOneBit, MatchesOracleAndIsBatchInvariant) {
-    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+// The packed kernels: 1 bit (lookup tables, int8 and float32 activations) and 2, 4, 8 bits
+// (interleaved codes, int8), against the oracle with the int8 variants' bound or FORMAT.md's
+// float32 bound: N not a multiple of the 16-row blocks, odd K, symmetric form, batch invariance.
+TEST(PackedWeights, MatchesOracleAndIsBatchInvariant) {
+    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
-    for (int g : quant::kSupportedGroupSizes)
-        for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
-            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
-                              Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
-                for (cpu::Precision precision : {cpu::Precision::int8, cpu::Precision::float32}) {
-                    const bool symmetric = rng() & 1;
-                    SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
-                    Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
-                    cpu::PackedOneBit packed = pack(p, sh, g, dt, symmetric);
-                    Tensor y(dt, {sh.M, sh.N});
-                    test::poison(y.view());
-                    cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
-                    check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
-                                         y.view(), symmetric, precision == cpu::Precision::int8);
-                    if (HasFatalFailure()) return;
-                    for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
-                        Tensor y1(dt, {1, sh.N});
-                        cpu::qmm_packed_one_bit(
-                            packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt),
-                            dt, 1, y1.data(), dt, precision);
-                        ASSERT_EQ(
-                            std::memcmp(y1.data(),
-                                        static_cast<uint8_t*>(y.data()) + m * sh.N * dtype_size(dt),
-                                        y1.nbytes()),
-                            0)
-                            << "row " << m;
+    for (int bits : {1, 2, 4, 8})
+        for (int g : quant::kSupportedGroupSizes)
+            for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+                for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
+                                  Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
+                    for (cpu::Precision precision : {cpu::Precision::int8, cpu::Precision::float32}) {
+                        if (!cpu::packable(bits, precision)) continue;
+                        const bool symmetric = rng() & 1;
+                        SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric, bits));
+                        Problem p = make_problem(dt, true, sh, g, bits, rng, 0.5f);
+                        cpu::PackedWeights packed = pack(p, sh, g, dt, symmetric, bits);
+                        Tensor y(dt, {sh.M, sh.N});
+                        test::poison(y.view());
+                        cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
+                        check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true,
+                                             g, bits, y.view(), symmetric,
+                                             precision == cpu::Precision::int8);
+                        if (HasFatalFailure()) return;
+                        for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
+                            Tensor y1(dt, {1, sh.N});
+                            cpu::qmm_packed(
+                                packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt),
+                                dt, 1, y1.data(), dt, precision);
+                            ASSERT_EQ(std::memcmp(y1.data(),
+                                                  static_cast<uint8_t*>(y.data()) +
+                                                      m * sh.N * dtype_size(dt),
+                                                  y1.nbytes()),
+                                      0)
+                                << "row " << m;
+                        }
                     }
-                }
+}
+
+void expect_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {
+    try {
+        f();
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        for (const char* part : parts)
+            EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+}
+
+// Packed 2-, 4- and 8-bit weights take int8 activations only, and bits the layout has no kernel
+// for are refused: clear errors, not a wrong result.
+TEST(PackedWeights, RefusesWhatItCannotRun) {
+    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+    std::mt19937 rng(7);
+    const Shape3 sh{1, 16, 256};
+    Problem p = make_problem(DType::float32, true, sh, 64, 4, rng, 0.5f);
+    cpu::PackedWeights packed = pack(p, sh, 64, DType::float32, false, 4);
+    Tensor y(DType::float32, {1, 16});
+    expect_error([&] {
+        cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
+                        cpu::Precision::float32);
+    }, {"[cpu]", "4-bit", "int8"});
+    expect_error([&] {
+        cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
+                        cpu::Precision::int8, cpu::PackedPath::vnni);
+    }, {"[cpu]", "path must be automatic"});
+    Problem p3 = make_problem(DType::float32, true, sh, 64, 3, rng, 0.5f);
+    expect_error([&] { pack(p3, sh, 64, DType::float32, false, 3); },
+                       {"[cpu]", "1, 2, 4 or 8 bits, got 3"});
 }
 
 // The VNNI prefill kernel over the packed layout gives exactly the lookup-table kernel's bits
 // (so switching between them by M keeps batch invariance), and is within the int8 bound: every
 // group size and dtype, M not a multiple of its row tile, N not a multiple of 16, odd K.
-TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
-    if (!cpu::packed_one_bit_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+TEST(PackedWeights, VnniPrefillEqualsLookupTable) {
+    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     for (int g : quant::kSupportedGroupSizes)
@@ -259,13 +298,13 @@ TEST(PackedOneBit, VnniPrefillEqualsLookupTable) {
                 const bool symmetric = rng() & 1;
                 SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
                 Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
-                cpu::PackedOneBit packed = pack(p, sh, g, dt, symmetric);
+                cpu::PackedWeights packed = pack(p, sh, g, dt, symmetric);
                 Tensor y_lut(dt, {sh.M, sh.N}), y_vnni(dt, {sh.M, sh.N});
                 test::poison(y_lut.view());
                 test::poison(y_vnni.view());
-                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y_lut.data(), dt,
+                cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y_lut.data(), dt,
                                         cpu::Precision::int8, cpu::PackedPath::lookup_table);
-                cpu::qmm_packed_one_bit(packed, p.x.data(), dt, sh.M, y_vnni.data(), dt,
+                cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y_vnni.data(), dt,
                                         cpu::Precision::int8, cpu::PackedPath::vnni);
                 check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
                                      y_vnni.view(), symmetric, true);

@@ -308,7 +308,7 @@ struct QuantizedMatrix::Impl {
     QmmOptions options;
     int64_t N = 0, K = 0;
     DType sdt = DType::float16;
-    std::unique_ptr<cpu::PackedOneBit> packed;
+    std::unique_ptr<cpu::PackedWeights> packed;
 };
 
 QuantizedMatrix::QuantizedMatrix() : impl_(std::make_unique<Impl>()) {}
@@ -348,10 +348,10 @@ QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorV
     m.N = weight.dim(0);
     m.K = K;
     m.sdt = scales.dtype;
-    if (bits == 1 && cpu::packed_one_bit_available())
-        m.packed = std::make_unique<cpu::PackedOneBit>(cpu::pack_one_bit(
+    if (cpu::packable(bits, o.int8_activations ? cpu::Precision::int8 : cpu::Precision::float32))
+        m.packed = std::make_unique<cpu::PackedWeights>(cpu::pack_weights(
             weight.ptr<uint32_t>(), scales.data, o.symmetric ? nullptr : biases.data, scales.dtype,
-            m.N, K, group_size));
+            m.N, K, group_size, bits));
     return q;
 }
 
@@ -376,7 +376,7 @@ void quantized_matmul_into(const TensorView& x, const QuantizedMatrix& w, const 
     check_out(op, {promote_float(x.dtype, m.sdt), shape}, out, "y");
     const int64_t M = m.K == 0 ? 0 : x.numel() / m.K;
     if (M > 0 && m.N > 0)
-        cpu::qmm_packed_one_bit(
+        cpu::qmm_packed(
             *m.packed, x.data, x.dtype, M, out.data, out.dtype,
             m.options.int8_activations ? cpu::Precision::int8 : cpu::Precision::float32);
 }

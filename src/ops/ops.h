@@ -60,8 +60,9 @@ void quantized_matmul_into(const TensorView& x, const TensorView& weight, const 
 
 // A 2-D quantized weight prepared once (at load time) for repeated y = x @ w_hat^T. prepare()
 // validates it, detects the symmetric 1-bit form (every bias -scale / 2: biases are then not
-// read) and, where the fastest decode kernel needs its own layout (1 bit on AVX-512: the
-// lookup-table and VNNI kernels), also repacks the weights into memory it owns, used for every
+// read) and, where the fastest decode kernel needs its own layout (on AVX-512 VNNI / VBMI: 1 bit
+// for the lookup-table and VNNI kernels; 2, 4 and 8 bits with int8 activations for the
+// interleaved-codes kernel), also repacks the weights into memory it owns, used for every
 // M (the original pages may then be released). It keeps views of the tensors, which must outlive
 // it. Results: bit-identical to quantized_matmul with the same options when not packed; when
 // packed, within the same bound (FORMAT.md's float32 bound, or the int8 bound with int8

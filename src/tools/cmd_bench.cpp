@@ -104,7 +104,7 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
 }
 
 // Median seconds per call of a repacked 1-bit kernel, rotating over copies.
-double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x, Tensor& y,
+double time_packed(const std::vector<cpu::PackedWeights>& packed, const Tensor& x, Tensor& y,
                    int64_t m, double min_seconds, cpu::Precision precision,
                    cpu::PackedPath path) {
     std::vector<double> times;
@@ -112,7 +112,7 @@ double time_packed(const std::vector<cpu::PackedOneBit>& packed, const Tensor& x
     double start = now_s();
     for (int rep = 0;; ++rep) {
         double t0 = now_s();
-        cpu::qmm_packed_one_bit(packed[c], x.data(), DType::float32, m, y.data(), DType::float32,
+        cpu::qmm_packed(packed[c], x.data(), DType::float32, m, y.data(), DType::float32,
                                 precision, path);
         double t = now_s() - t0;
         if (rep > 0) times.push_back(t);
@@ -161,16 +161,18 @@ void run_bench(const BenchOptions& o) {
         for (const auto& shape : bonsai_shapes()) {
             if (shape.k % o.group_size || !shape_wanted(o, shape.n, shape.k)) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
-            // the repacked lookup-table kernel (1 bit, int8 activations) where this CPU has it
-            std::vector<cpu::PackedOneBit> packed;
+            // the repacked kernels (1 bit: lookup tables and VNNI; 2, 4, 8 bits with int8
+            // activations: interleaved codes) where this CPU has them
+            std::vector<cpu::PackedWeights> packed;
             bool want_int8 = false, want_f32 = false;
             for (const auto& p : o.precisions) want_int8 |= p == "int8", want_f32 |= p == "float32";
-            if (bits == 1 && cpu::packed_one_bit_available())
+            if ((bits == 1 && cpu::packed_available()) ||
+                (want_int8 && cpu::packable(bits, cpu::Precision::int8)))
                 for (size_t c = 0; c < wt.w.size(); ++c)
-                    packed.push_back(cpu::pack_one_bit(wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
+                    packed.push_back(cpu::pack_weights(wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
                                                        o.symmetric ? nullptr : wt.b[c].data(),
                                                        DType::float16, shape.n, shape.k,
-                                                       o.group_size));
+                                                       o.group_size, bits));
             const double bytes = weight_bytes(shape.n, shape.k, bits, o.group_size, o.symmetric);
             for (int64_t m : o.ms) {
                 Tensor x(DType::float32, {m, shape.k}), y(DType::float32, {m, shape.n});
@@ -189,13 +191,18 @@ void run_bench(const BenchOptions& o) {
                     cpu::PackedPath path = cpu::PackedPath::automatic;
                 };
                 std::vector<Run> runs;
-                if (!packed.empty() && want_int8)
+                if (!packed.empty() && want_int8 && bits == 1) {
                     runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8,
                                     cpu::PackedPath::lookup_table});
-                if (!packed.empty() && want_int8 && cpu::packed_one_bit_available())
                     runs.push_back({"qmm_t_1bit_packed_vnni_i8", nullptr, cpu::Precision::int8,
                                     cpu::PackedPath::vnni});
-                if (!packed.empty() && want_f32)
+                }
+                if (!packed.empty() && want_int8 && bits > 1)
+                    runs.push_back({bits == 2   ? "qmm_t_2bit_packed_codes_i8"
+                                    : bits == 4 ? "qmm_t_4bit_packed_codes_i8"
+                                                : "qmm_t_8bit_packed_codes_i8",
+                                    nullptr, cpu::Precision::int8});
+                if (!packed.empty() && want_f32 && bits == 1)
                     runs.push_back({"qmm_t_1bit_packed_lut_f32", nullptr, cpu::Precision::float32});
                 for (const cpu::Kernel* kern : variants)
                     runs.push_back({kern->name, kern, kern->precision});

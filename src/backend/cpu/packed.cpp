@@ -16,17 +16,20 @@
 namespace onebit::cpu {
 
 #if defined(__x86_64__)
-void tmac_one_bit_avx512(const PackedOneBit& p, const uint8_t* tables, const float* dx,
+void tmac_one_bit_avx512(const PackedWeights& p, const uint8_t* tables, const float* dx,
                          const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                          DType ydt) noexcept;
-void prefill_one_bit_avx512vnni(const PackedOneBit& p, const int8_t* xq, const float* dx,
+void qmm_codes_avx512vnni(const PackedWeights& p, const int8_t* xq, const float* dx,
+                          const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
+                          DType ydt) noexcept;
+void prefill_one_bit_avx512vnni(const PackedWeights& p, const int8_t* xq, const float* dx,
                                 const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                                 DType ydt, uint8_t* scratch) noexcept;
-void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const float* xsum,
+void tmac_one_bit_f32_avx512(const PackedWeights& p, const float* tables, const float* xsum,
                              int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
 #endif
 
-bool packed_one_bit_available() {
+bool packed_available() {
 #if defined(__x86_64__)
     return cpu_has(Isa::avx512) && active_isa() == Isa::avx512 &&
            cpu_has_features(kVnni | kVbmi);
@@ -35,31 +38,52 @@ bool packed_one_bit_available() {
 #endif
 }
 
-PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
-                          int64_t N, int64_t K, int g) {
-    PackedOneBit p;
+bool packable(int bits, Precision precision) {
+    if (!packed_available()) return false;
+    if (bits == 1) return true;
+    return (bits == 2 || bits == 4 || bits == 8) && precision == Precision::int8;
+}
+
+PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
+                           DType sdt, int64_t N, int64_t K, int g, int bits) {
+    if (bits != 1 && bits != 2 && bits != 4 && bits != 8)
+        fail("cpu", "packed weights have 1, 2, 4 or 8 bits, got ", bits);
+    PackedWeights p;
     p.N = N;
     p.K = K;
     p.group_size = g;
+    p.bits = bits;
     p.sdt = sdt;
     p.symmetric = biases == nullptr;
-    const int64_t nb = p.blocks(), ng = K / g;
+    const int64_t nb = p.blocks(), ng = K / g, code_bytes = 2 * g * bits;
     const int64_t es = static_cast<int64_t>(dtype_size(sdt));
-    p.group_stride = g * 2 + 16 * es * (p.symmetric ? 1 : 2);
+    p.group_stride = code_bytes + 16 * es * (p.symmetric ? 1 : 2);
     p.data = Buffer(static_cast<size_t>(nb * ng * p.group_stride));
     std::memset(p.data.data(), 0, p.data.size());
     auto* base = static_cast<uint8_t*>(p.data.data());
+    const int64_t words = K * bits / 32, per_line = 32 / bits;
+    const uint32_t mask = (1u << bits) - 1u;
     for (int64_t n = 0; n < N; ++n) {
-        const auto* row = reinterpret_cast<const uint8_t*>(weight + n * (K / 32));
+        const uint32_t* w = weight + n * words;
         const int64_t b = n / 16, r = n % 16;
         for (int64_t G = 0; G < ng; ++G) {
             uint8_t* rec = base + (b * ng + G) * p.group_stride;
-            for (int64_t jj = 0; jj < g / 8; ++jj)
-                rec[(jj / 4) * 64 + r * 4 + jj % 4] = row[G * (g / 8) + jj];
+            if (bits == 1) {
+                const auto* row = reinterpret_cast<const uint8_t*>(w);
+                for (int64_t jj = 0; jj < g / 8; ++jj)
+                    rec[(jj / 4) * 64 + r * 4 + jj % 4] = row[G * (g / 8) + jj];
+            } else {
+                for (int64_t i = 0; i < g; ++i) {  // code i of the group (FORMAT.md's bit stream)
+                    const int64_t k = G * g + i, bit = k * bits;
+                    const uint32_t code = (w[bit / 32] >> (bit % 32)) & mask;
+                    const int64_t l = i / per_line, q = (i % per_line) / 4, t = i % 4;
+                    rec[l * 64 + r * 4 + t] |= static_cast<uint8_t>(code << (bits * q));
+                }
+            }
             const size_t src = static_cast<size_t>((n * ng + G) * es);
-            std::memcpy(rec + g * 2 + r * es, static_cast<const uint8_t*>(scales) + src, es);
+            std::memcpy(rec + code_bytes + r * es, static_cast<const uint8_t*>(scales) + src, es);
             if (!p.symmetric)
-                std::memcpy(rec + g * 2 + 16 * es + r * es,
+                std::memcpy(rec + code_bytes + 16 * es + r * es,
                             static_cast<const uint8_t*>(biases) + src, es);
         }
     }
@@ -93,7 +117,7 @@ const float* float_values(const void* x, DType xdt, int64_t i0, int64_t n) {
 }
 
 // float32 activations: float subset-sum tables [M][K/4][16] and group sums of x.
-void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
+void packed_float32(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y,
                     DType ydt) {
     const int64_t K = p.K, g = p.group_size, ng = K / g;
     thread_local std::vector<float> sums_buf, tables_buf;
@@ -118,7 +142,7 @@ void packed_float32(const PackedOneBit& p, const void* x, DType xdt, int64_t M, 
 
 // int8 activations: per row the lookup tables [K/32][4][64] (tmac_tables_avx512), the activation
 // scales and the group sums of x.
-void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
+void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                  bool vnni) {
     const int64_t K = p.K, g = p.group_size, ng = K / g;
     thread_local std::vector<float> dx_buf, xsum_buf;
@@ -127,7 +151,8 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
     xq_buf.resize(M * K);
     dx_buf.resize(M * ng);
     xsum_buf.resize(M * ng);
-    tables_buf.resize(vnni ? 0 : static_cast<size_t>(M * K * 8));
+    const bool use_tables = p.bits == 1 && !vnni;  // the lookup-table kernel's
+    tables_buf.resize(use_tables ? static_cast<size_t>(M * K * 8) : 0);
     int8_t* xq = xq_buf.data();
     float* dx = dx_buf.data();
     float* xsum = xsum_buf.data();
@@ -136,9 +161,15 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
         const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
         quantize_activations_int8_avx512(xf, (G1 - G0) * g, static_cast<int>(g),
                                          xq + m * K + G0 * g, dx + m * ng + G0, xsum + m * ng + G0);
-        if (!vnni)
+        if (use_tables)
             tmac_tables_avx512(xq + m * K, G0 * g / 4, G1 * g / 4, tables + m * K * 8);
     });
+    if (p.bits > 1) {
+        parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {  // 4 blocks at once
+            qmm_codes_avx512vnni(p, xq, dx, xsum, M, b0, b1, y, ydt);
+        });
+        return;
+    }
     if (vnni) {
         parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
             thread_local Buffer expanded;  // this worker's: two blocks' bits as bytes
@@ -156,9 +187,14 @@ void packed_int8(const PackedOneBit& p, const void* x, DType xdt, int64_t M, voi
 }  // namespace
 #endif
 
-void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt, Precision precision, PackedPath path) {
+void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
+                Precision precision, PackedPath path) {
 #if defined(__x86_64__)
+    if (!packable(p.bits, precision))
+        fail("cpu", "packed ", p.bits, "-bit weights take ",
+             p.bits == 1 ? "int8 or float32" : "int8", " activations on an AVX-512 VNNI / VBMI CPU");
+    if (p.bits > 1 && path != PackedPath::automatic)
+        fail("cpu", "packed ", p.bits, "-bit weights have one kernel: the path must be automatic");
     if (precision == Precision::float32) {
         if (path != PackedPath::automatic)
             fail("cpu", "packed 1-bit kernels with float32 activations have one path");
@@ -171,15 +207,12 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
                            std::min(kChunk, M - m0), static_cast<uint8_t*>(y) + m0 * p.N * ys, ydt);
         return;
     }
-    if (path == PackedPath::vnni && !packed_one_bit_available())
-        fail("cpu", "the packed 1-bit VNNI kernel needs AVX-512 VNNI and VBMI");
     const bool vnni = path == PackedPath::vnni ||
-                      (path == PackedPath::automatic && M >= kPackedVnniMinM &&
-                       packed_one_bit_available());
+                      (path == PackedPath::automatic && M >= kPackedVnniMinM);
     packed_int8(p, x, xdt, M, y, ydt, vnni);
 #else
     (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision, (void)path;
-    fail("cpu", "the packed 1-bit kernels need AVX-512 (see packed_one_bit_available)");
+    fail("cpu", "the packed kernels need AVX-512 (see packed_available)");
 #endif
 }
 

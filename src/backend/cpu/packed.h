@@ -1,12 +1,19 @@
-// Weights repacked at load time for the lookup-table (T-MAC style) 1-bit kernel.
+// Weights repacked at load time for the packed kernels: rows in blocks of 16 (the last block
+// padded with zero rows), one record per block and group, the 16 rows side by side so a 64-byte
+// line holds 16 rows x 4 bytes (dword lane r is row r). A record is the group's code lines, then
+// the 16 rows' scales, then their biases (absent in the symmetric form), in the scales' dtype.
 //
-// Layout: rows in blocks of 16 (the last block padded with zero rows), one record per block and
-// group: [g/32][16][4] bytes of bits (chunk c of 32 weights: row r's bytes 4c .. 4c+3 of the
-// group side by side, so a 64-byte chunk holds 16 rows x 32 weights and its dword lane r is row
-// r), then the 16 rows' scales, then their biases (absent in the symmetric form), in the scales'
-// dtype. A block's records are consecutive ([blocks][K/g] records); the lookup-table kernel reads
-// four blocks side by side, four streams (measured no slower than interleaving the four blocks'
-// records into one stream). The packed data take the bytes of the original (plus padding rows).
+// 1 bit: g/32 lines; line c holds the group's bits 32c .. 32c+31 of each row (byte t of a lane:
+// weights 32c + 8t .. 32c + 8t + 7), read by the lookup-table kernel (tmac_avx512.cpp) and the
+// VNNI prefill kernel (prefill_avx512_vnni.cpp).
+// 2, 4 and 8 bits (codes_avx512.cpp): g * bits / 32 lines; line l holds 32 / bits codes of each
+// row: bits [bits * q, bits * q + bits) of byte t are the code of weight l * 32 / bits + 4q + t, so
+// shifting the line right by bits * q and masking gives bytes that one vpdpbusd takes against
+// activations 4q .. 4q+3 of the line.
+//
+// A block's records are consecutive ([blocks][K/g] records); the kernels read four blocks side
+// by side, four streams (measured no slower than interleaving the four blocks' records into one
+// stream). The packed data take the bytes of the original (plus padding rows).
 #pragma once
 
 #include <cstdint>
@@ -17,9 +24,10 @@
 
 namespace onebit::cpu {
 
-struct PackedOneBit {
+struct PackedWeights {
     int64_t N = 0, K = 0;
     int group_size = 0;
+    int bits = 1;
     DType sdt = DType::float16;
     bool symmetric = false;    // biases are -scale / 2 and not stored
     int64_t group_stride = 0;  // bytes of one (block, group) record
@@ -31,26 +39,33 @@ struct PackedOneBit {
 };
 
 // Whether this CPU runs the packed kernels (AVX-512 with VNNI and VBMI: vpermb lookups and
-// vpdpbusd sums); elsewhere prepared 1-bit weights keep the original layout and its kernels.
-bool packed_one_bit_available();
+// vpdpbusd sums); elsewhere prepared weights keep the original layout and its kernels.
+bool packed_available();
+// Whether weights of `bits` are packed for activations of that precision: 1 bit for both
+// (int8 and float32 kernels), 2, 4 and 8 bits for int8 activations (float32 activations keep the
+// original layout), and only where packed_available().
+bool packable(int bits, Precision precision);
 
-// Repacks 1-bit weight [N, K/32] (uint32), scales and biases [N, K/g] of dtype sdt; biases
-// nullptr means the symmetric form. Inputs validated by the caller.
-PackedOneBit pack_one_bit(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
-                          int64_t N, int64_t K, int g);
+// Repacks weight [N, K * bits / 32] (uint32), scales and biases [N, K/g] of dtype sdt; biases
+// nullptr means the symmetric form. bits 1, 2, 4 or 8. Inputs validated by the caller.
+PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
+                           DType sdt, int64_t N, int64_t K, int g, int bits = 1);
 
-// Kernels for int8 activations over the packed layout: lookup tables of activation subset sums
-// (tmac_avx512.cpp, fastest for small M) and bits expanded to bytes for VNNI dot products
+// Kernels for int8 activations over the packed 1-bit layout: lookup tables of activation subset
+// sums (tmac_avx512.cpp, fastest for small M) and bits expanded to bytes for VNNI dot products
 // (prefill_avx512_vnni.cpp, large M). Both give bit-identical results. automatic picks by M.
+// Packed 2-, 4- and 8-bit weights have one kernel (codes_avx512.cpp) for every M: automatic.
 enum class PackedPath : uint8_t { automatic, lookup_table, vnni };
 // The smallest M for which automatic picks vnni (when the CPU has VNNI and VBMI).
 inline constexpr int64_t kPackedVnniMinM = 16;
 
 // y [M, N] (ydt) = x [M, K] (xdt) @ w_hat^T. Precision::int8: the numerics of
-// quant::qmm_t_int8_ref (same bound); Precision::float32: float tables of activation subset
-// sums, within FORMAT.md's float32 bound (path must be automatic). Splits row blocks over the
-// thread pool. Throws [cpu] when path names a kernel this CPU cannot run.
-void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
-                        DType ydt, Precision precision, PackedPath path = PackedPath::automatic);
+// quant::qmm_t_int8_ref (same bound); Precision::float32 (1 bit only): float tables of
+// activation subset sums, within FORMAT.md's float32 bound (path must be automatic). Each row of
+// the result is computed the same way whatever M is (batch invariant). Splits row blocks over the
+// thread pool. Throws [cpu] when path names a kernel this CPU cannot run or the precision is not
+// one the weights were packed for.
+void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
+                Precision precision, PackedPath path = PackedPath::automatic);
 
 }  // namespace onebit::cpu

@@ -17,16 +17,17 @@ inline __m512 load16(DType dt, const uint8_t* p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// One 16-row block of a packed matrix: its group records and the rows it holds.
+// One 16-row block of a packed matrix (any bits): its group records and the rows it holds.
 struct Block {
     const uint8_t* base;  // record of group 0
-    int64_t rows, ng, stride, g;
+    int64_t rows, ng, stride, g, code_bytes;
     size_t es;
     bool symmetric;
-    Block(const PackedOneBit& p, int64_t b, int group_size)
+    Block(const PackedWeights& p, int64_t b, int group_size)
         : ng(p.K / group_size),
           stride(p.group_stride),
           g(group_size),
+          code_bytes(2 * group_size * p.bits),
           es(dtype_size(p.sdt)),
           symmetric(p.symmetric) {
         base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
@@ -38,15 +39,15 @@ struct Block {
     const char* ahead(int64_t gi, int64_t off) const {
         return reinterpret_cast<const char*>(bits(gi) + off + 2048);
     }
-    __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + g * 2); }
+    __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + code_bytes); }
     // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)
     __m512 add_bias(DType dt, int64_t gi, __m512 s, float xsum_g, __m512 accb) const {
         if (!symmetric)
-            return _mm512_fmadd_ps(load16(dt, bits(gi) + g * 2 + 16 * es), _mm512_set1_ps(xsum_g),
+            return _mm512_fmadd_ps(load16(dt, bits(gi) + code_bytes + 16 * es), _mm512_set1_ps(xsum_g),
                                    accb);
         return _mm512_fmadd_ps(s, _mm512_set1_ps(-0.5f * xsum_g), accb);
     }
-    void store(const PackedOneBit& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
+    void store(const PackedWeights& p, int64_t b, int64_t m, __m512 v, void* y, DType ydt) const {
         alignas(64) float out[16];
         _mm512_store_ps(out, v);
         for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);

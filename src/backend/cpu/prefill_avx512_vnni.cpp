@@ -53,7 +53,7 @@ inline __m512i bcast4(const int8_t* p) {
 // Rows m0 .. m0+T-1 of y for blocks b .. b+NB-1 (NB = 1 or 2), from their expanded bits w (NB
 // consecutive [K/4][64] arrays): each activation broadcast feeds NB dot products.
 template <int G, int T, int NB>
-void tile(const PackedOneBit& p, const uint8_t* w, const int8_t* xq, const float* dx,
+void tile(const PackedWeights& p, const uint8_t* w, const int8_t* xq, const float* dx,
           const float* xsum, int64_t m0, int64_t b, void* y, DType ydt) {
     const int64_t K = p.K;
     const Block blk[2] = {Block(p, b, G), Block(p, NB > 1 ? b + 1 : b, G)};
@@ -91,7 +91,7 @@ void tile(const PackedOneBit& p, const uint8_t* w, const int8_t* xq, const float
 }
 
 template <int G, int T, int NB>
-void tail_tiles(int64_t rest, const PackedOneBit& p, const uint8_t* w, const int8_t* xq,
+void tail_tiles(int64_t rest, const PackedWeights& p, const uint8_t* w, const int8_t* xq,
                 const float* dx, const float* xsum, int64_t m0, int64_t b, void* y, DType ydt) {
     if constexpr (T > 0) {
         if (rest == T)
@@ -102,7 +102,7 @@ void tail_tiles(int64_t rest, const PackedOneBit& p, const uint8_t* w, const int
 }
 
 template <int G, int NB>
-void blocks_rows(const PackedOneBit& p, const int8_t* xq, const float* dx, const float* xsum,
+void blocks_rows(const PackedWeights& p, const int8_t* xq, const float* dx, const float* xsum,
                  int64_t M, int64_t b, void* y, DType ydt, uint8_t* scratch) {
     for (int j = 0; j < NB; ++j) {
         const Block blk(p, b + j, G);
@@ -116,7 +116,7 @@ void blocks_rows(const PackedOneBit& p, const int8_t* xq, const float* dx, const
 
 template <int G>
 struct Blocks {
-    static void run(const PackedOneBit& p, const int8_t* xq, const float* dx, const float* xsum,
+    static void run(const PackedWeights& p, const int8_t* xq, const float* dx, const float* xsum,
                     int64_t M, int64_t b0, int64_t b1, void* y, DType ydt, uint8_t* scratch) {
         int64_t b = b0;
         for (; b + 2 <= b1; b += 2) blocks_rows<G, 2>(p, xq, dx, xsum, M, b, y, ydt, scratch);
@@ -126,7 +126,7 @@ struct Blocks {
 
 }  // namespace
 
-void prefill_one_bit_avx512vnni(const PackedOneBit& p, const int8_t* xq, const float* dx,
+void prefill_one_bit_avx512vnni(const PackedWeights& p, const int8_t* xq, const float* dx,
                                 const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                                 DType ydt, uint8_t* scratch) noexcept {
     by_group<Blocks>(p.group_size, p, xq, dx, xsum, M, b0, b1, y, ydt, scratch);

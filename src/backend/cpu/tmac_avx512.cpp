@@ -34,7 +34,7 @@ namespace onebit::cpu {
 namespace {
 
 template <int NB, size_t... I>
-std::array<Block, NB> blocks_from(const PackedOneBit& p, int64_t b, int g,
+std::array<Block, NB> blocks_from(const PackedWeights& p, int64_t b, int g,
                                   std::index_sequence<I...>) {
     return {Block(p, b + static_cast<int64_t>(I), g)...};
 }
@@ -43,7 +43,7 @@ std::array<Block, NB> blocks_from(const PackedOneBit& p, int64_t b, int g,
 // has four 64-byte tables: [0] low and [1] high bytes of the subset sums of the even quads (quad
 // 8C + 2t at entries 16t .. 16t+15), [2] and [3] those of the odd quads (8C + 2t + 1).
 template <int G, int NB>
-void blocks_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, const float* xsum,
+void blocks_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, const float* xsum,
                  int64_t M, int64_t b, void* y, DType ydt) {
     constexpr int kChunks = G / 32;  // 64-byte chunks per group record
     const int64_t ng = p.K / G;
@@ -93,7 +93,7 @@ void blocks_rows(const PackedOneBit& p, const uint8_t* tables, const float* dx, 
 // float32 activations: tables of float subset sums (16 per quad, one zmm), looked up with
 // vpermps by the nibbles of 16 rows (dword lane r of a chunk is row r).
 template <int G>
-void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
+void block_rows_f32(const PackedWeights& p, const float* tables, const float* xsum, int64_t M,
                     int64_t b, void* y, DType ydt) {
     constexpr int kBytesPerGroup = G / 8;
     const Block blk(p, b, G);
@@ -136,7 +136,7 @@ void block_rows_f32(const PackedOneBit& p, const float* tables, const float* xsu
 
 template <int G>
 struct BlocksF32 {
-    static void run(const PackedOneBit& p, const float* tables, const float* xsum, int64_t M,
+    static void run(const PackedWeights& p, const float* tables, const float* xsum, int64_t M,
                     int64_t b0, int64_t b1, void* y, DType ydt) {
         for (int64_t b = b0; b < b1; ++b) block_rows_f32<G>(p, tables, xsum, M, b, y, ydt);
     }
@@ -144,7 +144,7 @@ struct BlocksF32 {
 
 template <int G>
 struct Blocks {
-    static void run(const PackedOneBit& p, const uint8_t* tables, const float* dx,
+    static void run(const PackedWeights& p, const uint8_t* tables, const float* dx,
                     const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) {
         int64_t b = b0;
         for (; b + 4 <= b1; b += 4) blocks_rows<G, 4>(p, tables, dx, xsum, M, b, y, ydt);
@@ -215,7 +215,7 @@ void tmac_tables_f32_avx512(const float* x, int64_t q0, int64_t q1, float* t) no
     }
 }
 
-void tmac_one_bit_f32_avx512(const PackedOneBit& p, const float* tables, const float* xsum,
+void tmac_one_bit_f32_avx512(const PackedWeights& p, const float* tables, const float* xsum,
                              int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept {
     by_group<BlocksF32>(p.group_size, p, tables, xsum, M, b0, b1, y, ydt);
 }
@@ -254,7 +254,7 @@ void tmac_tables_avx512(const int8_t* xq, int64_t q0, int64_t q1, uint8_t* t) no
     }
 }
 
-void tmac_one_bit_avx512(const PackedOneBit& p, const uint8_t* tables, const float* dx,
+void tmac_one_bit_avx512(const PackedWeights& p, const uint8_t* tables, const float* dx,
                          const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                          DType ydt) noexcept {
     by_group<Blocks>(p.group_size, p, tables, dx, xsum, M, b0, b1, y, ydt);
