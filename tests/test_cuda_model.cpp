@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "engine/generate.h"
 #include "model/model.h"
+#include "ops/nn.h"
 #include "model_fixtures.h"
 #include "tokenizer/tokenizer.h"
 
@@ -103,6 +104,14 @@ TEST(CudaModel, LogitsMatchTheCpu) {
             const std::vector<float>& batched = cs.int8 ? lgpu : lcpu;
             std::vector<float> row(batched.begin() + i * V, batched.begin() + (i + 1) * V);
             EXPECT_LE(rel_diff(row, one), cs.int8 ? 0.0 : 2e-3) << "decode position " << i;
+        }
+        // the greedy choice made on the device is nn::argmax of the same step's logits
+        model::KVCache ca(64, mg.config()), cb(64, mg.config());
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const std::span<const int32_t> tok(&ids[i], 1);
+            mg.forward(tok, ca, one);
+            EXPECT_EQ(mg.forward_greedy(tok, cb), nn::argmax(one.data(), int64_t(one.size())))
+                << "greedy at position " << i;
         }
     }
 }

@@ -113,6 +113,33 @@ TEST(CudaNn, RmsNormSiluMulAdd) {
     }
 }
 
+// The device's greedy choice is ops' nn::argmax, row by row: random rows (a vocabulary not a
+// multiple of the block), equal maxima far apart, NaNs first and elsewhere, all -inf, all NaN.
+TEST(CudaNn, ArgmaxRowsIsTheCpuRule) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const float nan = std::nanf(""), inf = INFINITY;
+    for (int64_t n : {int64_t(1), int64_t(300), int64_t(151936)}) {
+        const int64_t rows = 8;
+        std::vector<float> x = normal(rows * n, rng, 3.0f);
+        if (n > 1) {
+            x[1 * n + n - 1] = 50.0f, x[1 * n + n / 2] = 50.0f;  // equal maxima: the first wins
+            x[2 * n] = nan;                                       // NaN first: 0
+            for (int64_t i = 0; i < n; i += 7) x[3 * n + i] = nan;  // NaNs passed over
+            for (int64_t i = 0; i < n; ++i) x[4 * n + i] = -inf;
+            for (int64_t i = 0; i < n; ++i) x[5 * n + i] = nan;
+            x[6 * n + n - 1] = inf, x[6 * n + 1] = inf;
+        }
+        std::vector<int32_t> want(rows);
+        for (int64_t r = 0; r < rows; ++r) want[r] = nn::argmax(x.data() + r * n, n);
+        cuda::Buffer dx = upload(x), dy = poisoned(rows * 4);
+        cuda::nn::argmax_rows(static_cast<float*>(dx.data()), rows, n, static_cast<int32_t*>(dy.data()));
+        EXPECT_EQ(download<int32_t>(dy, rows), want) << "n " << n;
+    }
+}
+
 TEST(CudaNn, RopeMatchesTheCpu) {
     REQUIRE_GPU();
     std::mt19937 rng(std::random_device{}());

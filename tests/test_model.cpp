@@ -146,10 +146,11 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
         const model::Model m = model::Model::load(dir.string(), opts);
         const int64_t vocab = m.config().vocab_size;
         const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5, 61, 77, 8}};
-        std::vector<model::KVCache> alone, together;
+        std::vector<model::KVCache> alone, together, greedy;
         for (size_t s = 0; s < prompts.size(); ++s) {
             alone.emplace_back(32, m.config());
             together.emplace_back(32, m.config());
+            greedy.emplace_back(32, m.config());
         }
         std::vector<float> expect, got, one;
         // Step 0 prefills every prompt together, steps 1..5 decode one token each.
@@ -166,9 +167,17 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
             ASSERT_EQ(got.size(), expect.size());
             ASSERT_EQ(0, std::memcmp(got.data(), expect.data(), got.size() * sizeof(float)))
                 << dir << " int8 " << int8 << " step " << step;
+            // the greedy forward chooses what argmax of the logits chooses
+            std::vector<model::Model::SequenceInput> in_g;
+            for (size_t s = 0; s < prompts.size(); ++s) in_g.push_back({next[s], &greedy[s]});
+            std::vector<int32_t> chosen;
+            m.forward_batch_greedy(in_g, chosen);
+            ASSERT_EQ(chosen.size(), prompts.size());
             for (size_t s = 0; s < prompts.size(); ++s) {
                 EXPECT_EQ(together[s].length, alone[s].length);
                 next[s] = {sampling::argmax(std::span<const float>(&got[s * vocab], vocab))};
+                EXPECT_EQ(chosen[s], next[s][0]) << "sequence " << s << " step " << step;
+                EXPECT_EQ(greedy[s].length, alone[s].length);
             }
         }
     }
@@ -298,12 +307,26 @@ TEST(NN, OpsAgainstFloat64) {
     }
 }
 
+// The greedy choice: the first of equal maxima; NaNs passed over unless the first value is one.
+TEST(NN, ArgmaxRule) {
+    const float nan = std::nanf(""), inf = INFINITY;
+    auto am = [](std::vector<float> v) { return nn::argmax(v.data(), static_cast<int64_t>(v.size())); };
+    EXPECT_EQ(am({0.1f, 2.0f, 2.0f, -1.0f}), 1);
+    EXPECT_EQ(am({-inf, -inf, -3.0f}), 2);
+    EXPECT_EQ(am({-inf, -inf}), 0);
+    EXPECT_EQ(am({1.0f, nan, 3.0f, nan}), 2);
+    EXPECT_EQ(am({nan, 5.0f, 7.0f}), 0);
+    EXPECT_EQ(am({-1.0f, inf, inf}), 1);
+    EXPECT_EQ(am({4.0f}), 0);
+}
+
 TEST(Sampler, GreedySeededAndValidated) {
     std::vector<float> logits = {0.1f, 2.0f, 2.0f, -1.0f};
     sampling::SamplerParams p;
     p.temperature = 0;
     sampling::Sampler greedy(p);
     EXPECT_EQ(greedy.sample(logits, {}), 1);  // the first of equal maxima
+    EXPECT_TRUE(greedy.greedy());
     p.temperature = 1.0f;
     p.top_k = 0, p.top_p = 1.0f, p.min_p = 0;
     p.seed = 123;
@@ -325,6 +348,8 @@ TEST(Sampler, GreedySeededAndValidated) {
     // Repetition penalty pushes a repeated token below the other maximum.
     p.top_k = 0, p.temperature = 0, p.repeat_penalty = 2.0f;
     sampling::Sampler rep(p);
+    EXPECT_FALSE(rep.greedy());  // the penalty changes the logits before the choice
+    EXPECT_FALSE(topk.greedy());
     l = logits;
     const int32_t hist[1] = {1};
     EXPECT_EQ(rep.sample(l, hist), 2);

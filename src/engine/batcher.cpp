@@ -191,10 +191,18 @@ void Batcher::decode_step() {
             in.push_back({std::span<const int32_t>(&*s->next, 1), &s->cache});
         }
     if (active.empty()) return;
+    // When every sequence decodes greedily the model makes the choices (on the GPU: no logits
+    // copied back).
+    bool greedy = true;
+    for (Slot* s : active) greedy = greedy && s->job->seq->greedy();
     std::vector<float> logits;
+    std::vector<int32_t> chosen;
     const auto t0 = Clock::now();
     try {
-        model_.forward_batch(in, logits);
+        if (greedy)
+            model_.forward_batch_greedy(in, chosen);
+        else
+            model_.forward_batch(in, logits);
     } catch (const std::exception& e) {
         for (Slot* s : active) {
             s->job->seq->abort("error", e.what());
@@ -212,7 +220,8 @@ void Batcher::decode_step() {
     for (size_t i = 0; i < active.size(); ++i) {
         Slot& s = *active[i];
         s.cached.push_back(*s.next);
-        s.next = s.job->seq->accept(std::span<float>(&logits[i * vocab], static_cast<size_t>(vocab)));
+        s.next = greedy ? s.job->seq->accept_greedy(chosen[i])
+                        : s.job->seq->accept(std::span<float>(&logits[i * vocab], static_cast<size_t>(vocab)));
         if (!s.next) finish(s);
     }
 }

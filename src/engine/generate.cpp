@@ -29,20 +29,27 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
     if (seq.done()) return seq.stats();
     model::KVCache cache(capacity, model.config());
     std::vector<float> logits;
+    // Greedy decoding lets the model choose each token (on the GPU: no logits copied back).
+    const bool greedy = seq.greedy();
+    int32_t chosen = 0;
+    auto run = [&](std::span<const int32_t> tokens) {
+        if (greedy)
+            chosen = model.forward_greedy(tokens, cache);
+        else
+            model.forward(tokens, cache, logits);
+    };
     const auto t0 = std::chrono::steady_clock::now();
     const size_t batch = static_cast<size_t>(std::max<int64_t>(1, o.prefill_batch));
-    for (size_t i = 0; i < prompt.size(); i += batch) {
-        const size_t n = std::min(prompt.size() - i, batch);
-        model.forward(std::span<const int32_t>(prompt.data() + i, n), cache, logits);
-    }
+    for (size_t i = 0; i < prompt.size(); i += batch)
+        run(std::span<const int32_t>(prompt.data() + i, std::min(prompt.size() - i, batch)));
     GenerateStats& st = seq.stats();
     st.prefill_s = seconds_since(t0);
     const auto t1 = std::chrono::steady_clock::now();
     for (;;) {
-        const std::optional<int32_t> next = seq.accept(logits);
+        const std::optional<int32_t> next = greedy ? seq.accept_greedy(chosen) : seq.accept(logits);
         if (st.generated_tokens <= 1 && st.first_token_s == 0) st.first_token_s = st.prefill_s + seconds_since(t1);
         if (!next) break;
-        model.forward(std::span<const int32_t>(&*next, 1), cache, logits);
+        run(std::span<const int32_t>(&*next, 1));
     }
     st.decode_s = seconds_since(t1);
     return st;

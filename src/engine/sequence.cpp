@@ -80,11 +80,20 @@ void logprobs(std::span<const float> logits, int32_t id, int k, TokenEvent& ev) 
 
 std::optional<int32_t> Sequence::accept(std::span<float> logits) {
     if (done()) return std::nullopt;
-    TokenEvent ev;
     std::vector<float> raw;
     if (options_.top_logprobs >= 0) raw.assign(logits.begin(), logits.end());
     const std::span<const int32_t> generated(history_.data() + prompt_.size(), history_.size() - prompt_.size());
-    const int32_t next = sampler_.sample(logits, history_, generated);
+    return take(sampler_.sample(logits, history_, generated), raw);
+}
+
+std::optional<int32_t> Sequence::accept_greedy(int32_t id) {
+    if (done()) return std::nullopt;
+    if (!greedy()) fail("generate", "accept_greedy on a sequence that samples");
+    return take(id, {});
+}
+
+std::optional<int32_t> Sequence::take(int32_t next, std::span<const float> raw) {
+    TokenEvent ev;
     const auto& eos = model_.eos_ids();
     if (!options_.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
         end("eos");

@@ -69,6 +69,12 @@ class Sequence {
     // Takes the logits [vocab] of the last position fed (modified), samples the next token and
     // streams its text. Returns the token to feed next, or nothing when the sequence has ended.
     std::optional<int32_t> accept(std::span<float> logits);
+    // Whether the next token is the greedy choice of the raw logits (temperature 0, no penalties,
+    // no log-probabilities asked for), so the caller may let the model choose it
+    // (Model::forward_greedy: on the GPU no logits are copied) and pass it to accept_greedy.
+    bool greedy() const { return sampler_.greedy() && options_.top_logprobs < 0; }
+    // accept() for the token such a greedy choice made.
+    std::optional<int32_t> accept_greedy(int32_t id);
     // Ends the sequence early ("cancelled", "error" with its message); held-back text is dropped.
     void abort(const std::string& reason, const std::string& error = {});
     bool done() const { return !stats_.stop_reason.empty(); }
@@ -78,6 +84,9 @@ class Sequence {
     const std::vector<int32_t>& history() const { return history_; }
 
   private:
+    // Records next as the sequence's token, streams its text; raw: the logits for the
+    // log-probabilities (empty: none asked for).
+    std::optional<int32_t> take(int32_t next, std::span<const float> raw);
     void end(const std::string& reason);
     const model::Model& model_;
     const tok::Tokenizer& tokenizer_;

@@ -146,7 +146,7 @@ struct DeviceModel {
     DeviceLinear lm_head;
     // Activations for up to `rows` tokens, grown on demand (at least 64: a decode batch).
     int64_t rows = 0;
-    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits;
+    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits, chosen;  // chosen: greedy ids
     // Per row, uploaded together each call: ids, positions (int32), then the row's cache
     // pointers for keys and values (what nn::CacheRows reads).
     cuda::Buffer meta;
@@ -193,7 +193,7 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
 }
 
 void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
-                    std::vector<float>& logits, bool all_logits) {
+                    std::vector<float>& logits, bool all_logits, std::vector<int32_t>* greedy) {
     DeviceModel& D = *m.device;
     const ModelConfig& c = m.config;
     const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads,
@@ -217,7 +217,7 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
         auto f = [&](int64_t n) { return cuda::Buffer(size_t(D.rows * n) * 4); };
         D.x = f(d), D.x2 = f(d), D.h = f(d), D.q = f(nh * hd), D.k = f(nkv * hd), D.v = f(nkv * hd);
         D.att = f(nh * hd), D.o = f(d), D.g = f(ff), D.u = f(ff), D.meta = f(6);
-        D.logits = f(V);
+        D.logits = f(V), D.chosen = f(1);
     }
     // [ids t][positions t] int32, then [k pointers t][v pointers t]
     std::vector<int32_t> meta(size_t(6 * D.rows));
@@ -358,6 +358,14 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
         work();
     }
     for (const Model::SequenceInput& s : seqs) s.cache->length += static_cast<int64_t>(s.tokens.size());
+    if (greedy) {
+        auto* ids = static_cast<int32_t*>(D.chosen.data());
+        cuda::nn::argmax_rows(static_cast<const float*>(D.logits.data()), rows, V, ids);
+        greedy->resize(static_cast<size_t>(rows));
+        cuda::synchronize();
+        D.chosen.download(greedy->data(), greedy->size() * 4);
+        return;
+    }
     logits.resize(static_cast<size_t>(rows * V));
     cuda::synchronize();
     D.logits.download(logits.data(), logits.size() * 4);

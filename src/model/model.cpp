@@ -111,6 +111,24 @@ void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector
 
 void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
                           bool all_logits) const {
+    run(seqs, logits, all_logits, nullptr);
+}
+
+int32_t Model::forward_greedy(std::span<const int32_t> tokens, KVCache& cache) const {
+    const SequenceInput seq{tokens, &cache};
+    std::vector<int32_t> ids;
+    forward_batch_greedy(std::span<const SequenceInput>(&seq, 1), ids);
+    return ids[0];
+}
+
+void Model::forward_batch_greedy(std::span<const SequenceInput> seqs,
+                                 std::vector<int32_t>& ids) const {
+    std::vector<float> logits;
+    run(seqs, logits, false, &ids);
+}
+
+void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits, bool all_logits,
+                std::vector<int32_t>* greedy) const {
     const Impl& m = *impl_;
     const ModelConfig& c = m.config;
     if (seqs.empty()) fail("model", "forward needs at least one sequence");
@@ -143,12 +161,17 @@ void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float
         bool decode_batch = true;
         for (const SequenceInput& s : seqs)
             decode_batch = decode_batch && s.tokens.size() == 1 && s.cache->capacity == seqs[0].cache->capacity;
-        if (decode_batch || seqs.size() == 1) return forward_device(m, seqs, logits, all_logits);
+        if (decode_batch || seqs.size() == 1)
+            return forward_device(m, seqs, logits, all_logits, greedy);
         std::vector<float> part;
+        std::vector<int32_t> chosen;
         logits.clear();
+        if (greedy) greedy->clear();
         for (const SequenceInput& s : seqs) {
-            forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits);
-            logits.insert(logits.end(), part.begin(), part.end());
+            forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits,
+                           greedy ? &chosen : nullptr);
+            if (greedy) greedy->insert(greedy->end(), chosen.begin(), chosen.end());
+            else logits.insert(logits.end(), part.begin(), part.end());
         }
         return;
     }
@@ -207,6 +230,11 @@ void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float
     nn::rms_norm(last.data(), m.final_norm.data(), nr, d, eps, h.data());
     logits.resize(static_cast<size_t>(nr * c.vocab_size));
     m.lm_head.forward(h.data(), nr, logits.data());
+    if (greedy) {
+        greedy->resize(static_cast<size_t>(nr));
+        for (int64_t i = 0; i < nr; ++i)
+            (*greedy)[i] = nn::argmax(logits.data() + i * c.vocab_size, c.vocab_size);
+    }
 }
 
 }  // namespace onebit::model

@@ -89,10 +89,19 @@ class Model {
     void forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
                        bool all_logits = false) const;
 
+    // forward / forward_batch followed by the greedy choice (nn::argmax) for each
+    // sequence's last token: on the GPU the choice is made there and only the ids come back, not
+    // the logits (600 KB a token for a Qwen3 vocabulary). ids: one per sequence.
+    int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache) const;
+    void forward_batch_greedy(std::span<const SequenceInput> seqs, std::vector<int32_t>& ids) const;
+
     struct Impl;
 
   private:
     explicit Model(std::unique_ptr<Impl> impl);
+    // forward_batch; greedy (not null): the ids of the returned rows instead of their logits.
+    void run(std::span<const SequenceInput> seqs, std::vector<float>& logits, bool all_logits,
+             std::vector<int32_t>* greedy) const;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -31,5 +31,8 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
 
 // out [n] = silu(gate) * up.
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+// The greedy choice over x [n] (n >= 1): the first index of the largest value (a NaN is never
+// larger, so NaNs are passed over unless x[0] is one: then 0).
+int32_t argmax(const float* x, int64_t n);
 
 }  // namespace onebit::nn

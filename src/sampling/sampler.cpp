@@ -6,14 +6,12 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "ops/nn.h"
 
 namespace onebit::sampling {
 
 int32_t argmax(std::span<const float> logits) {
-    int32_t best = 0;
-    for (size_t i = 1; i < logits.size(); ++i)
-        if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
-    return best;
+    return nn::argmax(logits.data(), static_cast<int64_t>(logits.size()));
 }
 
 Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
@@ -27,6 +25,11 @@ Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
         fail("sampling", "presence penalty ", p.presence_penalty, " must be in [-2, 2]");
     if (!(p.frequency_penalty >= -2 && p.frequency_penalty <= 2))
         fail("sampling", "frequency penalty ", p.frequency_penalty, " must be in [-2, 2]");
+}
+
+bool Sampler::greedy() const {
+    return p_.temperature == 0 && (p_.repeat_penalty == 1.0f || p_.repeat_last_n == 0) &&
+           p_.presence_penalty == 0 && p_.frequency_penalty == 0;
 }
 
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history,

@@ -32,6 +32,8 @@ class Sampler {
     // generated: the generated ones (for the presence and frequency penalties).
     int32_t sample(std::span<float> logits, std::span<const int32_t> history,
                    std::span<const int32_t> generated = {});
+    // Whether sample() is argmax of the logits as given: temperature 0 and no penalties.
+    bool greedy() const;
 
   private:
     SamplerParams p_;
@@ -39,6 +41,7 @@ class Sampler {
     std::vector<std::pair<float, int32_t>> cand_;
 };
 
+// nn::argmax over logits (non-empty).
 int32_t argmax(std::span<const float> logits);
 
 }  // namespace onebit::sampling

@@ -1,7 +1,8 @@
 // `onebit bench model`: llama-bench's pp512 / tg128 on a model folder or on a synthetic 1-bit
 // g128 checkpoint with Bonsai's real shapes (random symmetric weights: every bias -scale / 2).
 //   pp512   prefill 512 tokens from an empty cache (batches of --ubatch, default 512), tokens per second
-//   tg128   128 single-token forwards from an empty cache, tokens per second
+//   tg128   128 single-token forwards from an empty cache, each with its greedy choice (made on
+//           the GPU for --device cuda), tokens per second
 // Also: weight bytes read per token, the machine's read bandwidth measured in the same run, and
 // the bandwidth bound on tg (bandwidth / bytes per token).
 #include <chrono>
@@ -79,7 +80,9 @@ void run_model_bench(const ModelBenchOptions& o) {
     auto tg = [&] {
         model::KVCache cache(640, c);
         const double t0 = now();
-        for (int i = 0; i < 128; ++i) m.forward(std::span<const int32_t>(&prompt[i], 1), cache, logits);
+        // each step makes its greedy choice, as greedy generation does (on the GPU there, so
+        // no logits are copied back); the next token fed is the prompt's, not the choice
+        for (int i = 0; i < 128; ++i) m.forward_greedy(std::span<const int32_t>(&prompt[i], 1), cache);
         return 128 / (now() - t0);
     };
     struct Row {

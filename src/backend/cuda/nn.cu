@@ -1,6 +1,7 @@
 // The forward pass's other kernels (nn.h): plain and correct first; each follows ops/nn.cpp's
 // arithmetic in float32, with block-level reductions in a fixed order.
 #include <cmath>
+#include <cstdint>
 
 #include "backend/cuda/internal.h"
 #include "backend/cuda/reduce.cuh"
@@ -143,6 +144,38 @@ __global__ void add_kernel(float* x, const float* y, int64_t n) {
     if (i < n) x[i] += y[i];
 }
 
+// (value, index) of the better candidate: larger value, then smaller index; index -1 is none.
+__device__ __forceinline__ void better_of(float& v, int& i, float ov, int oi) {
+    if (oi >= 0 && (i < 0 || ov > v || (ov == v && oi < i))) v = ov, i = oi;
+}
+
+// Block (1024 threads) per row: each thread keeps the first largest non-NaN value of its stride,
+// then a warp and a block reduction of (value, index) pairs.
+__global__ void argmax_kernel(const float* x, int64_t n, int32_t* out) {
+    wait_for_prior_grids();
+    __shared__ float sv[32];
+    __shared__ int si[32];
+    const float* r = x + blockIdx.x * n;
+    float v = 0.0f;
+    int idx = -1;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        const float c = r[j];
+        if (!isnan(c) && (idx < 0 || c > v)) v = c, idx = int(j);
+    }
+    for (int o = 16; o; o >>= 1)
+        better_of(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    if (lane == 0) sv[warp] = v, si[warp] = idx;
+    __syncthreads();
+    if (warp) return;
+    const int warps = blockDim.x / 32;
+    v = lane < warps ? sv[lane] : 0.0f;
+    idx = lane < warps ? si[lane] : -1;
+    for (int o = 16; o; o >>= 1)
+        better_of(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    if (lane == 0) out[blockIdx.x] = idx < 0 || isnan(r[0]) ? 0 : idx;
+}
+
 // Warp per (output n, activation row m): lanes stride over k, a fixed warp-tree reduction.
 __global__ void linear_dense_kernel(const float* x, int64_t m, int64_t k, const void* w, DType wdt,
                                     int64_t n, float* y) {
@@ -251,6 +284,13 @@ void add(float* x, const float* y, int64_t n) {
     if (n == 0) return;
     launch_dependent(add_kernel, blocks_for(n), kThreads, 0, x, y, n);
     check_launch("add");
+}
+
+void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out) {
+    if (rows == 0) return;
+    if (n <= 0 || n > INT32_MAX) fail("cuda", "argmax over ", n, " values per row");
+    launch_dependent(argmax_kernel, dim3(static_cast<unsigned>(rows)), 1024, 0, x, n, out);
+    check_launch("argmax_rows");
 }
 
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,

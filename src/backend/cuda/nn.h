@@ -50,6 +50,10 @@ void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* po
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 // x [n] += y [n].
 void add(float* x, const float* y, int64_t n);
+// out [rows] (int32, device) = per row of x [rows, n] the greedy choice with ops' nn::argmax
+// rule: the first index of the largest value, NaN never chosen (index 0 when x[0] is NaN or
+// every value is).
+void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out);
 // y [m, n] = x [m, k] w^T, w a dense float matrix [n, k] of dtype wdt.
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
                   float* y);

@@ -73,7 +73,6 @@ template <int MB, bool SYM, typename ST>
 __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
                       const float2* dxs, int64_t M, Segments out, DType ydt) {
-    wait_for_prior_grids();
     __shared__ float part[kWarps][MB][16];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
     const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
@@ -101,7 +100,13 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
             k.sv = __ldg(reinterpret_cast<const uint2*>(r + kWordBytes) + lane);
         return k;
     };
+    // The weights are constant, so they need not wait for the kernel that made the activations:
+    // this warp's first record is loaded, and its later ones prefetched into L2, while that
+    // kernel may still run (programmatic dependent launch); only then the wait.
     Chunk next = warp < C ? load(warp) : Chunk{};
+    for (int c = warp + kWarps; c < C; c += kWarps)
+        for (int64_t off = lane * 128; off < R; off += 32 * 128) prefetch_l2(rec + c * R + off);
+    wait_for_prior_grids();
     for (int c = warp; c < C; c += kWarps) {
         const Chunk cur = next;
         if (c + kWarps < C) next = load(c + kWarps);
