@@ -127,7 +127,10 @@ double time_packed(const std::vector<cpu::PackedWeights>& packed, const Tensor& 
 void run_bench(const BenchOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     const size_t llc = cpu::llc_bytes();
-    const double bw = cpu::measure_read_bandwidth_gbps(std::max<size_t>(512u << 20, 16 * llc));
+    // The read bandwidth is measured again before each shape's cases (this VM's varies by tens
+    // of percent within minutes), so each fraction divides by a figure taken beside it.
+    const size_t bw_bytes = std::max<size_t>(512u << 20, 16 * llc);
+    double bw = cpu::measure_read_bandwidth_gbps(bw_bytes);
     const double peak = cpu::measure_fma_peak_gflops();
     const cpu::Isa isa = cpu::active_isa();
     if (!o.json)
@@ -174,6 +177,9 @@ void run_bench(const BenchOptions& o) {
                                                        DType::float16, shape.n, shape.k,
                                                        o.group_size, bits));
             const double bytes = weight_bytes(shape.n, shape.k, bits, o.group_size, o.symmetric);
+            bw = cpu::measure_read_bandwidth_gbps(bw_bytes);
+            if (!o.json) std::printf("read bandwidth before %s %lldx%lld: %.1f GB/s\n", shape.model,
+                                     static_cast<long long>(shape.n), static_cast<long long>(shape.k), bw);
             for (int64_t m : o.ms) {
                 Tensor x(DType::float32, {m, shape.k}), y(DType::float32, {m, shape.n});
                 std::normal_distribution<float> nd;
