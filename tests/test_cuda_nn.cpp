@@ -185,7 +185,9 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         int64_t t, past, n_head, n_kv, d;
     };
     for (Case c : {Case{1, 0, 4, 2, 64}, Case{1, 300, 16, 8, 128}, Case{7, 20, 6, 2, 128},
-                   Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}, Case{3, 40, 5, 1, 128}}) {
+                   Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}, Case{3, 40, 5, 1, 128},
+                   Case{5, 30, 32, 8, 128}, Case{3, 10, 8, 1, 64}, Case{300, 10, 8, 2, 64},
+                   Case{160, 0, 32, 4, 128}}) {
         SCOPED_TRACE(::testing::Message() << "t " << c.t << " past " << c.past << " heads "
                                           << c.n_head << "/" << c.n_kv << " d " << c.d);
         const int64_t capacity = c.past + c.t + 3, width = c.n_kv * c.d, layers = 2;
@@ -218,7 +220,17 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         cuda::nn::attention(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
                             static_cast<const int32_t*>(dp.data()), capacity,
                             static_cast<float*>(dout.data()), 1.0f / std::sqrt(float(c.d)));
-        expect_close(download<float>(dout, want.size()), want, c.d, 1e-5, "attention");
+        const std::vector<float> got = download<float>(dout, want.size());
+        expect_close(got, want, c.d, 1e-5, "attention");
+        // the heads of a KV head share a block (t of 160 and 300 here) only while their scores
+        // fit in shared memory: a capacity of 2^15 positions leaves a block per head, same bits
+        cuda::Buffer dout1 = poisoned(want.size() * 4);
+        cuda::nn::attention(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
+                            static_cast<const int32_t*>(dp.data()), int64_t(1) << 15,
+                            static_cast<float*>(dout1.data()), 1.0f / std::sqrt(float(c.d)));
+        const std::vector<float> got1 = download<float>(dout1, want.size());
+        ASSERT_EQ(std::memcmp(got.data(), got1.data(), got.size() * 4), 0)
+            << "shared-block and block-per-head attention differ";
         if (c.d != 128) continue;
         // fused with the packing of its output: the same packed activations as packing the
         // output afterwards (bit for bit through a packed matmul), and the same output

@@ -68,59 +68,116 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
     v[j + half] = b * cs + a * sn;
 }
 
-// Block per (query token s, head h): scores over cache rows 0 .. positions[s] in shared memory
-// (a warp per row, its loads coalesced), softmax (max subtracted), then each thread sums its
-// output dimensions over the rows.
+// Block per (query token s, group of G heads sharing KV head kvh): per head, scores over cache
+// rows 0 .. positions[s] in shared memory (a warp per row, its loads coalesced and shared by the G
+// heads), softmax (max subtracted), then each thread sums its output dimensions over the rows
+// (each value row read once for the G heads). Every head's arithmetic is the same whatever G is
+// (the same per-lane order, trees and thread split), so G = 1 and G > 1 give the same bits.
 // With planes (head_dim 128: a head's output is one group of the packed layout), the block also
-// packs its head's output as pack_activations would, and the last head's block zeroes the
+// packs its heads' outputs as pack_activations would, and the last head's block zeroes the
 // padding groups up to the 512-k chunk.
+template <int G>
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
                                  CacheRows cache, const int32_t* positions, float* out,
                                  float scale, uint32_t* planes, float2* dxs, int64_t C) {
     wait_for_prior_grids();
-    extern __shared__ float smem[];  // [d] query, then [len] scores
+    extern __shared__ float smem[];  // [G][d] queries, then [G][len] scores
     __shared__ float scratch[32];
-    const int64_t s = blockIdx.x, h = blockIdx.y, kvh = h / (n_head / n_kv);
+    const int64_t s = blockIdx.x, h0 = blockIdx.y * int64_t(G), kvh = h0 / (n_head / n_kv);
     const int64_t len = int64_t(positions[s]) + 1;
     const float* k_cache = cache.k[s] + cache.offset;
     const float* v_cache = cache.v[s] + cache.offset;
     float* qs = smem;
-    float* sc = smem + d;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) qs[i] = q[(s * n_head + h) * d + i];
+    float* sc = smem + G * d;
+    for (int64_t i = threadIdx.x; i < G * d; i += blockDim.x) qs[i] = q[(s * n_head + h0) * d + i];
     __syncthreads();
     // a warp per key row: lane l sums components l, l + 32, ... in order, then a fixed warp tree
     const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
-    float mx = -INFINITY;
-    for (int64_t j = threadIdx.x / 32; j < len; j += warps) {
-        const float* kr = k_cache + (j * n_kv + kvh) * d;
-        float dot = 0.0f;
-        for (int64_t i = lane; i < d; i += 32) dot = __fmaf_rn(qs[i], kr[i], dot);
-        for (int o = 16; o; o >>= 1) dot = __fadd_rn(dot, __shfl_xor_sync(0xffffffffu, dot, o));
-        if (lane == 0) sc[j] = dot * scale;
-        mx = fmaxf(mx, dot * scale);
+    float mx[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) mx[g] = -INFINITY;
+    // four rows a warp at a time (their loads in flight together), each summed as above
+    constexpr int kRows = 4;
+    for (int64_t j0 = threadIdx.x / 32; j0 < len; j0 += kRows * warps) {
+        float dot[kRows][G];
+        const float* kr[kRows];
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            const int64_t j = j0 + r * warps;
+            kr[r] = k_cache + ((j < len ? j : j0) * n_kv + kvh) * d;
+#pragma unroll
+            for (int g = 0; g < G; ++g) dot[r][g] = 0.0f;
+        }
+        for (int64_t i = lane; i < d; i += 32) {
+            float kv[kRows];
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) kv[r] = kr[r][i];
+#pragma unroll
+            for (int r = 0; r < kRows; ++r)
+#pragma unroll
+                for (int g = 0; g < G; ++g) dot[r][g] = __fmaf_rn(qs[g * d + i], kv[r], dot[r][g]);
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            const int64_t j = j0 + r * warps;
+            if (j >= len) break;  // the same for the whole warp
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                float v = dot[r][g];
+                for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+                if (lane == 0) sc[g * len + j] = v * scale;
+                mx[g] = fmaxf(mx[g], v * scale);
+            }
+        }
     }
-    mx = block_max(mx, scratch);  // its barrier also publishes the scores
-    float sum = 0.0f;
-    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
-        sc[j] = expf(sc[j] - mx);
-        sum += sc[j];
+    float inv[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+        const float m = block_max(mx[g], scratch);  // its barrier also publishes the scores
+        float sum = 0.0f;
+        for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
+            sc[g * len + j] = expf(sc[g * len + j] - m);
+            sum += sc[g * len + j];
+        }
+        inv[g] = 1.0f / block_sum(sum, scratch);  // ends with a barrier: every score is written
     }
-    sum = block_sum(sum, scratch);  // ends with a barrier: every score is written
-    const float inv = 1.0f / sum;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-        float acc = 0.0f;
-        for (int64_t j = 0; j < len; ++j) acc = __fmaf_rn(sc[j], v_cache[(j * n_kv + kvh) * d + i], acc);
-        out[(s * n_head + h) * d + i] = acc * inv;
-        if (planes) qs[i] = acc * inv;  // the query is no longer read
+        float acc[G];
+#pragma unroll
+        for (int g = 0; g < G; ++g) acc[g] = 0.0f;
+        // rows in the same order, 8 value loads in flight at a time
+        int64_t j = 0;
+        for (; j + 8 <= len; j += 8) {
+            float v[8];
+#pragma unroll
+            for (int u = 0; u < 8; ++u) v[u] = v_cache[((j + u) * n_kv + kvh) * d + i];
+#pragma unroll
+            for (int u = 0; u < 8; ++u)
+#pragma unroll
+                for (int g = 0; g < G; ++g)
+                    acc[g] = __fmaf_rn(sc[g * len + j + u], v[u], acc[g]);
+        }
+        for (; j < len; ++j) {
+            const float v = v_cache[(j * n_kv + kvh) * d + i];
+#pragma unroll
+            for (int g = 0; g < G; ++g) acc[g] = __fmaf_rn(sc[g * len + j], v, acc[g]);
+        }
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            out[(s * n_head + h0 + g) * d + i] = acc[g] * inv[g];
+            if (planes) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
+        }
     }
     if (!planes) return;
     __syncthreads();
-    if (threadIdx.x >= 32) return;
     const int64_t K = n_head * d;
-    pack_group_of(K, lane, s, C, h, planes, dxs, [&](int64_t i) { return qs[i - h * d]; });
-    if (h == n_head - 1)
-        for (int64_t G = n_head; G < 4 * C; ++G)
-            pack_group_of(K, lane, s, C, G, planes, dxs, [](int64_t) { return 0.0f; });
+    for (int g = threadIdx.x / 32; g < G; g += warps) {
+        const int64_t h = h0 + g;
+        pack_group_of(K, lane, s, C, h, planes, dxs, [&](int64_t i) { return qs[i - h0 * d]; });
+    }
+    if (h0 + G == n_head && threadIdx.x < 32)
+        for (int64_t Gi = n_head; Gi < 4 * C; ++Gi)
+            pack_group_of(K, lane, s, C, Gi, planes, dxs, [](int64_t) { return 0.0f; });
 }
 
 // Row s of k / v ([t, width]) into row positions[s] of its caches.
@@ -221,28 +278,61 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
 
 namespace {
 
-void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
-                   CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
-                   float scale, uint32_t* planes, float2* dxs, int64_t C) {
-    const size_t smem = size_t(d + capacity) * sizeof(float);
+// The largest dynamic shared memory a block may ask for on this device.
+size_t shared_memory_optin() {
+    static const size_t optin = [] {
+        int dev = 0, v = 0;
+        check(cudaGetDevice(&dev), "cudaGetDevice");
+        check(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+              "cudaDeviceGetAttribute");
+        return size_t(v);
+    }();
+    return optin;
+}
+
+template <int G>
+void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                      CacheRows cache, const int32_t* positions, size_t smem, float* out,
+                      float scale, uint32_t* planes, float2* dxs, int64_t C) {
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
     if (smem > raised) {
-        const DeviceInfo info = device_info();
-        int dev = 0, optin = 0;
-        check(cudaGetDevice(&dev), "cudaGetDevice");
-        check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
-              "cudaDeviceGetAttribute");
-        if (smem > size_t(optin))
-            fail("cuda", "attention over ", capacity, " positions needs ", smem,
-                 " bytes of shared memory; ", info.name, " gives a block ", optin);
-        check(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        check(cudaFuncSetAttribute(attention_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    int(smem)),
               "cudaFuncSetAttribute");
         raised = smem;
     }
-    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head));
-    launch_dependent(attention_kernel, grid, 128, smem, q, n_head, n_kv, d, cache, positions, out, scale,
-                     planes, dxs, C);
+    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head / G));
+    launch_dependent(attention_kernel<G>, grid, 128, smem, q, n_head, n_kv, d, cache, positions,
+                     out, scale, planes, dxs, C);
+}
+
+// The heads of a KV head share a block (their key and value rows read once) when they are 2, 4
+// or 8, their scores fit in shared memory and the grid keeps at least two blocks an SM (decode
+// steps of a few tokens need the blocks more than the shared reads); else a block per head.
+// Same bits either way.
+void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                   CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
+                   float scale, uint32_t* planes, float2* dxs, int64_t C) {
+    const size_t optin = shared_memory_optin();
+    const size_t one = size_t(d + capacity) * sizeof(float);
+    if (one > optin)
+        fail("cuda", "attention over ", capacity, " positions needs ", one,
+             " bytes of shared memory; ", device_info().name, " gives a block ", optin);
+    const int64_t per_kv = n_head / n_kv;
+    static const int64_t min_blocks = 2 * int64_t(device_info().sm_count);
+    int G = 1;
+    for (int g : {8, 4, 2})
+        if (per_kv % g == 0 && size_t(g) * one <= optin && t * n_head / g >= min_blocks) {
+            G = g;
+            break;
+        }
+    const size_t smem = size_t(G) * one;
+    switch (G) {
+        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
+        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
+        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
+        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
+    }
     check_launch("attention");
 }
 
