@@ -5,6 +5,8 @@
 // (CI), or the build has no CUDA, the device tests skip and the backend is checked to say so.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cstring>
 #include <random>
 
@@ -227,15 +229,23 @@ namespace {
 
 // The repacked 1-bit layout: against the oracle with the int8 bound, every scale dtype it takes,
 // symmetric and not, N not a multiple of 16, K not a multiple of its 512-k chunk; rows of a batch
-// bit-identical to M = 1.
-TEST(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
+// bit-identical to M = 1. Run twice: with the decode kernel for every M, and with the prefill
+// kernel for M >= kPrefillMinM (64, 70, 100 here), which must give the same bits.
+class CudaPackedOneBit : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
     REQUIRE_GPU();
+    struct Env {  // ONEBIT_CUDA_PREFILL for this test only
+        explicit Env(bool on) { setenv("ONEBIT_CUDA_PREFILL", on ? "1" : "0", 1); }
+        ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
+    } env(GetParam());
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     const int g = 128;
     for (DType dt : {DType::float16, DType::bfloat16, DType::float32})
         for (const Shape3 sh : {Shape3{1, 1, 128}, Shape3{3, 37, 2560}, Shape3{9, 7, 9728},
-                                Shape3{64, 300, 4096 + 128}, Shape3{2, 4096, 2048}}) {
+                                Shape3{64, 300, 4096 + 128}, Shape3{2, 4096, 2048},
+                                Shape3{100, 37, 2560}, Shape3{70, 130, 9728}}) {
             const DType sdt = dt == DType::float32 ? DType::bfloat16 : dt;
             const bool symmetric = rng() & 1;
             SCOPED_TRACE(::testing::Message() << "seed " << seed << " " << dtype_name(dt) << " M "
@@ -285,7 +295,10 @@ TEST(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
         }
 }
 
-TEST(CudaPackedOneBit, RefusesWhatItCannotPack) {
+INSTANTIATE_TEST_SUITE_P(Kernels, CudaPackedOneBit, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "PrefillKernel" : "DecodeKernel"; });
+
+TEST(CudaPackedOneBitLayout, RefusesWhatItCannotPack) {
     EXPECT_FALSE(cuda::packable_one_bit(1, 64, DType::float16));
     EXPECT_FALSE(cuda::packable_one_bit(2, 128, DType::float16));
     EXPECT_FALSE(cuda::packable_one_bit(1, 128, DType::float32));

@@ -174,8 +174,13 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
 struct PackedActivations {
     const void* planes = nullptr;
     const void* scales = nullptr;  // per group: dx and the sum of x
+    const void* q8 = nullptr;      // int8 values [M][chunks * 512], for M >= kPrefillMinM
     int64_t M = 0, K = 0;
 };
+// From this many activation rows, and with ONEBIT_CUDA_PREFILL=1, the packed matmul runs its
+// prefill kernel (int8 tensor-core MMAs over the activations' int8 values, the decode kernel's
+// summation order: the same bits). Off by default: not yet faster than the decode kernel.
+inline constexpr int64_t kPrefillMinM = 64;
 PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);
 void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt);
 

@@ -20,7 +20,7 @@ constexpr int kNormThreads = 512;  // norm_pack: 16 warps share the row's sum, 4
 // thread has few dependent loads), then warps 0-3 pack the chunk's four groups of
 // z * inv_rms * weight, and write z to out (when not null) for the chunk.
 __global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
-                                 int64_t n, float eps, int64_t C, uint32_t* planes, float2* dxs) {
+                                 int64_t n, float eps, int64_t C, ActivationOut o) {
     wait_for_prior_grids();
     __shared__ float scratch[32];
     const int64_t m = blockIdx.x, c = blockIdx.y;
@@ -35,7 +35,7 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     const float inv = 1.0f / sqrtf(ss / float(n) + eps);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     if (warp >= 4) return;
-    pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
+    pack_group_of(n, lane, m, C, c * 4 + warp, o, [&](int64_t i) {
         const float z = yr ? xr[i] + yr[i] : xr[i];
         if (out) out[m * n + i] = z;
         return z * inv * weight[i];
@@ -44,11 +44,11 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
 
 // Block (4 warps) per (row m, 512-k chunk c): the chunk's packed activations of silu(g) * u.
 __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int64_t C,
-                                 uint32_t* planes, float2* dxs) {
+                                 ActivationOut o) {
     wait_for_prior_grids();
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    pack_group_of(n, lane, m, C, c * 4 + warp, planes, dxs, [&](int64_t i) {
+    pack_group_of(n, lane, m, C, c * 4 + warp, o, [&](int64_t i) {
         const float gi = g[m * n + i];
         return gi / (1.0f + expf(-gi)) * u[m * n + i];
     });
@@ -95,27 +95,23 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
 
 PackedActivations norm_pack(const float* x, const float* residual, float* out, const float* weight,
                             int64_t rows, int64_t n, float eps) {
-    uint32_t* planes;
-    float2* dxs;
-    activation_buffers(rows, n, planes, dxs);
-    if (rows == 0) return packed_activations(rows, n, planes, dxs);
+    const ActivationOut o = activation_buffers(rows, n);
+    if (rows == 0) return packed_activations(rows, n, o);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
-    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, planes, dxs);
+    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, o);
     check_launch("norm_pack");
-    return packed_activations(rows, n, planes, dxs);
+    return packed_activations(rows, n, o);
 }
 
 PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n) {
-    uint32_t* planes;
-    float2* dxs;
-    activation_buffers(rows, n, planes, dxs);
-    if (rows == 0) return packed_activations(rows, n, planes, dxs);
+    const ActivationOut o = activation_buffers(rows, n);
+    if (rows == 0) return packed_activations(rows, n, o);
     const int64_t C = (n + 511) / 512;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
-    launch_dependent(silu_pack_kernel, grid, kThreads, 0, gate, up, n, C, planes, dxs);
+    launch_dependent(silu_pack_kernel, grid, kThreads, 0, gate, up, n, C, o);
     check_launch("silu_pack");
-    return packed_activations(rows, n, planes, dxs);
+    return packed_activations(rows, n, o);
 }
 
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,

@@ -21,7 +21,7 @@ void check_launch(const char* kernel);
 
 // Device scratch for slot (0 .. kWorkspaceSlots - 1), at least `bytes` long: grown when too
 // small (the only allocation, so steady-state calls allocate nothing), never shrunk.
-inline constexpr int kWorkspaceSlots = 5;  // 0-1 packed activations, 2-4 qmm_t_1bit_mma_i8
+inline constexpr int kWorkspaceSlots = 6;  // 0-1, 5 packed activations, 2-4 qmm_t_1bit_mma_i8
 void* workspace(int slot, size_t bytes);
 
 // Programmatic dependent launch (Hopper and later; off with ONEBIT_CUDA_PDL=0): a kernel launched
@@ -31,6 +31,11 @@ void* workspace(int slot, size_t bytes);
 // kernel has completed and its writes are visible (and lets the next kernel be scheduled early in
 // turn). Elsewhere it is a plain launch and the wait a no-op.
 bool programmatic_launch();
+
+// Whether the packed matmul's prefill kernel runs for M >= kPrefillMinM: only with
+// ONEBIT_CUDA_PREFILL=1 (read at each call; it gives the decode kernel's bits, so only the speed
+// changes, and it is not yet faster than the decode kernel: BENCHMARKS.md).
+bool prefill_kernel_enabled();
 
 template <typename... P, typename... A>
 void launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {

@@ -79,7 +79,7 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
 template <int G>
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
                                  CacheRows cache, const int32_t* positions, float* out,
-                                 float scale, uint32_t* planes, float2* dxs, int64_t C) {
+                                 float scale, ActivationOut o, int64_t C) {
     wait_for_prior_grids();
     extern __shared__ float smem[];  // [G][d] queries, then [G][len] scores
     __shared__ float scratch[32];
@@ -165,19 +165,19 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
 #pragma unroll
         for (int g = 0; g < G; ++g) {
             out[(s * n_head + h0 + g) * d + i] = acc[g] * inv[g];
-            if (planes) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
+            if (o.planes) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
         }
     }
-    if (!planes) return;
+    if (!o.planes) return;
     __syncthreads();
     const int64_t K = n_head * d;
     for (int g = threadIdx.x / 32; g < G; g += warps) {
         const int64_t h = h0 + g;
-        pack_group_of(K, lane, s, C, h, planes, dxs, [&](int64_t i) { return qs[i - h0 * d]; });
+        pack_group_of(K, lane, s, C, h, o, [&](int64_t i) { return qs[i - h0 * d]; });
     }
     if (h0 + G == n_head && threadIdx.x < 32)
         for (int64_t Gi = n_head; Gi < 4 * C; ++Gi)
-            pack_group_of(K, lane, s, C, Gi, planes, dxs, [](int64_t) { return 0.0f; });
+            pack_group_of(K, lane, s, C, Gi, o, [](int64_t) { return 0.0f; });
 }
 
 // Row s of k / v ([t, width]) into row positions[s] of its caches.
@@ -293,7 +293,7 @@ size_t shared_memory_optin() {
 template <int G>
 void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                       CacheRows cache, const int32_t* positions, size_t smem, float* out,
-                      float scale, uint32_t* planes, float2* dxs, int64_t C) {
+                      float scale, ActivationOut o, int64_t C) {
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
     if (smem > raised) {
         check(cudaFuncSetAttribute(attention_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -303,7 +303,7 @@ void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, i
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head / G));
     launch_dependent(attention_kernel<G>, grid, 128, smem, q, n_head, n_kv, d, cache, positions,
-                     out, scale, planes, dxs, C);
+                     out, scale, o, C);
 }
 
 // The heads of a KV head share a block (their key and value rows read once) when they are 2, 4
@@ -312,7 +312,7 @@ void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, i
 // Same bits either way.
 void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                    CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
-                   float scale, uint32_t* planes, float2* dxs, int64_t C) {
+                   float scale, ActivationOut o, int64_t C) {
     const size_t optin = shared_memory_optin();
     const size_t one = size_t(d + capacity) * sizeof(float);
     if (one > optin)
@@ -328,10 +328,10 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
         }
     const size_t smem = size_t(G) * one;
     switch (G) {
-        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
-        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
-        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
-        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, planes, dxs, C); break;
+        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
+        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
+        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
+        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
     }
     check_launch("attention");
 }
@@ -341,20 +341,18 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
                const int32_t* positions, int64_t capacity, float* out, float scale) {
     if (t == 0) return;
-    run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, nullptr, nullptr, 0);
+    run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale,
+                  ActivationOut{nullptr, nullptr, nullptr}, 0);
 }
 
 PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
                                  int64_t d, CacheRows cache, const int32_t* positions,
                                  int64_t capacity, float* out, float scale) {
     if (d != 128) fail("cuda", "attention_pack needs head_dim 128 (a head per group), got ", d);
-    uint32_t* planes;
-    float2* dxs;
     const int64_t K = n_head * d, C = (K + 511) / 512;
-    activation_buffers(t, K, planes, dxs);
-    if (t > 0)
-        run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, planes, dxs, C);
-    return packed_activations(t, K, planes, dxs);
+    const ActivationOut o = activation_buffers(t, K);
+    if (t > 0) run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, o, C);
+    return packed_activations(t, K, o);
 }
 
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,

@@ -57,6 +57,11 @@ bool programmatic_launch() {
     return on;
 }
 
+bool prefill_kernel_enabled() {
+    const char* env = std::getenv("ONEBIT_CUDA_PREFILL");
+    return env && std::string(env) == "1";
+}
+
 cudaStream_t stream() {
     static const cudaStream_t s = [] {
         cudaStream_t st = nullptr;
