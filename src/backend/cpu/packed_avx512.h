@@ -4,6 +4,10 @@
 
 #include <immintrin.h>
 
+#include <array>
+#include <cstring>
+#include <utility>
+
 #include "backend/cpu/packed.h"
 #include "backend/cpu/simd_common.h"
 
@@ -53,6 +57,20 @@ struct Block {
         for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
     }
 };
+
+// Blocks b .. b + NB - 1 of p (make_index_sequence<NB>()).
+template <int NB, size_t... I>
+std::array<Block, NB> blocks_from(const PackedWeights& p, int64_t b, int g,
+                                  std::index_sequence<I...>) {
+    return {Block(p, b + static_cast<int64_t>(I), g)...};
+}
+
+// The four int8 values at p in every dword lane.
+inline __m512i bcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
 
 }  // namespace
 }  // namespace onebit::cpu

@@ -44,12 +44,6 @@ void expand_block(const Block& blk, int64_t ng, int g, uint8_t* out) {
     }
 }
 
-inline __m512i bcast4(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 // Rows m0 .. m0+T-1 of y for blocks b .. b+NB-1 (NB = 1 or 2), from their expanded bits w (NB
 // consecutive [K/4][64] arrays): each activation broadcast feeds NB dot products.
 template <int G, int T, int NB>

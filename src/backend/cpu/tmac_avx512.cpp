@@ -33,12 +33,6 @@ namespace onebit::cpu {
 
 namespace {
 
-template <int NB, size_t... I>
-std::array<Block, NB> blocks_from(const PackedWeights& p, int64_t b, int g,
-                                  std::index_sequence<I...>) {
-    return {Block(p, b + static_cast<int64_t>(I), g)...};
-}
-
 // Blocks b .. b+NB-1 for every activation row. Table layout per row: chunk C (k = 32C .. 32C+31)
 // has four 64-byte tables: [0] low and [1] high bytes of the subset sums of the even quads (quad
 // 8C + 2t at entries 16t .. 16t+15), [2] and [3] those of the odd quads (8C + 2t + 1).
