@@ -4,8 +4,8 @@
 // 8 / BITS codes per byte: masking the line to part q (bits [BITS q, BITS q + BITS) of each byte)
 // leaves, in byte t of every lane, the code of the line's weight 4q + t (times 2^BITS for odd q),
 // so one vpdpbusd against the broadcast activations 4q .. 4q+3 adds four code x activation
-// products into each of the 16 rows' int32 sums. No bits are expanded into memory and nothing is reduced across lanes; the broadcasts of
-// a line serve four 16-row blocks. The integer group sums are exact (at most 128 x 255 x 127 in
+// products into each of the 16 rows' int32 sums. No bits are expanded into memory and nothing
+// is reduced across lanes; the broadcasts of a line serve four 16-row blocks. The integer group sums are exact (at most 128 x 255 x 127 in
 // magnitude) and the float epilogue is the 1-bit kernels' (tmac_avx512.cpp): acc += float(sum) *
 // (scale * dx), accb += bias * xsum (or -scale / 2 * xsum), y = acc + accb; so results match
 // quant::qmm_t_int8_ref up to float32 rounding, and each (m, n) is computed the same way

@@ -11,6 +11,7 @@
 #include "core/convert.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "quant/format.h"
 #include "quant/reference.h"
 
 namespace onebit::cpu {
@@ -61,21 +62,19 @@ PackedWeights pack_weights(const uint32_t* weight, const void* scales, const voi
     p.data = Buffer(static_cast<size_t>(nb * ng * p.group_stride));
     std::memset(p.data.data(), 0, p.data.size());
     auto* base = static_cast<uint8_t*>(p.data.data());
-    const int64_t words = K * bits / 32, per_line = 32 / bits;
-    const uint32_t mask = (1u << bits) - 1u;
+    const int64_t per_line = 32 / bits;
     for (int64_t n = 0; n < N; ++n) {
-        const uint32_t* w = weight + n * words;
+        const auto* row =
+            reinterpret_cast<const uint8_t*>(weight + n * quant::packed_words(K, bits));
         const int64_t b = n / 16, r = n % 16;
         for (int64_t G = 0; G < ng; ++G) {
             uint8_t* rec = base + (b * ng + G) * p.group_stride;
             if (bits == 1) {
-                const auto* row = reinterpret_cast<const uint8_t*>(w);
                 for (int64_t jj = 0; jj < g / 8; ++jj)
                     rec[(jj / 4) * 64 + r * 4 + jj % 4] = row[G * (g / 8) + jj];
             } else {
-                for (int64_t i = 0; i < g; ++i) {  // code i of the group (FORMAT.md's bit stream)
-                    const int64_t k = G * g + i, bit = k * bits;
-                    const uint32_t code = (w[bit / 32] >> (bit % 32)) & mask;
+                for (int64_t i = 0; i < g; ++i) {  // code i of the group
+                    const uint32_t code = quant::get_code(row, G * g + i, bits);
                     const int64_t l = i / per_line, q = (i % per_line) / 4, t = i % 4;
                     rec[l * 64 + r * 4 + t] |= static_cast<uint8_t>(code << (bits * q));
                 }

@@ -8,7 +8,7 @@
 // VNNI prefill kernel (prefill_avx512_vnni.cpp).
 // 2, 4 and 8 bits (codes_avx512.cpp): g * bits / 32 lines; line l holds 32 / bits codes of each
 // row: bits [bits * q, bits * q + bits) of byte t are the code of weight l * 32 / bits + 4q + t, so
-// shifting the line right by bits * q and masking gives bytes that one vpdpbusd takes against
+// masking the line to part q gives bytes (times 2^(bits * q)) that one vpdpbusd takes against
 // activations 4q .. 4q+3 of the line.
 //
 // A block's records are consecutive ([blocks][K/g] records); the kernels read four blocks side

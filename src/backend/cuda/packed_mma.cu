@@ -380,50 +380,44 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
     const auto* planes = static_cast<const uint32_t*>(xa.planes);
     const auto* dxs = static_cast<const float2*>(xa.scales);
     const auto* data = static_cast<const uint8_t*>(p.data.data());
-    if (xa.q8 && M >= kPrefillMinM) {  // the activations' int8 values are there: tensor-core prefill
-        const dim3 grid(static_cast<unsigned>((p.tiles() + kPrefillWarps - 1) / kPrefillWarps),
-                        static_cast<unsigned>((M + kPrefillCols - 1) / kPrefillCols));
-        const auto* q8 = static_cast<const int8_t*>(xa.q8);
-        auto launch = [&](auto SYM, auto ST) {
-            launch_dependent(qmm_prefill_kernel<SYM.value, typename decltype(ST)::type>, grid,
-                             dim3(kPrefillWarps * 32), 0, data, p.N, int(C), q8, dxs, M, seg, ydt);
-        };
+    // f(SYM, ST): the weights' form (symmetric or not, float16 or bfloat16 scales) as types
+    auto by_form = [&](auto f) {
         using H = std::common_type<__half>;
         using B = std::common_type<__nv_bfloat16>;
         const bool half = p.sdt == DType::float16;
         if (p.symmetric) {
-            if (half) launch(std::true_type{}, H{});
-            else launch(std::true_type{}, B{});
+            if (half) f(std::true_type{}, H{});
+            else f(std::true_type{}, B{});
         } else {
-            if (half) launch(std::false_type{}, H{});
-            else launch(std::false_type{}, B{});
+            if (half) f(std::false_type{}, H{});
+            else f(std::false_type{}, B{});
         }
+    };
+    if (xa.q8 && M >= kPrefillMinM) {  // the activations' int8 values are there: tensor-core prefill
+        const dim3 grid(static_cast<unsigned>((p.tiles() + kPrefillWarps - 1) / kPrefillWarps),
+                        static_cast<unsigned>((M + kPrefillCols - 1) / kPrefillCols));
+        const auto* q8 = static_cast<const int8_t*>(xa.q8);
+        by_form([&](auto SYM, auto ST) {
+            launch_dependent(qmm_prefill_kernel<SYM.value, typename decltype(ST)::type>, grid,
+                             dim3(kPrefillWarps * 32), 0, data, p.N, int(C), q8, dxs, M, seg, ydt);
+        });
         check_launch("qmm_packed_one_bit (prefill)");
         return;
     }
     const int mb = M > 4 ? 8 : M > 2 ? 4 : M > 1 ? 2 : 1;
     const dim3 grid(static_cast<unsigned>(p.tiles()), static_cast<unsigned>((M + mb - 1) / mb));
-    auto launch = [&](auto MB, auto SYM, auto ST) {
-        launch_dependent(qmm_packed_kernel<MB.value, SYM.value, typename decltype(ST)::type>, grid,
-                         dim3(kWarps * 32), 0, data, p.N, int(C), planes, dxs, M, seg, ydt);
-    };
-    auto by_form = [&](auto MB) {
-        const bool half = p.sdt == DType::float16;
-        using H = std::common_type<__half>;
-        using B = std::common_type<__nv_bfloat16>;
-        if (p.symmetric) {
-            if (half) launch(MB, std::true_type{}, H{});
-            else launch(MB, std::true_type{}, B{});
-        } else {
-            if (half) launch(MB, std::false_type{}, H{});
-            else launch(MB, std::false_type{}, B{});
-        }
+    auto launch = [&](auto MB) {
+        by_form([&](auto SYM, auto ST) {
+            launch_dependent(qmm_packed_kernel<decltype(MB)::value, SYM.value,
+                                               typename decltype(ST)::type>,
+                             grid, dim3(kWarps * 32), 0, data, p.N, int(C), planes, dxs, M, seg, ydt);
+        });
     };
     switch (mb) {
-        case 1: by_form(std::integral_constant<int, 1>{}); break;
-        case 2: by_form(std::integral_constant<int, 2>{}); break;
-        case 4: by_form(std::integral_constant<int, 4>{}); break;
-        default: by_form(std::integral_constant<int, 8>{}); break;
+        case 1: launch(std::integral_constant<int, 1>{}); break;
+        case 2: launch(std::integral_constant<int, 2>{}); break;
+        case 4: launch(std::integral_constant<int, 4>{}); break;
+        default: launch(std::integral_constant<int, 8>{}); break;
     }
     check_launch("qmm_packed_one_bit");
 }

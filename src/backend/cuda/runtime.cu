@@ -1,6 +1,7 @@
 // Device discovery, errors, memory and scratch of the CUDA backend.
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -59,7 +60,7 @@ bool programmatic_launch() {
 
 bool prefill_kernel_enabled() {
     const char* env = std::getenv("ONEBIT_CUDA_PREFILL");
-    return env && std::string(env) == "1";
+    return env && std::strcmp(env, "1") == 0;
 }
 
 cudaStream_t stream() {
