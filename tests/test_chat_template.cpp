@@ -103,6 +103,61 @@ TEST(ChatTemplate, HostileTemplatesAreBounded) {
                               "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
                               Json::object()),
                  Error);
+    // Work without output is bounded too: nested loops, repetition of an empty string or by a
+    // count whose byte size overflows, lists doubled through a namespace, big lists rescanned.
+    auto too_much_work = [](const std::string& source) {
+        try {
+            render_jinja(source, Json::object());
+            ADD_FAILURE() << "rendered: " << source;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("too much work"), std::string::npos) << e.what();
+        }
+    };
+    too_much_work("{% for a in range(200000) %}{% for b in range(200000) %}{% endfor %}{% endfor %}");
+    too_much_work("{% for a in range(200000) %}{% if a > 3 %}{% set b = a * 2 %}{% endif %}{% endfor %}");
+    too_much_work("{% set ns = namespace(x=[1]) %}{% for i in range(40) %}"
+                  "{% set ns.x = ns.x + ns.x %}{% endfor %}");
+    too_much_work("{% set xs = range(200000) %}{% for i in range(100) %}{{ xs|sort|length }}{% endfor %}");
+    too_much_work("{{ range(200000)|unique|length }}");
+    too_much_work("{% set xs = range(200000) %}{% for i in range(1000) %}{{ i in xs }}{% endfor %}");
+    too_much_work("{% set xs = range(200000) %}{% for i in range(1000) %}{{ xs is eq xs }}{% endfor %}");
+    // Namespaces cannot be made to hold themselves (the memory would never be freed) or to nest
+    // without bound.
+    EXPECT_THROW(render_jinja("{% set ns = namespace(a=1) %}{% set ns.self = ns %}", Json::object()),
+                 Error);
+    EXPECT_THROW(render_jinja("{% set a = namespace(x=1) %}{% set b = namespace(y=[a]) %}"
+                              "{% set a.x = {'k': [b]} %}",
+                              Json::object()),
+                 Error);
+    EXPECT_THROW(render_jinja("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}"
+                              "{% set ns.x = [ns.x] %}{% endfor %}",
+                              Json::object()),
+                 Error);
+    EXPECT_EQ(render_jinja("{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{{ b.y.x }}",
+                           Json::object()),
+              "1");
+    EXPECT_EQ(render_jinja("[{{ '' * 99999999999 }}]", Json::object()), "[]");
+    EXPECT_EQ(render_jinja("[{{ 'ab' * -3 }}]", Json::object()), "[]");
+    EXPECT_THROW(render_jinja("{{ 'abcd' * 4611686018427387904 }}", Json::object()), Error);
+}
+
+TEST(ChatTemplate, LongConversationsStayWithinTheWorkBudget) {
+    // The work bound must not refuse real use: 10,000 messages with tools, reasoning and tool
+    // calls through the Qwen3 template.
+    const ChatTemplate t = ChatTemplate::from_model_dir(kQwen);
+    ChatRequest r;
+    r.tools = Json::parse(R"([{"type": "function", "function": {"name": "f",
+        "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}])");
+    for (int k = 0; k < 2500; ++k) {
+        r.messages.push_back({{"role", "user"}, {"content", "question " + std::to_string(k)}});
+        r.messages.push_back({{"role", "assistant"}, {"content", "<think>\nr\n</think>\n\ncalling"},
+                              {"tool_calls", Json::parse(R"([{"type": "function", "function":
+                                  {"name": "f", "arguments": {"a": "x"}}}])")}});
+        r.messages.push_back({{"role", "tool"}, {"content", std::string(2000, 'y')}});
+        r.messages.push_back({{"role", "assistant"}, {"content", "answer " + std::to_string(k)}});
+    }
+    const std::string out = t.render(r);
+    EXPECT_NE(out.find("answer 2499"), std::string::npos);
 }
 
 TEST(ChatTemplate, MalformedRequestsAreClearErrors) {

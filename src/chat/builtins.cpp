@@ -1,6 +1,7 @@
 // Built-in filters, tests, methods and globals, each as jinja2 (and transformers, for tojson,
 // raise_exception and strftime_now) defines it. Anything else is an error naming it.
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -422,6 +423,11 @@ bool apply_test(Interp& in, const std::string& name, const Value& v, std::vector
     in.error(line, "unknown test '", name, "'");
 }
 
+// What sorting n values costs in Interp::spend's units: n log2 n comparisons.
+static int64_t sort_units(size_t n) {
+    return static_cast<int64_t>(n) * std::bit_width(n);
+}
+
 Value apply_filter(Interp& in, const std::string& name, Value v, std::vector<Value>& args,
                    Kwargs& kw, int line) {
     if (name == "tojson") {
@@ -499,6 +505,7 @@ Value apply_filter(Interp& in, const std::string& name, Value v, std::vector<Val
     if (name == "dictsort") {
         if (!v.is_dict()) in.error(line, "dictsort needs a mapping");
         std::vector<std::pair<std::string, Value>> items = v.dict->items;
+        in.spend(sort_units(items.size()), line);
         std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
             return ascii_case(a.first, false) < ascii_case(b.first, false);
         });
@@ -545,6 +552,7 @@ Value apply_filter(Interp& in, const std::string& name, Value v, std::vector<Val
     if (name == "unique") {
         List out;
         for (const Value& x : iterable(in, v, line, "unique")) {
+            in.spend(static_cast<int64_t>(out.size()), line);  // quadratic: charged as it goes
             bool seen = false;
             for (const Value& y : out) seen |= equals(x, y);
             if (!seen) out.push_back(x);
@@ -594,6 +602,7 @@ Value apply_filter(Interp& in, const std::string& name, Value v, std::vector<Val
         List l = iterable(in, v, line, "sort");
         const Value* reverse = arg(args, kw, 0, "reverse");
         const Value* attribute = kwarg(kw, "attribute");
+        in.spend(sort_units(l.size()), line);
         std::stable_sort(l.begin(), l.end(), [&](const Value& a, const Value& b) {
             const Value x = attribute ? attr_path(in, a, attribute->str(), line) : a;
             const Value y = attribute ? attr_path(in, b, attribute->str(), line) : b;

@@ -28,6 +28,33 @@ Value Interp::lookup(const std::string& name) const {
     return Value::undefined(name);
 }
 
+void Interp::spend(int64_t units, int line) {
+    steps_ += units;
+    if (steps_ > kMaxSteps)
+        error(line, "the template does too much work (more than ", kMaxSteps,
+              " steps: loops, calls, or data built or scanned)");
+}
+
+int64_t Interp::size_units(const Value& v) {
+    switch (v.type) {
+        case Value::Type::String: return static_cast<int64_t>(v.s.size()) / kBytesPerUnit;
+        case Value::Type::List: return static_cast<int64_t>(v.list->size());
+        case Value::Type::Dict: return static_cast<int64_t>(v.dict->items.size());
+        default: return 0;
+    }
+}
+
+void Interp::check_storable(const Value& v, const Dict* target, int depth, int line) {
+    spend(1, line);
+    if (depth > kMaxNesting) error(line, "values nested deeper than ", kMaxNesting);
+    if (v.is_dict()) {
+        if (v.dict.get() == target) error(line, "a namespace cannot contain itself");
+        for (const auto& kv : v.dict->items) check_storable(kv.second, target, depth + 1, line);
+    } else if (v.is_list()) {
+        for (const Value& x : *v.list) check_storable(x, target, depth + 1, line);
+    }
+}
+
 void Interp::check_output(const std::string& out, int line) const {
     if (out.size() > kMaxOutputBytes) error(line, "output exceeds ", kMaxOutputBytes, " bytes");
 }
@@ -47,6 +74,7 @@ void Interp::assign(const std::vector<std::string>& targets, const Value& v, int
 Interp::Flow Interp::exec(const Body& body, std::string& out) {
     for (const Node& n : body) {
         current_line_ = n.line;
+        spend(1, n.line);
         switch (n.kind) {
             case Node::Text: out += n.text; break;
             case Node::Output: out += eval(*n.expr).str(); break;
@@ -74,6 +102,7 @@ Interp::Flow Interp::exec(const Body& body, std::string& out) {
                               ns.type_name(), " '", n.targets[0], "'");
                     if (n.attr[0] == '_')
                         error(n.line, "namespace attributes may not start with '_' ('", n.attr, "')");
+                    check_storable(v, ns.dict.get(), 0, n.line);
                     ns.dict->set(n.attr, std::move(v));
                 }
                 break;
@@ -100,6 +129,7 @@ Interp::Flow Interp::exec(const Body& body, std::string& out) {
                 std::vector<Value> args;
                 Kwargs kwargs;
                 const Expr& f = *n.expr;
+                spend(static_cast<int64_t>(captured.size()) / kBytesPerUnit, n.line);
                 for (size_t k = 1; k < f.args.size(); ++k) args.push_back(eval(*f.args[k]));
                 for (const auto& [key, e] : f.kwargs) kwargs.emplace_back(key, eval(*e));
                 out += apply_filter(*this, f.name, Value::string(std::move(captured)), args, kwargs,
@@ -130,6 +160,7 @@ Interp::Flow Interp::exec_for(const Node& n, std::string& out) {
     if (n.filter) {  // `for x in xs if cond`: filter first, so loop.length counts what remains
         List kept;
         for (const Value& v : items) {
+            spend(1, n.line);
             scopes_.emplace_back();
             assign(n.targets, v, n.line);
             const bool keep = eval(*n.filter).truthy();
@@ -146,8 +177,10 @@ Interp::Flow Interp::exec_for(const Node& n, std::string& out) {
     }
     const int64_t len = static_cast<int64_t>(items.size());
     for (int64_t k = 0; k < len; ++k) {
+        spend(kLoopTurnUnits, n.line);
         Value loop = Value::make_dict();
         Dict& d = *loop.dict;
+        d.items.reserve(9);
         d.set("index", Value::integer(k + 1));
         d.set("index0", Value::integer(k));
         d.set("revindex", Value::integer(len - k));
@@ -261,6 +294,7 @@ Value Interp::call(const Expr& e) {
     const Expr& callee = *e.args[0];
     if (callee.kind == Expr::GetAttr) {
         const Value obj = eval(*callee.args[0]);
+        spend(size_units(obj), e.line);  // string and list methods scan their object
         if (has_method(obj, callee.name) &&
             !(obj.is_dict() && (obj.is_namespace)))
             return call_method(*this, obj, callee.name, args, kwargs, e.line);
@@ -277,7 +311,28 @@ Value Interp::call(const Expr& e) {
     return (*f.fn)(args, kwargs);
 }
 
+// Filters that neither scan their input nor copy it.
+static bool constant_time_filter(const std::string& name) {
+    return name == "length" || name == "count" || name == "first" || name == "last" ||
+           name == "default" || name == "d";
+}
+
 Value Interp::eval(const Expr& e) {
+    spend(1, e.line);
+    Value v = eval_node(e);
+    switch (e.kind) {  // the kinds that build new lists, dicts or strings
+        case Expr::Slice:
+        case Expr::Call:
+        case Expr::Filter:
+        case Expr::Binary:
+        case Expr::ListLit:
+        case Expr::DictLit: spend(size_units(v), e.line); break;
+        default: break;
+    }
+    return v;
+}
+
+Value Interp::eval_node(const Expr& e) {
     switch (e.kind) {
         case Expr::Literal: return e.literal;
         case Expr::Name: return lookup(e.name);
@@ -295,12 +350,15 @@ Value Interp::eval(const Expr& e) {
             Value v = eval(*e.args[0]);
             for (size_t k = 1; k < e.args.size(); ++k) args.push_back(eval(*e.args[k]));
             for (const auto& [key, x] : e.kwargs) kwargs.emplace_back(key, eval(*x));
+            if (!constant_time_filter(e.name)) spend(size_units(v), e.line);
             return apply_filter(*this, e.name, std::move(v), args, kwargs, e.line);
         }
         case Expr::Test: {
             std::vector<Value> args;
             const Value v = eval(*e.args[0]);
             for (size_t k = 1; k < e.args.size(); ++k) args.push_back(eval(*e.args[k]));
+            spend(size_units(v), e.line);  // `in`, `eq` and friends scan their operands
+            for (const Value& a : args) spend(size_units(a), e.line);
             return Value::boolean(apply_test(*this, e.name, v, args, e.line) != e.negate);
         }
         case Expr::Unary: {
@@ -347,6 +405,7 @@ Value Interp::binary(const Expr& e) {
         return a.truthy() ? a : eval(*e.args[1]);
     }
     const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
+    spend(size_units(a) + size_units(b), e.line);  // comparisons and `in` scan their operands
     using T = Value::Type;
     if (op == "==") return Value::boolean(equals(a, b));
     if (op == "!=") return Value::boolean(!equals(a, b));
@@ -412,7 +471,8 @@ Value Interp::binary(const Expr& e) {
         const Value* s = a.is_string() ? &a : b.is_string() ? &b : nullptr;
         const Value* n = a.type == T::Int ? &a : b.type == T::Int ? &b : nullptr;
         if (s && n) {
-            if (n->i > 0 && s->s.size() * static_cast<size_t>(n->i) > kMaxOutputBytes)
+            if (s->s.empty() || n->i <= 0) return Value::string("");
+            if (static_cast<uint64_t>(n->i) > kMaxOutputBytes / s->s.size())
                 error(e.line, "string too long");
             std::string r;
             for (int64_t k = 0; k < n->i; ++k) r += s->s;

@@ -180,9 +180,13 @@ void read_decoder(const Ctx& c, const Json& j, std::vector<DecStep>& out) {
     out.push_back(std::move(st));
 }
 
+// Ids index dense tables (id -> token), so they are bounded: the largest real vocabularies hold
+// about a quarter of a million tokens.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 22) - 1;
+
 int32_t read_id(const Ctx& c, const Json& v, const std::string& what) {
-    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)
-        c.error(what, " has id ", v.dump(), ", not a non-negative 32-bit integer");
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxTokenId)
+        c.error(what, " has id ", v.dump(), ", not an integer in [0, ", kMaxTokenId, "]");
     return v.get<int32_t>();
 }
 
