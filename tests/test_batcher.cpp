@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "engine/batcher.h"
 #include "engine/generate.h"
+#include "engine/sequence.h"
 
 namespace onebit {
 namespace {
@@ -95,6 +96,73 @@ TEST(Batcher, ConcurrentRequestsEqualOneByOne) {
     uint64_t generated = 0;
     for (const Result& r : together) generated += r.stats.generated_tokens;
     EXPECT_LT(s.decode_steps * 2, generated);
+}
+
+TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
+    // Requests that sample from their top-k alone (k 5, 40 or 300, no penalties) let the model
+    // hand back only the candidates; asking for log-probabilities forces the whole-row path.
+    // Both, batched or alone, give the same tokens seed for seed.
+    const int n = 9;
+    auto opts = [](int i) {
+        engine::GenerateOptions o;
+        o.max_tokens = 30;
+        o.sampler.temperature = 0.8f;
+        o.sampler.top_k = i % 3 == 0 ? 5 : i % 3 == 1 ? 40 : 300;
+        o.sampler.seed = 2000 + i;
+        o.ctx_size = 256;
+        return o;
+    };
+    engine::Batcher b(fx().m, fx().t, {.n_parallel = 4, .ctx_size = 256, .prefill_chunk = 4, .queue_capacity = 16});
+    std::vector<Result> together(n);
+    std::vector<std::promise<void>> done(n);
+    for (int i = 0; i < n; ++i) {
+        engine::Request r;
+        r.prompt = prompt(i);
+        r.options = opts(i);
+        r.on_text = [&together, i](std::string_view s) { together[i].text += s; };
+        r.on_done = [&together, &done, i](const engine::GenerateStats& st) {
+            together[i].stats = st;
+            done[i].set_value();
+        };
+        ASSERT_NE(b.submit(std::move(r)), nullptr);
+    }
+    for (auto& d : done) d.get_future().wait();
+    for (int i = 0; i < n; ++i) {
+        engine::GenerateOptions o = opts(i);
+        const engine::GenerateStats top = engine::generate(fx().m, fx().t, prompt(i), o, [](std::string_view) {});
+        o.top_logprobs = 0;
+        const engine::GenerateStats whole = engine::generate(fx().m, fx().t, prompt(i), o, [](std::string_view) {});
+        EXPECT_GT(whole.generated_tokens, 0);
+        EXPECT_EQ(top.tokens, whole.tokens) << "request " << i;
+        EXPECT_EQ(together[i].stats.tokens, whole.tokens) << "request " << i;
+    }
+}
+
+TEST(Sequence, ShortcutsAreRefusedWhereTheyWouldChangeTheChoice) {
+    // accept_greedy needs a greedy sequence, accept_top a top-k one without penalties or
+    // log-probabilities; their answers say so instead of sampling differently.
+    engine::GenerateOptions o;
+    o.max_tokens = 5;
+    o.sampler.temperature = 0.8f, o.sampler.top_k = 10;
+    engine::Sequence top(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
+    EXPECT_FALSE(top.greedy());
+    EXPECT_EQ(top.top_k(), 10);
+    EXPECT_THROW(top.accept_greedy(3), Error);
+    o.sampler.presence_penalty = 0.5f;
+    engine::Sequence penalized(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
+    EXPECT_EQ(penalized.top_k(), 0);
+    const nn::Candidate cands[2] = {{2.0f, 5}, {1.0f, 6}};
+    EXPECT_THROW(penalized.accept_top(cands), Error);
+    o.sampler.presence_penalty = 0, o.top_logprobs = 2;
+    EXPECT_EQ(engine::Sequence(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {}).top_k(), 0);
+    o.top_logprobs = -1, o.sampler.top_k = engine::Sequence::kMaxTopCandidates + 1;
+    EXPECT_EQ(engine::Sequence(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {}).top_k(), 0);
+    o.sampler.temperature = 0, o.sampler.top_k = 10;
+    engine::Sequence greedy(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
+    EXPECT_TRUE(greedy.greedy());
+    EXPECT_EQ(greedy.top_k(), 0);
+    EXPECT_THROW(greedy.accept_top(cands), Error);
+    EXPECT_EQ(greedy.accept_greedy(5), std::optional<int32_t>(5));
 }
 
 TEST(Batcher, FollowUpReusesThePrefix) {

@@ -113,13 +113,25 @@ TEST(CudaModel, LogitsMatchTheCpu) {
             std::vector<float> row(batched.begin() + i * V, batched.begin() + (i + 1) * V);
             EXPECT_LE(rel_diff(row, one), cs.int8 ? 0.0 : 2e-3) << "decode position " << i;
         }
-        // the greedy choice made on the device is nn::argmax of the same step's logits
-        model::KVCache ca(96, mg.config()), cb(96, mg.config());
+        // the greedy choice made on the device is nn::argmax of the same step's logits, the
+        // candidates selected there nn::top_k of them
+        model::KVCache ca(96, mg.config()), cb(96, mg.config()), csel(96, mg.config());
+        std::vector<nn::Candidate> top, want;
         for (size_t i = 0; i < ids.size(); ++i) {
             const std::span<const int32_t> tok(&ids[i], 1);
             mg.forward(tok, ca, one);
             EXPECT_EQ(mg.forward_greedy(tok, cb), nn::argmax(one.data(), int64_t(one.size())))
                 << "greedy at position " << i;
+            const int64_t k = std::min<int64_t>(i % 2 ? 20 : 1000, int64_t(one.size()));
+            const model::Model::SequenceInput in{tok, &csel};
+            mg.forward_batch_top_k(std::span(&in, 1), k, top);
+            want.resize(k);
+            nn::top_k(one.data(), int64_t(one.size()), k, want.data());
+            ASSERT_EQ(top.size(), size_t(k));
+            for (int64_t j = 0; j < k; ++j) {
+                EXPECT_EQ(top[j].id, want[j].id) << "top-" << k << " at position " << i << " rank " << j;
+                EXPECT_EQ(top[j].logit, want[j].logit) << "top-" << k << " at position " << i << " rank " << j;
+            }
         }
     }
 }
@@ -139,14 +151,16 @@ TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
         const model::Model m = model::Model::load(dir.string(), lo);
         const int64_t V = m.config().vocab_size;
         const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5}, {7, 7}};
-        std::vector<model::KVCache> alone, together;
+        std::vector<model::KVCache> alone, together, selected;
         std::vector<int32_t> next;
         std::vector<float> l;
         for (const auto& p : prompts) {
             alone.emplace_back(48, m.config());
             together.emplace_back(48, m.config());
+            selected.emplace_back(48, m.config());
             m.forward(p, alone.back(), l);
             m.forward(p, together.back(), l);
+            m.forward(p, selected.back(), l);
             next.push_back(static_cast<int32_t>(l.size() % 13));
         }
         for (int step = 0; step < 8; ++step) {
@@ -157,6 +171,17 @@ TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
             std::vector<float> got;
             m.forward_batch(in, got);
             ASSERT_EQ(got.size(), n * V);
+            // the batch's candidates selected on the device: nn::top_k of each row
+            std::vector<model::Model::SequenceInput> in_sel;
+            for (size_t s = 0; s < n; ++s) in_sel.push_back({std::span<const int32_t>(&next[s], 1), &selected[s]});
+            std::vector<nn::Candidate> top, want(40);
+            m.forward_batch_top_k(in_sel, 40, top);
+            ASSERT_EQ(top.size(), n * 40);
+            for (size_t s = 0; s < n; ++s) {
+                nn::top_k(&got[s * V], V, 40, want.data());
+                for (int j = 0; j < 40; ++j)
+                    ASSERT_EQ(top[s * 40 + j].id, want[j].id) << "step " << step << " seq " << s << " rank " << j;
+            }
             for (size_t s = 0; s < n; ++s) {
                 std::vector<float> one;
                 m.forward(std::span<const int32_t>(&next[s], 1), alone[s], one);

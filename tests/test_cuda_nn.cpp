@@ -8,6 +8,7 @@
 // exact. Skips where no GPU is.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -137,6 +138,55 @@ TEST(CudaNn, ArgmaxRowsIsTheCpuRule) {
         cuda::Buffer dx = upload(x), dy = poisoned(rows * 4);
         cuda::nn::argmax_rows(static_cast<float*>(dx.data()), rows, n, static_cast<int32_t*>(dy.data()));
         EXPECT_EQ(download<int32_t>(dy, rows), want) << "n " << n;
+    }
+}
+
+TEST(CudaNn, TopKRowsIsTheCpuSet) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const float nan = std::nanf(""), inf = INFINITY;
+    // n: 16-byte loads (multiples of 4) and single ones (the rest)
+    for (int64_t n : {int64_t(1), int64_t(40), int64_t(1500), int64_t(1501), int64_t(151936), int64_t(151937)}) {
+        for (int64_t k : {int64_t(1), int64_t(20), int64_t(40), int64_t(1024), n}) {
+            if (k > n) continue;
+            const int64_t rows = 7;
+            std::vector<float> x = normal(rows * n, rng, 3.0f);
+            // row 1: logits on a coarse grid (many ties, at the k-th too); row 2: one value
+            // everywhere; row 3: +0 and -0 only with some larger values; row 4: NaNs and
+            // infinities; row 5: a few huge values among tiny ones (long runs of equal top bits)
+            for (int64_t i = 0; i < n; ++i) {
+                x[1 * n + i] = std::round(x[1 * n + i] * 2.0f) / 2.0f;
+                x[2 * n + i] = 1.5f;
+                x[3 * n + i] = i % 3 ? 0.0f : -0.0f;
+                x[5 * n + i] = std::ldexp(1.0f + x[5 * n + i] * 1e-3f, -100);
+            }
+            for (int64_t i = 0; i < n; i += 97) x[3 * n + i] = 1.0f + float(i % 5);
+            for (int64_t i = 0; i < n; i += 13) x[4 * n + i] = nan;
+            for (int64_t i = 5; i < n; i += 31) x[4 * n + i] = i % 2 ? inf : -inf;
+            for (int64_t i = 0; i < n; i += 501) x[5 * n + i] = 1e30f;
+            std::vector<nn::Candidate> want(rows * k);
+            for (int64_t r = 0; r < rows; ++r) nn::top_k(x.data() + r * n, n, k, want.data() + r * k);
+            cuda::Buffer dx = upload(x), dv = poisoned(rows * k * 4), di = poisoned(rows * k * 4);
+            cuda::nn::top_k_rows(static_cast<float*>(dx.data()), rows, n, k, static_cast<float*>(dv.data()),
+                                 static_cast<int32_t*>(di.data()));
+            const std::vector<float> v = download<float>(dv, rows * k);
+            const std::vector<int32_t> id = download<int32_t>(di, rows * k);
+            for (int64_t r = 0; r < rows; ++r) {
+                std::vector<nn::Candidate> got(k);
+                for (int64_t j = 0; j < k; ++j) {
+                    const int64_t e = r * k + j;
+                    ASSERT_TRUE(id[e] >= 0 && id[e] < n) << "n " << n << " k " << k << " row " << r;
+                    // the value must be the row's own (bit for bit, NaNs too)
+                    ASSERT_EQ(std::memcmp(&v[e], &x[r * n + id[e]], 4), 0) << "row " << r << " id " << id[e];
+                    got[j] = {v[e], id[e]};
+                }
+                std::sort(got.begin(), got.end(), nn::ranks_before);
+                for (int64_t j = 0; j < k; ++j)
+                    ASSERT_EQ(got[j].id, want[r * k + j].id) << "n " << n << " k " << k << " row " << r << " rank " << j;
+            }
+        }
     }
 }
 

@@ -147,10 +147,12 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
         const int64_t vocab = m.config().vocab_size;
         const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5, 61, 77, 8}};
         std::vector<model::KVCache> alone, together, greedy;
+        std::vector<model::KVCache> topk;
         for (size_t s = 0; s < prompts.size(); ++s) {
             alone.emplace_back(32, m.config());
             together.emplace_back(32, m.config());
             greedy.emplace_back(32, m.config());
+            topk.emplace_back(32, m.config());
         }
         std::vector<float> expect, got, one;
         // Step 0 prefills every prompt together, steps 1..5 decode one token each.
@@ -173,6 +175,20 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
             std::vector<int32_t> chosen;
             m.forward_batch_greedy(in_g, chosen);
             ASSERT_EQ(chosen.size(), prompts.size());
+            // the top-k forward hands back nn::top_k of the logits
+            std::vector<model::Model::SequenceInput> in_t;
+            for (size_t s = 0; s < prompts.size(); ++s) in_t.push_back({next[s], &topk[s]});
+            std::vector<nn::Candidate> top;
+            m.forward_batch_top_k(in_t, 5, top);
+            ASSERT_EQ(top.size(), prompts.size() * 5);
+            for (size_t s = 0; s < prompts.size(); ++s) {
+                std::vector<nn::Candidate> want(5);
+                nn::top_k(&got[s * vocab], vocab, 5, want.data());
+                for (int j = 0; j < 5; ++j) {
+                    EXPECT_EQ(top[s * 5 + j].id, want[j].id) << "sequence " << s << " step " << step;
+                    EXPECT_EQ(top[s * 5 + j].logit, want[j].logit);
+                }
+            }
             for (size_t s = 0; s < prompts.size(); ++s) {
                 EXPECT_EQ(together[s].length, alone[s].length);
                 next[s] = {sampling::argmax(std::span<const float>(&got[s * vocab], vocab))};
@@ -353,12 +369,56 @@ TEST(Sampler, GreedySeededAndValidated) {
     l = logits;
     const int32_t hist[1] = {1};
     EXPECT_EQ(rep.sample(l, hist), 2);
+    EXPECT_EQ(rep.top_k_only(), 0);  // penalties need every logit
     p = {};
     p.temperature = -1;
     EXPECT_THROW(sampling::Sampler{p}, Error);
     p = {};
     p.top_p = 0;
     EXPECT_THROW(sampling::Sampler{p}, Error);
+}
+
+TEST(Sampler, TopCandidatesChooseWhatTheWholeRowChooses) {
+    // sample_top on nn::top_k of the logits draws exactly what sample draws from all of them,
+    // seed for seed, over temperatures, top-k / top-p / min-p settings and logits with ties
+    // (a coarse grid, +0 and -0), in a vocabulary larger and smaller than k.
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 3.0f);
+    struct Setting { float temp; int32_t k; float top_p, min_p; };
+    for (const Setting& st : {Setting{0.7f, 20, 0.95f, 0.0f}, Setting{1.0f, 40, 0.95f, 0.05f},
+                              Setting{0.3f, 1, 1.0f, 0.0f}, Setting{2.0f, 300, 0.5f, 0.1f},
+                              Setting{1.0f, 7, 1.0f, 0.0f}}) {
+        for (int64_t vocab : {int64_t(5), int64_t(1000)}) {
+            sampling::SamplerParams p;
+            p.temperature = st.temp, p.top_k = st.k, p.top_p = st.top_p, p.min_p = st.min_p;
+            p.seed = rng();
+            sampling::Sampler full(p), top(p);
+            ASSERT_EQ(top.top_k_only(), st.k);
+            for (int step = 0; step < 300; ++step) {
+                std::vector<float> logits(vocab);
+                for (auto& l : logits) l = step % 2 ? std::round(nd(rng)) : nd(rng);
+                logits[step % vocab] = 0.0f, logits[(step + 1) % vocab] = -0.0f;
+                const int64_t k = std::min<int64_t>(st.k, vocab);
+                std::vector<nn::Candidate> cands(k);
+                nn::top_k(logits.data(), vocab, k, cands.data());
+                const int32_t want = full.sample(logits, {});
+                ASSERT_EQ(top.sample_top(cands), want) << "step " << step << " vocab " << vocab;
+            }
+        }
+    }
+    sampling::SamplerParams p;
+    p.top_k = 0;
+    sampling::Sampler no_k(p);
+    EXPECT_EQ(no_k.top_k_only(), 0);
+    const nn::Candidate one[1] = {{1.0f, 0}};
+    EXPECT_THROW(no_k.sample_top(one), Error);
+    p.top_k = 2;
+    sampling::Sampler two(p);
+    EXPECT_THROW(two.sample_top({}), Error);
+    const nn::Candidate three[3] = {{3.0f, 0}, {2.0f, 1}, {1.0f, 2}};
+    EXPECT_THROW(two.sample_top(three), Error);
 }
 
 }  // namespace

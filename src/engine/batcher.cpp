@@ -191,16 +191,25 @@ void Batcher::decode_step() {
             in.push_back({std::span<const int32_t>(&*s->next, 1), &s->cache});
         }
     if (active.empty()) return;
-    // When every sequence decodes greedily the model makes the choices (on the GPU: no logits
-    // copied back).
+    // When every sequence decodes greedily the model makes the choices; when every one samples
+    // from its top-k alone the model selects the largest k asked for (a sequence takes the
+    // first of them it needs). On the GPU only those come back, not the logits.
     bool greedy = true;
-    for (Slot* s : active) greedy = greedy && s->job->seq->greedy();
+    int32_t top_k = 0;
+    for (Slot* s : active) {
+        greedy = greedy && s->job->seq->greedy();
+        const int32_t k = s->job->seq->top_k();
+        top_k = top_k < 0 || k == 0 ? -1 : std::max(top_k, k);
+    }
     std::vector<float> logits;
     std::vector<int32_t> chosen;
+    std::vector<nn::Candidate> top;
     const auto t0 = Clock::now();
     try {
         if (greedy)
             model_.forward_batch_greedy(in, chosen);
+        else if (top_k > 0)
+            model_.forward_batch_top_k(in, top_k, top);
         else
             model_.forward_batch(in, logits);
     } catch (const std::exception& e) {
@@ -220,8 +229,14 @@ void Batcher::decode_step() {
     for (size_t i = 0; i < active.size(); ++i) {
         Slot& s = *active[i];
         s.cached.push_back(*s.next);
-        s.next = greedy ? s.job->seq->accept_greedy(chosen[i])
-                        : s.job->seq->accept(std::span<float>(&logits[i * vocab], static_cast<size_t>(vocab)));
+        if (greedy) {
+            s.next = s.job->seq->accept_greedy(chosen[i]);
+        } else if (top_k > 0) {
+            const size_t k = top.size() / active.size();
+            s.next = s.job->seq->accept_top(std::span<const nn::Candidate>(&top[i * k], k));
+        } else {
+            s.next = s.job->seq->accept(std::span<float>(&logits[i * vocab], static_cast<size_t>(vocab)));
+        }
         if (!s.next) finish(s);
     }
 }

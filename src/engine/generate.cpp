@@ -29,14 +29,21 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
     if (seq.done()) return seq.stats();
     model::KVCache cache(capacity, model.config());
     std::vector<float> logits;
-    // Greedy decoding lets the model choose each token (on the GPU: no logits copied back).
+    // Greedy decoding lets the model choose each token, top-k sampling lets it select the
+    // candidates (on the GPU: only the choice or the candidates are copied back).
     const bool greedy = seq.greedy();
+    const int32_t top_k = seq.top_k();
     int32_t chosen = 0;
+    std::vector<nn::Candidate> top;
     auto run = [&](std::span<const int32_t> tokens) {
-        if (greedy)
+        if (greedy) {
             chosen = model.forward_greedy(tokens, cache);
-        else
+        } else if (top_k > 0) {
+            const model::Model::SequenceInput in{tokens, &cache};
+            model.forward_batch_top_k(std::span(&in, 1), top_k, top);
+        } else {
             model.forward(tokens, cache, logits);
+        }
     };
     const auto t0 = std::chrono::steady_clock::now();
     const size_t batch = static_cast<size_t>(std::max<int64_t>(1, o.prefill_batch));
@@ -46,7 +53,9 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
     st.prefill_s = seconds_since(t0);
     const auto t1 = std::chrono::steady_clock::now();
     for (;;) {
-        const std::optional<int32_t> next = greedy ? seq.accept_greedy(chosen) : seq.accept(logits);
+        const std::optional<int32_t> next = greedy ? seq.accept_greedy(chosen)
+                                            : top_k > 0 ? seq.accept_top(top)
+                                                        : seq.accept(logits);
         if (st.generated_tokens <= 1 && st.first_token_s == 0) st.first_token_s = st.prefill_s + seconds_since(t1);
         if (!next) break;
         run(std::span<const int32_t>(&*next, 1));

@@ -92,6 +92,18 @@ std::optional<int32_t> Sequence::accept_greedy(int32_t id) {
     return take(id, {});
 }
 
+int32_t Sequence::top_k() const {
+    const int32_t k = sampler_.top_k_only();
+    return options_.top_logprobs < 0 && k <= kMaxTopCandidates ? k : 0;
+}
+
+std::optional<int32_t> Sequence::accept_top(std::span<const nn::Candidate> top) {
+    if (done()) return std::nullopt;
+    const int32_t k = top_k();
+    if (k == 0) fail("generate", "accept_top on a sequence that needs every logit");
+    return take(sampler_.sample_top(top.first(std::min(top.size(), static_cast<size_t>(k)))), {});
+}
+
 std::optional<int32_t> Sequence::take(int32_t next, std::span<const float> raw) {
     TokenEvent ev;
     const auto& eos = model_.eos_ids();

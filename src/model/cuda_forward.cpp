@@ -4,6 +4,7 @@
 // come down per call.
 #include "model/cuda_forward.h"
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <map>
@@ -146,7 +147,8 @@ struct DeviceModel {
     DeviceLinear lm_head;
     // Activations for up to `rows` tokens, grown on demand (at least 64: a decode batch).
     int64_t rows = 0;
-    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits, chosen;  // chosen: greedy ids
+    // chosen: greedy ids; top: [rows, k] candidates' logits, then their ids
+    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits, chosen, top;
     // Per row, uploaded together each call: ids, positions (int32), then the row's cache
     // pointers for keys and values (what nn::CacheRows reads).
     cuda::Buffer meta;
@@ -193,7 +195,7 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
 }
 
 void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
-                    std::vector<float>& logits, bool all_logits, std::vector<int32_t>* greedy) {
+                    std::vector<float>& logits, bool all_logits, const RowChoice& choice) {
     DeviceModel& D = *m.device;
     const ModelConfig& c = m.config;
     const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads,
@@ -358,12 +360,29 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
         work();
     }
     for (const Model::SequenceInput& s : seqs) s.cache->length += static_cast<int64_t>(s.tokens.size());
-    if (greedy) {
+    if (choice.greedy) {
         auto* ids = static_cast<int32_t*>(D.chosen.data());
         cuda::nn::argmax_rows(static_cast<const float*>(D.logits.data()), rows, V, ids);
-        greedy->resize(static_cast<size_t>(rows));
+        choice.greedy->resize(static_cast<size_t>(rows));
         cuda::synchronize();
-        D.chosen.download(greedy->data(), greedy->size() * 4);
+        D.chosen.download(choice.greedy->data(), choice.greedy->size() * 4);
+        return;
+    }
+    if (choice.top) {
+        const int64_t k = choice.top_k, n = rows * k;
+        if (D.top.size() < static_cast<size_t>(n) * 8) D.top = cuda::Buffer(static_cast<size_t>(n) * 8);
+        auto* vals = static_cast<float*>(D.top.data());
+        auto* ids = reinterpret_cast<int32_t*>(vals + n);
+        cuda::nn::top_k_rows(static_cast<const float*>(D.logits.data()), rows, V, k, vals, ids);
+        std::vector<float> v(static_cast<size_t>(n));
+        std::vector<int32_t> id(static_cast<size_t>(n));
+        cuda::synchronize();
+        D.top.download(v.data(), v.size() * 4);
+        D.top.download(id.data(), id.size() * 4, v.size() * 4);
+        choice.top->resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) (*choice.top)[i] = {v[i], id[i]};
+        for (int64_t r = 0; r < rows; ++r)  // the device hands them over unordered
+            std::sort(choice.top->begin() + r * k, choice.top->begin() + (r + 1) * k, nn::ranks_before);
         return;
     }
     logits.resize(static_cast<size_t>(rows * V));

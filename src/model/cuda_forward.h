@@ -20,10 +20,10 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m);
 // with one token each (a decode batch) whose caches have one capacity; errors "[model] ..."
 // otherwise. A cache's device copy is made on first use; logits come back to host memory: the
 // last token's (every token's with all_logits) for one sequence, every row's for a batch.
-// greedy (not null): the returned rows' greedy tokens are chosen on the device
-// (nn::argmax_rows) and only they come back, into *greedy; logits is left untouched.
+// With choice.greedy the returned rows' greedy tokens are chosen on the device
+// (nn::argmax_rows), with choice.top their best candidates (nn::top_k_rows), and only they come
+// back; logits is then left untouched.
 void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
-                    std::vector<float>& logits, bool all_logits,
-                    std::vector<int32_t>* greedy = nullptr);
+                    std::vector<float>& logits, bool all_logits, const RowChoice& choice);
 
 }  // namespace onebit::model

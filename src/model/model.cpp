@@ -7,6 +7,7 @@
 #include "model/cuda_forward.h"
 #include "model/model_impl.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -111,7 +112,7 @@ void Model::forward(std::span<const int32_t> tokens, KVCache& cache, std::vector
 
 void Model::forward_batch(std::span<const SequenceInput> seqs, std::vector<float>& logits,
                           bool all_logits) const {
-    run(seqs, logits, all_logits, nullptr);
+    run(seqs, logits, all_logits, RowChoice{});
 }
 
 int32_t Model::forward_greedy(std::span<const int32_t> tokens, KVCache& cache) const {
@@ -124,11 +125,18 @@ int32_t Model::forward_greedy(std::span<const int32_t> tokens, KVCache& cache) c
 void Model::forward_batch_greedy(std::span<const SequenceInput> seqs,
                                  std::vector<int32_t>& ids) const {
     std::vector<float> logits;
-    run(seqs, logits, false, &ids);
+    run(seqs, logits, false, RowChoice{&ids});
+}
+
+void Model::forward_batch_top_k(std::span<const SequenceInput> seqs, int64_t k,
+                                std::vector<nn::Candidate>& top) const {
+    if (k < 1) fail("model", "top-k of ", k, " candidates");
+    std::vector<float> logits;
+    run(seqs, logits, false, RowChoice{nullptr, std::min<int64_t>(k, impl_->config.vocab_size), &top});
 }
 
 void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits, bool all_logits,
-                std::vector<int32_t>* greedy) const {
+                const RowChoice& choice) const {
     const Impl& m = *impl_;
     const ModelConfig& c = m.config;
     if (seqs.empty()) fail("model", "forward needs at least one sequence");
@@ -162,15 +170,18 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
         for (const SequenceInput& s : seqs)
             decode_batch = decode_batch && s.tokens.size() == 1 && s.cache->capacity == seqs[0].cache->capacity;
         if (decode_batch || seqs.size() == 1)
-            return forward_device(m, seqs, logits, all_logits, greedy);
+            return forward_device(m, seqs, logits, all_logits, choice);
         std::vector<float> part;
         std::vector<int32_t> chosen;
+        std::vector<nn::Candidate> top;
+        const RowChoice one{choice.greedy ? &chosen : nullptr, choice.top_k, choice.top ? &top : nullptr};
         logits.clear();
-        if (greedy) greedy->clear();
+        if (choice.greedy) choice.greedy->clear();
+        if (choice.top) choice.top->clear();
         for (const SequenceInput& s : seqs) {
-            forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits,
-                           greedy ? &chosen : nullptr);
-            if (greedy) greedy->insert(greedy->end(), chosen.begin(), chosen.end());
+            forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits, one);
+            if (choice.greedy) choice.greedy->insert(choice.greedy->end(), chosen.begin(), chosen.end());
+            else if (choice.top) choice.top->insert(choice.top->end(), top.begin(), top.end());
             else logits.insert(logits.end(), part.begin(), part.end());
         }
         return;
@@ -230,10 +241,15 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
     nn::rms_norm(last.data(), m.final_norm.data(), nr, d, eps, h.data());
     logits.resize(static_cast<size_t>(nr * c.vocab_size));
     m.lm_head.forward(h.data(), nr, logits.data());
-    if (greedy) {
-        greedy->resize(static_cast<size_t>(nr));
+    if (choice.greedy) {
+        choice.greedy->resize(static_cast<size_t>(nr));
         for (int64_t i = 0; i < nr; ++i)
-            (*greedy)[i] = nn::argmax(logits.data() + i * c.vocab_size, c.vocab_size);
+            (*choice.greedy)[i] = nn::argmax(logits.data() + i * c.vocab_size, c.vocab_size);
+    } else if (choice.top) {
+        choice.top->resize(static_cast<size_t>(nr * choice.top_k));
+        for (int64_t i = 0; i < nr; ++i)
+            nn::top_k(logits.data() + i * c.vocab_size, c.vocab_size, choice.top_k,
+                      choice.top->data() + i * choice.top_k);
     }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "ops/nn.h"
 
 namespace onebit::model {
 
@@ -46,6 +47,14 @@ struct LoadOptions {
     // with float32 activations. The GPU forward keeps its activations and decode graph in the
     // model: one thread at a time (the CPU forward has no such state).
     Device device = Device::cpu;
+};
+
+// What Model::run hands back instead of the returned rows' logits when one of these is set:
+// their greedy ids, or their top_k best candidates each ([rows, top_k], rank order).
+struct RowChoice {
+    std::vector<int32_t>* greedy = nullptr;
+    int64_t top_k = 0;
+    std::vector<nn::Candidate>* top = nullptr;
 };
 
 class Model {
@@ -94,14 +103,18 @@ class Model {
     // the logits (600 KB a token for a Qwen3 vocabulary). ids: one per sequence.
     int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache) const;
     void forward_batch_greedy(std::span<const SequenceInput> seqs, std::vector<int32_t>& ids) const;
+    // forward_batch followed by each sequence's k largest logits (nn::top_k: rank order, k
+    // clamped to the vocabulary): top [sequences, k]. On the GPU they are selected there and only
+    // they come back. For Sampler::top_k_only sampling.
+    void forward_batch_top_k(std::span<const SequenceInput> seqs, int64_t k,
+                             std::vector<nn::Candidate>& top) const;
 
     struct Impl;
 
   private:
     explicit Model(std::unique_ptr<Impl> impl);
-    // forward_batch; greedy (not null): the ids of the returned rows instead of their logits.
     void run(std::span<const SequenceInput> seqs, std::vector<float>& logits, bool all_logits,
-             std::vector<int32_t>* greedy) const;
+             const RowChoice& choice) const;
     std::unique_ptr<Impl> impl_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "backend/cpu/dispatch.h"
 #include "core/convert.h"
@@ -75,6 +76,21 @@ int32_t argmax(const float* x, int64_t n) {
     for (int64_t i = 1; i < n; ++i)
         if (x[i] > x[best]) best = i;
     return static_cast<int32_t>(best);
+}
+
+bool ranks_before(const Candidate& a, const Candidate& b) {
+    const bool an = std::isnan(a.logit), bn = std::isnan(b.logit);
+    if (an != bn) return an;
+    if (!an && a.logit != b.logit) return a.logit > b.logit;
+    return a.id < b.id;
+}
+
+void top_k(const float* x, int64_t n, int64_t k, Candidate* out) {
+    if (k < 1 || k > n) fail("nn", "top-k of ", k, " out of ", n, " values");
+    std::vector<Candidate> c(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) c[i] = {x[i], static_cast<int32_t>(i)};
+    std::partial_sort(c.begin(), c.begin() + k, c.end(), ranks_before);
+    std::copy_n(c.begin(), k, out);
 }
 
 }  // namespace onebit::nn

@@ -35,4 +35,15 @@ void silu_mul(const float* gate, const float* up, int64_t n, float* out);
 // larger, so NaNs are passed over unless x[0] is one: then 0).
 int32_t argmax(const float* x, int64_t n);
 
+// A candidate token: its logit and id.
+struct Candidate {
+    float logit;
+    int32_t id;
+};
+// The order of candidates for sampling: larger logit first, equal logits (+0 and -0 are equal)
+// by the smaller id. NaN ranks above every number (its order among NaNs: by id).
+bool ranks_before(const Candidate& a, const Candidate& b);
+// The k largest of x [n] in that order into out [k] (1 <= k <= n).
+void top_k(const float* x, int64_t n, int64_t k, Candidate* out);
+
 }  // namespace onebit::nn

@@ -53,21 +53,38 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     }
     if (p_.temperature == 0) return argmax(logits);
     cand_.clear();
-    for (size_t i = 0; i < logits.size(); ++i) cand_.emplace_back(logits[i], static_cast<int32_t>(i));
-    const auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+    for (size_t i = 0; i < logits.size(); ++i) cand_.push_back({logits[i], static_cast<int32_t>(i)});
     size_t n = cand_.size();
     if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
-        std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
+        std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), nn::ranks_before);
         n = static_cast<size_t>(p_.top_k);
     } else {
-        std::sort(cand_.begin(), cand_.end(), by_logit);
+        std::sort(cand_.begin(), cand_.end(), nn::ranks_before);
     }
+    return pick(n);
+}
+
+int32_t Sampler::top_k_only() const {
+    const bool penalties = (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) ||
+                           p_.presence_penalty != 0 || p_.frequency_penalty != 0;
+    return p_.temperature > 0 && !penalties ? p_.top_k : 0;
+}
+
+int32_t Sampler::sample_top(std::span<const nn::Candidate> top) {
+    if (top_k_only() == 0) fail("sampling", "sample_top needs top-k sampling without penalties");
+    if (top.empty() || top.size() > static_cast<size_t>(p_.top_k))
+        fail("sampling", "sample_top got ", top.size(), " candidates for top-k ", p_.top_k);
+    cand_.assign(top.begin(), top.end());
+    return pick(cand_.size());
+}
+
+int32_t Sampler::pick(size_t n) {
     cand_.resize(n);
     // Softmax at the temperature, then top-p (smallest prefix reaching p) and min-p.
-    const float mx = cand_[0].first;
+    const float mx = cand_[0].logit;
     std::vector<double> prob(n);
     double sum = 0;
-    for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp((cand_[i].first - mx) / p_.temperature);
+    for (size_t i = 0; i < n; ++i) sum += prob[i] = std::exp((cand_[i].logit - mx) / p_.temperature);
     for (double& x : prob) x /= sum;
     size_t keep = n;
     if (p_.top_p < 1) {
@@ -91,9 +108,9 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     double r = u(rng_), acc = 0;
     for (size_t i = 0; i < keep; ++i) {
         acc += prob[i];
-        if (r < acc) return cand_[i].second;
+        if (r < acc) return cand_[i].id;
     }
-    return cand_[keep - 1].second;
+    return cand_[keep - 1].id;
 }
 
 }  // namespace onebit::sampling

@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include "ops/nn.h"
+
 namespace onebit::sampling {
 
 struct SamplerParams {
@@ -34,11 +36,20 @@ class Sampler {
                    std::span<const int32_t> generated = {});
     // Whether sample() is argmax of the logits as given: temperature 0 and no penalties.
     bool greedy() const;
+    // k > 0 when sample() depends only on the k largest logits as given (temperature > 0, top-k
+    // k, no penalties): then sample_top() on those (nn::top_k) chooses exactly what sample()
+    // would, and the logits need not be copied off the GPU. 0 otherwise.
+    int32_t top_k_only() const;
+    // sample() from the top_k_only() largest logits in nn::ranks_before order (fewer when the
+    // vocabulary is smaller). Errors: "[sampling] ..." when top_k_only() is 0 or top is empty.
+    int32_t sample_top(std::span<const nn::Candidate> top);
 
   private:
+    // The draw from cand_[0, n) (in rank order) after temperature, top-p and min-p.
+    int32_t pick(size_t n);
     SamplerParams p_;
     std::mt19937_64 rng_;
-    std::vector<std::pair<float, int32_t>> cand_;
+    std::vector<nn::Candidate> cand_;
 };
 
 // nn::argmax over logits (non-empty).

@@ -3,6 +3,10 @@
 //   pp512   prefill 512 tokens from an empty cache (batches of --ubatch, default 512), tokens per second
 //   tg128   128 single-token forwards from an empty cache, each with its greedy choice (made on
 //           the GPU for --device cuda), tokens per second
+//   with --sampling, tg128 sampled as Qwen3's generation config asks (temperature 0.6, top-k 20,
+//   top-p 0.95): tg128-top20 lets the model select the 20 candidates (on the GPU only they come
+//   back), tg128-wholerow copies the whole row of logits and samples from it (what a sampler
+//   with penalties does)
 // Also: weight bytes read per token, the machine's read bandwidth measured in the same run, and
 // the bandwidth bound on tg (bandwidth / bytes per token).
 #include <chrono>
@@ -23,6 +27,7 @@
 #include "core/threads.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "sampling/sampler.h"
 #include "tools/commands.h"
 #include "tools/synthetic.h"
 
@@ -35,7 +40,7 @@ namespace {
 struct ModelBenchOptions {
     std::string model, synthetic, save;
     int reps = 3, threads = 0, ubatch = 512;
-    bool json = false, int8 = false;
+    bool json = false, int8 = false, sampling = false;
     std::string device = "cpu";
 };
 
@@ -85,6 +90,27 @@ void run_model_bench(const ModelBenchOptions& o) {
         for (int i = 0; i < 128; ++i) m.forward_greedy(std::span<const int32_t>(&prompt[i], 1), cache);
         return 128 / (now() - t0);
     };
+    auto tg_sampled = [&](bool whole_row) {
+        sampling::SamplerParams sp;
+        sp.temperature = 0.6f, sp.top_k = 20, sp.top_p = 0.95f, sp.min_p = 0, sp.seed = 1;
+        sampling::Sampler sampler(sp);
+        model::KVCache cache(640, c);
+        std::vector<nn::Candidate> top;
+        int64_t chosen = 0;  // the choices are made and used, as generation would
+        const double t0 = now();
+        for (int i = 0; i < 128; ++i) {
+            const model::Model::SequenceInput in{std::span<const int32_t>(&prompt[i], 1), &cache};
+            if (whole_row) {
+                m.forward(in.tokens, cache, logits);
+                chosen += sampler.sample(logits, {});
+            } else {
+                m.forward_batch_top_k(std::span(&in, 1), sp.top_k, top);
+                chosen += sampler.sample_top(top);
+            }
+        }
+        const double ts = 128 / (now() - t0);
+        return chosen >= 0 ? ts : 0.0;
+    };
     struct Row {
         const char* test;
         int n_prompt, n_gen;
@@ -102,6 +128,10 @@ void run_model_bench(const ModelBenchOptions& o) {
     };
     measure("pp512", pp, 512, 0);
     measure("tg128", tg, 0, 128);
+    if (o.sampling) {
+        measure("tg128-top20", [&] { return tg_sampled(false); }, 0, 128);
+        measure("tg128-wholerow", [&] { return tg_sampled(true); }, 0, 128);
+    }
     const bool gpu = o.device == "cuda";
     const double bw = gpu ? cuda::measure_read_bandwidth_gbps(size_t(1) << 30)
                           : cpu::measure_read_bandwidth_gbps(16 * cpu::llc_bytes());
@@ -149,6 +179,9 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
     b->add_option("--threads", o->threads, "Threads (default: all cores)");
     b->add_flag("--json", o->json, "llama-bench JSON records on stdout");
     b->add_flag("--int8", o->int8, "int8 activations for the quantized matmuls");
+    b->add_flag("--sampling", o->sampling,
+                "Also tg128 sampled (temperature 0.6, top-k 20, top-p 0.95): candidates selected by "
+                "the model, and from the whole row of logits");
     b->callback([&run, o] { run = [o] { run_model_bench(*o); }; });
 }
 

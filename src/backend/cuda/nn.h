@@ -54,6 +54,10 @@ void add(float* x, const float* y, int64_t n);
 // rule: the first index of the largest value, NaN never chosen (index 0 when x[0] is NaN or
 // every value is).
 void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out);
+// vals, ids [rows, k] (device) = per row of x [rows, n] the k best values in ops' nn::top_k order
+// and their indices, as a set (nn::top_k's first k, in another order: the values above the k-th
+// first). 1 <= k <= n. (select.cu)
+void top_k_rows(const float* x, int64_t rows, int64_t n, int64_t k, float* vals, int32_t* ids);
 // y [m, n] = x [m, k] w^T, w a dense float matrix [n, k] of dtype wdt.
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
                   float* y);
