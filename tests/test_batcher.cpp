@@ -56,13 +56,14 @@ struct Result {
 };
 
 // Submits requests [0, n) at once and waits for all.
-std::vector<Result> run_batched(engine::Batcher& b, int n) {
+std::vector<Result> run_batched(engine::Batcher& b, int n,
+                                engine::GenerateOptions (*opts)(int) = options) {
     std::vector<Result> out(n);
     std::vector<std::promise<void>> done(n);
     for (int i = 0; i < n; ++i) {
         engine::Request r;
         r.prompt = prompt(i);
-        r.options = options(i);
+        r.options = opts(i);
         r.on_text = [&out, i](std::string_view s) { out[i].text += s; };
         r.on_done = [&out, &done, i](const engine::GenerateStats& st) {
             out[i].stats = st;
@@ -103,7 +104,7 @@ TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
     // hand back only the candidates; asking for log-probabilities forces the whole-row path.
     // Both, batched or alone, give the same tokens seed for seed.
     const int n = 9;
-    auto opts = [](int i) {
+    auto opts = [](int i) -> engine::GenerateOptions {
         engine::GenerateOptions o;
         o.max_tokens = 30;
         o.sampler.temperature = 0.8f;
@@ -113,20 +114,7 @@ TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
         return o;
     };
     engine::Batcher b(fx().m, fx().t, {.n_parallel = 4, .ctx_size = 256, .prefill_chunk = 4, .queue_capacity = 16});
-    std::vector<Result> together(n);
-    std::vector<std::promise<void>> done(n);
-    for (int i = 0; i < n; ++i) {
-        engine::Request r;
-        r.prompt = prompt(i);
-        r.options = opts(i);
-        r.on_text = [&together, i](std::string_view s) { together[i].text += s; };
-        r.on_done = [&together, &done, i](const engine::GenerateStats& st) {
-            together[i].stats = st;
-            done[i].set_value();
-        };
-        ASSERT_NE(b.submit(std::move(r)), nullptr);
-    }
-    for (auto& d : done) d.get_future().wait();
+    const std::vector<Result> together = run_batched(b, n, opts);
     for (int i = 0; i < n; ++i) {
         engine::GenerateOptions o = opts(i);
         const engine::GenerateStats top = engine::generate(fx().m, fx().t, prompt(i), o, [](std::string_view) {});
