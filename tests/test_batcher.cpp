@@ -100,7 +100,7 @@ TEST(Batcher, ConcurrentRequestsEqualOneByOne) {
 }
 
 TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
-    // Requests that sample from their top-k alone (k 5, 40 or 300, no penalties) let the model
+    // Requests that sample from their top-k (k 5, 40 or 300, some with penalties) let the model
     // hand back only the candidates; asking for log-probabilities forces the whole-row path.
     // Both, batched or alone, give the same tokens seed for seed.
     const int n = 9;
@@ -110,6 +110,8 @@ TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
         o.sampler.temperature = 0.8f;
         o.sampler.top_k = i % 3 == 0 ? 5 : i % 3 == 1 ? 40 : 300;
         o.sampler.seed = 2000 + i;
+        if (i % 2) o.sampler.repeat_penalty = 1.3f, o.sampler.presence_penalty = 0.4f;
+        if (i % 4 == 1) o.sampler.frequency_penalty = 0.6f;
         o.ctx_size = 256;
         return o;
     };
@@ -127,8 +129,8 @@ TEST(Batcher, TopKSamplingEqualsTheWholeRowPath) {
 }
 
 TEST(Sequence, ShortcutsAreRefusedWhereTheyWouldChangeTheChoice) {
-    // accept_greedy needs a greedy sequence, accept_top a top-k one without penalties or
-    // log-probabilities; their answers say so instead of sampling differently.
+    // accept_greedy needs a greedy sequence, accept_top a top-k one without log-probabilities;
+    // their answers say so instead of sampling differently.
     engine::GenerateOptions o;
     o.max_tokens = 5;
     o.sampler.temperature = 0.8f, o.sampler.top_k = 10;
@@ -136,11 +138,21 @@ TEST(Sequence, ShortcutsAreRefusedWhereTheyWouldChangeTheChoice) {
     EXPECT_FALSE(top.greedy());
     EXPECT_EQ(top.top_k(), 10);
     EXPECT_THROW(top.accept_greedy(3), Error);
-    o.sampler.presence_penalty = 0.5f;
-    engine::Sequence penalized(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
-    EXPECT_EQ(penalized.top_k(), 0);
+    o.sampler.top_k = 0;
+    engine::Sequence no_k(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
+    EXPECT_EQ(no_k.top_k(), 0);
     const nn::Candidate cands[2] = {{2.0f, 5}, {1.0f, 6}};
-    EXPECT_THROW(penalized.accept_top(cands), Error);
+    EXPECT_THROW(no_k.accept_top(cands), Error);
+    o.sampler.top_k = 10, o.sampler.presence_penalty = 0.5f;
+    engine::Sequence penalized(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {});
+    EXPECT_EQ(penalized.top_k(), 10);  // penalties are edits made before the selection
+    EXPECT_TRUE(penalized.edits().empty());
+    const std::optional<int32_t> took = penalized.accept_top(cands);
+    ASSERT_TRUE(took && (*took == 5 || *took == 6));
+    const std::vector<nn::LogitEdit> e = penalized.edits();
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_EQ(e[0].id, *took);
+    EXPECT_EQ(e[0].minus, 0.5f);
     o.sampler.presence_penalty = 0, o.top_logprobs = 2;
     EXPECT_EQ(engine::Sequence(fx().m, fx().t, prompt(0), o, 64, [](std::string_view) {}).top_k(), 0);
     o.top_logprobs = -1, o.sampler.top_k = engine::Sequence::kMaxTopCandidates + 1;

@@ -124,7 +124,15 @@ TEST(CudaModel, LogitsMatchTheCpu) {
                 << "greedy at position " << i;
             const int64_t k = std::min<int64_t>(i % 2 ? 20 : 1000, int64_t(one.size()));
             const model::Model::SequenceInput in{tok, &csel};
-            mg.forward_batch_top_k(std::span(&in, 1), k, top);
+            // every third step with penalties on the first ids and the best one
+            std::vector<nn::LogitEdit> edits;
+            if (i % 3 == 0) {
+                const int32_t best = nn::argmax(one.data(), int64_t(one.size()));
+                edits = {{0, 1.3f, 0.0f}, {1, 1.0f, 0.5f}, {2, 1.1f, -0.3f}};
+                if (best > 2) edits.push_back({best, 2.0f, 1.0f});
+                for (const nn::LogitEdit& e : edits) one[e.id] = nn::edited(one[e.id], e);
+            }
+            mg.forward_batch_top_k(std::span(&in, 1), k, top, std::span(&edits, 1));
             want.resize(k);
             nn::top_k(one.data(), int64_t(one.size()), k, want.data());
             ASSERT_EQ(top.size(), size_t(k));

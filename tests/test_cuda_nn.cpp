@@ -141,6 +141,33 @@ TEST(CudaNn, ArgmaxRowsIsTheCpuRule) {
     }
 }
 
+TEST(CudaNn, LogitEditsAreTheCpuOperations) {
+    // nn::edited's float operations bit for bit (divide, fused multiply-subtract, subtract), on
+    // positive, negative and zero logits, edits spread over rows.
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t rows = 3, n = 5000;
+    std::vector<float> x = normal(rows * n, rng, 4.0f);
+    x[7] = 0.0f, x[8] = -0.0f;
+    std::vector<cuda::nn::RowEdit> edits;
+    std::vector<float> want = x;
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int32_t id = int32_t(r); id < n; id += 7) {
+            const nn::LogitEdit e{id, id % 3 ? 1.0f + std::abs(u(rng)) : 1.0f, id % 5 ? u(rng) : 0.0f};
+            edits.push_back({int32_t(r), e.id, e.repeat, e.minus});
+            want[r * n + id] = nn::edited(want[r * n + id], e);
+        }
+    cuda::Buffer dx = upload(x), de = upload(edits);
+    cuda::nn::apply_edits(static_cast<float*>(dx.data()), n, static_cast<const cuda::nn::RowEdit*>(de.data()),
+                          int64_t(edits.size()));
+    const std::vector<float> got = download<float>(dx, rows * n);
+    for (int64_t i = 0; i < rows * n; ++i)
+        ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << "element " << i << ": " << got[i] << " vs " << want[i];
+}
+
 TEST(CudaNn, TopKRowsIsTheCpuSet) {
     REQUIRE_GPU();
     const uint32_t seed = std::random_device{}();

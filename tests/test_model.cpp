@@ -179,11 +179,17 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
             std::vector<model::Model::SequenceInput> in_t;
             for (size_t s = 0; s < prompts.size(); ++s) in_t.push_back({next[s], &topk[s]});
             std::vector<nn::Candidate> top;
-            m.forward_batch_top_k(in_t, 5, top);
+            // sequence 1's best logit penalized below the rest; the others unedited
+            std::vector<std::vector<nn::LogitEdit>> edits(prompts.size());
+            const int32_t best1 = nn::argmax(&got[vocab], vocab);
+            edits[1] = {{best1, 1.5f, 100.0f}, {(best1 + 1) % int32_t(vocab), 1.0f, -0.25f}};
+            m.forward_batch_top_k(in_t, 5, top, edits);
             ASSERT_EQ(top.size(), prompts.size() * 5);
             for (size_t s = 0; s < prompts.size(); ++s) {
+                std::vector<float> row(&got[s * vocab], &got[(s + 1) * vocab]);
+                for (const nn::LogitEdit& e : edits[s]) row[e.id] = nn::edited(row[e.id], e);
                 std::vector<nn::Candidate> want(5);
-                nn::top_k(&got[s * vocab], vocab, 5, want.data());
+                nn::top_k(row.data(), vocab, 5, want.data());
                 for (int j = 0; j < 5; ++j) {
                     EXPECT_EQ(top[s * 5 + j].id, want[j].id) << "sequence " << s << " step " << step;
                     EXPECT_EQ(top[s * 5 + j].logit, want[j].logit);
@@ -369,7 +375,7 @@ TEST(Sampler, GreedySeededAndValidated) {
     l = logits;
     const int32_t hist[1] = {1};
     EXPECT_EQ(rep.sample(l, hist), 2);
-    EXPECT_EQ(rep.top_k_only(), 0);  // penalties need every logit
+    EXPECT_EQ(rep.top_k_only(), 0);  // temperature 0: not a top-k draw
     p = {};
     p.temperature = -1;
     EXPECT_THROW(sampling::Sampler{p}, Error);
@@ -386,25 +392,38 @@ TEST(Sampler, TopCandidatesChooseWhatTheWholeRowChooses) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
     std::normal_distribution<float> nd(0.0f, 3.0f);
-    struct Setting { float temp; int32_t k; float top_p, min_p; };
-    for (const Setting& st : {Setting{0.7f, 20, 0.95f, 0.0f}, Setting{1.0f, 40, 0.95f, 0.05f},
-                              Setting{0.3f, 1, 1.0f, 0.0f}, Setting{2.0f, 300, 0.5f, 0.1f},
-                              Setting{1.0f, 7, 1.0f, 0.0f}}) {
+    // With penalties the candidates are those of the edited logits (Sampler::edits).
+    struct Setting { float temp; int32_t k; float top_p, min_p, repeat, presence, frequency; };
+    for (const Setting& st : {Setting{0.7f, 20, 0.95f, 0.0f, 1, 0, 0}, Setting{1.0f, 40, 0.95f, 0.05f, 1, 0, 0},
+                              Setting{0.3f, 1, 1.0f, 0.0f, 1, 0, 0}, Setting{2.0f, 300, 0.5f, 0.1f, 1, 0, 0},
+                              Setting{1.0f, 7, 1.0f, 0.0f, 1, 0, 0}, Setting{0.8f, 20, 0.95f, 0.0f, 1.3f, 0, 0},
+                              Setting{0.8f, 20, 0.95f, 0.0f, 1.1f, 0.5f, 0.3f},
+                              Setting{1.0f, 40, 1.0f, 0.0f, 1, -0.7f, 0.2f}}) {
         for (int64_t vocab : {int64_t(5), int64_t(1000)}) {
             sampling::SamplerParams p;
             p.temperature = st.temp, p.top_k = st.k, p.top_p = st.top_p, p.min_p = st.min_p;
+            p.repeat_penalty = st.repeat, p.presence_penalty = st.presence, p.frequency_penalty = st.frequency;
+            p.repeat_last_n = 16;
             p.seed = rng();
             sampling::Sampler full(p), top(p);
             ASSERT_EQ(top.top_k_only(), st.k);
+            std::vector<int32_t> history = {1, 2, 2, -1, int32_t(vocab)};  // out-of-range ids are skipped
             for (int step = 0; step < 300; ++step) {
                 std::vector<float> logits(vocab);
                 for (auto& l : logits) l = step % 2 ? std::round(nd(rng)) : nd(rng);
                 logits[step % vocab] = 0.0f, logits[(step + 1) % vocab] = -0.0f;
+                const std::span<const int32_t> generated(history.data() + 3, history.size() - 3);
+                std::vector<float> edited = logits;
+                for (const nn::LogitEdit& e : top.edits(history, generated, vocab))
+                    edited[e.id] = nn::edited(edited[e.id], e);
                 const int64_t k = std::min<int64_t>(st.k, vocab);
                 std::vector<nn::Candidate> cands(k);
-                nn::top_k(logits.data(), vocab, k, cands.data());
-                const int32_t want = full.sample(logits, {});
+                nn::top_k(edited.data(), vocab, k, cands.data());
+                const int32_t want = full.sample(logits, history, generated);
                 ASSERT_EQ(top.sample_top(cands), want) << "step " << step << " vocab " << vocab;
+                ASSERT_EQ(std::memcmp(logits.data(), edited.data(), vocab * 4), 0)  // what sample() did
+                    << "step " << step;
+                history.push_back(want);
             }
         }
     }

@@ -192,8 +192,9 @@ void Batcher::decode_step() {
         }
     if (active.empty()) return;
     // When every sequence decodes greedily the model makes the choices; when every one samples
-    // from its top-k alone the model selects the largest k asked for (a sequence takes the
-    // first of them it needs). On the GPU only those come back, not the logits.
+    // from its top-k alone the model applies their penalties and selects the largest k asked for
+    // (a sequence takes the first of them it needs). On the GPU only those come back, not the
+    // logits.
     bool greedy = true;
     int32_t top_k = 0;
     for (Slot* s : active) {
@@ -208,8 +209,11 @@ void Batcher::decode_step() {
     try {
         if (greedy)
             model_.forward_batch_greedy(in, chosen);
-        else if (top_k > 0)
-            model_.forward_batch_top_k(in, top_k, top);
+        else if (top_k > 0) {
+            std::vector<std::vector<nn::LogitEdit>> edits;
+            for (Slot* s : active) edits.push_back(s->job->seq->edits());
+            model_.forward_batch_top_k(in, top_k, top, edits);
+        }
         else
             model_.forward_batch(in, logits);
     } catch (const std::exception& e) {

@@ -40,7 +40,8 @@ GenerateStats generate(const model::Model& model, const tok::Tokenizer& tokenize
             chosen = model.forward_greedy(tokens, cache);
         } else if (top_k > 0) {
             const model::Model::SequenceInput in{tokens, &cache};
-            model.forward_batch_top_k(std::span(&in, 1), top_k, top);
+            const std::vector<nn::LogitEdit> edits = seq.edits();
+            model.forward_batch_top_k(std::span(&in, 1), top_k, top, std::span(&edits, 1));
         } else {
             model.forward(tokens, cache, logits);
         }

@@ -97,6 +97,11 @@ int32_t Sequence::top_k() const {
     return options_.top_logprobs < 0 && k <= kMaxTopCandidates ? k : 0;
 }
 
+std::vector<nn::LogitEdit> Sequence::edits() const {
+    const std::span<const int32_t> generated(history_.data() + prompt_.size(), history_.size() - prompt_.size());
+    return sampler_.edits(history_, generated, model_.config().vocab_size);
+}
+
 std::optional<int32_t> Sequence::accept_top(std::span<const nn::Candidate> top) {
     if (done()) return std::nullopt;
     const int32_t k = top_k();

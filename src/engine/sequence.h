@@ -75,12 +75,14 @@ class Sequence {
     bool greedy() const { return sampler_.greedy() && options_.top_logprobs < 0; }
     // accept() for the token such a greedy choice made.
     std::optional<int32_t> accept_greedy(int32_t id);
-    // k > 0 when the next token depends only on the k largest raw logits (Sampler::top_k_only,
-    // no log-probabilities, k <= kMaxTopCandidates), so the caller may ask the model for those
-    // (Model::forward_batch_top_k) and pass them to accept_top. 0 otherwise.
+    // k > 0 when the next token depends only on the k largest logits after edits()
+    // (Sampler::top_k_only, no log-probabilities, k <= kMaxTopCandidates), so the caller may ask
+    // the model for those (Model::forward_batch_top_k) and pass them to accept_top. 0 otherwise.
     int32_t top_k() const;
-    // accept() from the top_k() largest logits in nn::ranks_before order (a longer list in that
-    // order is cut to its first top_k()): the same token accept() chooses from all of them.
+    // The penalties for the next token as edits of single logits (Sampler::edits).
+    std::vector<nn::LogitEdit> edits() const;
+    // accept() from the top_k() largest edited logits in nn::ranks_before order (a longer list in
+    // that order is cut to its first top_k()): the same token accept() chooses from all of them.
     std::optional<int32_t> accept_top(std::span<const nn::Candidate> top);
     // Above this many candidates the whole logits row is as cheap to hand over.
     static constexpr int32_t kMaxTopCandidates = 1024;

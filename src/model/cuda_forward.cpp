@@ -147,8 +147,9 @@ struct DeviceModel {
     DeviceLinear lm_head;
     // Activations for up to `rows` tokens, grown on demand (at least 64: a decode batch).
     int64_t rows = 0;
-    // chosen: greedy ids; top: [rows, k] candidates' logits, then their ids
-    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits, chosen, top;
+    // chosen: greedy ids; top: [rows, k] candidates' logits, then their ids; edits: the
+    // sampler's logit edits (nn::RowEdit)
+    cuda::Buffer x, x2, h, q, k, v, att, o, g, u, logits, chosen, top, edits;
     // Per row, uploaded together each call: ids, positions (int32), then the row's cache
     // pointers for keys and values (what nn::CacheRows reads).
     cuda::Buffer meta;
@@ -197,6 +198,18 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
 void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> seqs,
                     std::vector<float>& logits, bool all_logits, const RowChoice& choice) {
     DeviceModel& D = *m.device;
+    // the sampler's logit edits go up before the pass (an upload waits for the stream)
+    int64_t n_edits = 0;
+    if (choice.top && !choice.edits.empty()) {
+        std::vector<cuda::nn::RowEdit> edits;
+        for (size_t r = 0; r < choice.edits.size(); ++r)
+            for (const nn::LogitEdit& e : choice.edits[r])
+                edits.push_back({static_cast<int32_t>(r), e.id, e.repeat, e.minus});
+        n_edits = static_cast<int64_t>(edits.size());
+        const size_t bytes = edits.size() * sizeof(cuda::nn::RowEdit);
+        if (n_edits && D.edits.size() < bytes) D.edits = cuda::Buffer(bytes);
+        if (n_edits) D.edits.upload(edits.data(), bytes);
+    }
     const ModelConfig& c = m.config;
     const int64_t d = c.hidden_size, hd = c.head_dim, nh = c.num_attention_heads,
                   nkv = c.num_key_value_heads, ff = c.intermediate_size, V = c.vocab_size;
@@ -373,6 +386,9 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
         if (D.top.size() < static_cast<size_t>(n) * 8) D.top = cuda::Buffer(static_cast<size_t>(n) * 8);
         auto* vals = static_cast<float*>(D.top.data());
         auto* ids = reinterpret_cast<int32_t*>(vals + n);
+        if (n_edits)
+            cuda::nn::apply_edits(static_cast<float*>(D.logits.data()), V,
+                                  static_cast<const cuda::nn::RowEdit*>(D.edits.data()), n_edits);
         cuda::nn::top_k_rows(static_cast<const float*>(D.logits.data()), rows, V, k, vals, ids);
         std::vector<float> v(static_cast<size_t>(n));
         std::vector<int32_t> id(static_cast<size_t>(n));

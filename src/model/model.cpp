@@ -129,10 +129,18 @@ void Model::forward_batch_greedy(std::span<const SequenceInput> seqs,
 }
 
 void Model::forward_batch_top_k(std::span<const SequenceInput> seqs, int64_t k,
-                                std::vector<nn::Candidate>& top) const {
+                                std::vector<nn::Candidate>& top,
+                                std::span<const std::vector<nn::LogitEdit>> edits) const {
     if (k < 1) fail("model", "top-k of ", k, " candidates");
+    if (!edits.empty() && edits.size() != seqs.size())
+        fail("model", edits.size(), " lists of logit edits for ", seqs.size(), " sequences");
+    for (const auto& list : edits)
+        for (const nn::LogitEdit& e : list)
+            if (e.id < 0 || e.id >= impl_->config.vocab_size)
+                fail("model", "a logit edit for token ", e.id, ", outside the vocabulary");
     std::vector<float> logits;
-    run(seqs, logits, false, RowChoice{nullptr, std::min<int64_t>(k, impl_->config.vocab_size), &top});
+    run(seqs, logits, false,
+        RowChoice{nullptr, std::min<int64_t>(k, impl_->config.vocab_size), &top, edits});
 }
 
 void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits, bool all_logits,
@@ -174,11 +182,13 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
         std::vector<float> part;
         std::vector<int32_t> chosen;
         std::vector<nn::Candidate> top;
-        const RowChoice one{choice.greedy ? &chosen : nullptr, choice.top_k, choice.top ? &top : nullptr};
         logits.clear();
         if (choice.greedy) choice.greedy->clear();
         if (choice.top) choice.top->clear();
-        for (const SequenceInput& s : seqs) {
+        for (size_t i = 0; i < seqs.size(); ++i) {
+            const SequenceInput& s = seqs[i];
+            const RowChoice one{choice.greedy ? &chosen : nullptr, choice.top_k, choice.top ? &top : nullptr,
+                                choice.edits.empty() ? choice.edits : choice.edits.subspan(i, 1)};
             forward_device(m, std::span<const SequenceInput>(&s, 1), part, all_logits, one);
             if (choice.greedy) choice.greedy->insert(choice.greedy->end(), chosen.begin(), chosen.end());
             else if (choice.top) choice.top->insert(choice.top->end(), top.begin(), top.end());
@@ -247,9 +257,12 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
             (*choice.greedy)[i] = nn::argmax(logits.data() + i * c.vocab_size, c.vocab_size);
     } else if (choice.top) {
         choice.top->resize(static_cast<size_t>(nr * choice.top_k));
-        for (int64_t i = 0; i < nr; ++i)
-            nn::top_k(logits.data() + i * c.vocab_size, c.vocab_size, choice.top_k,
-                      choice.top->data() + i * choice.top_k);
+        for (int64_t i = 0; i < nr; ++i) {
+            float* row = logits.data() + i * c.vocab_size;
+            if (!choice.edits.empty())
+                for (const nn::LogitEdit& e : choice.edits[i]) row[e.id] = nn::edited(row[e.id], e);
+            nn::top_k(row, c.vocab_size, choice.top_k, choice.top->data() + i * choice.top_k);
+        }
     }
 }
 

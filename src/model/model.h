@@ -55,6 +55,7 @@ struct RowChoice {
     std::vector<int32_t>* greedy = nullptr;
     int64_t top_k = 0;
     std::vector<nn::Candidate>* top = nullptr;
+    std::span<const std::vector<nn::LogitEdit>> edits;  // per row, before the selection; or none
 };
 
 class Model {
@@ -103,11 +104,13 @@ class Model {
     // the logits (600 KB a token for a Qwen3 vocabulary). ids: one per sequence.
     int32_t forward_greedy(std::span<const int32_t> tokens, KVCache& cache) const;
     void forward_batch_greedy(std::span<const SequenceInput> seqs, std::vector<int32_t>& ids) const;
-    // forward_batch followed by each sequence's k largest logits (nn::top_k: rank order, k
-    // clamped to the vocabulary): top [sequences, k]. On the GPU they are selected there and only
-    // they come back. For Sampler::top_k_only sampling.
+    // forward_batch followed by each sequence's k largest logits after its edits (nn::edited;
+    // edits: one list per sequence, or none at all) in nn::top_k's rank order, k clamped to the
+    // vocabulary: top [sequences, k]. On the GPU the edits and the selection are made there and
+    // only the candidates come back. For Sampler::top_k_only sampling.
     void forward_batch_top_k(std::span<const SequenceInput> seqs, int64_t k,
-                             std::vector<nn::Candidate>& top) const;
+                             std::vector<nn::Candidate>& top,
+                             std::span<const std::vector<nn::LogitEdit>> edits = {}) const;
 
     struct Impl;
 

@@ -4,6 +4,7 @@
 // reference (tested against float64 in test_nn.cpp). Shapes in the comments; all row-major.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -45,5 +46,20 @@ struct Candidate {
 bool ranks_before(const Candidate& a, const Candidate& b);
 // The k largest of x [n] in that order into out [k] (1 <= k <= n).
 void top_k(const float* x, int64_t n, int64_t k, Candidate* out);
+
+// A sampler's change to one logit before its choice: the repetition penalty (a positive logit
+// divided by `repeat`, a negative one multiplied; 1: none), then `minus` subtracted (presence
+// and frequency penalties; 0: none). One edit an id.
+struct LogitEdit {
+    int32_t id;
+    float repeat;
+    float minus;
+};
+// The edit applied to one logit. The product and the subtraction round once (std::fma), so no
+// compiler's contraction choice changes the bits; the GPU applies the same operations.
+inline float edited(float l, const LogitEdit& e) {
+    if (e.repeat == 1.0f) return l - e.minus;
+    return l > 0 ? l / e.repeat - e.minus : std::fma(l, e.repeat, -e.minus);
+}
 
 }  // namespace onebit::nn

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/error.h"
 #include "ops/nn.h"
@@ -32,25 +31,34 @@ bool Sampler::greedy() const {
            p_.presence_penalty == 0 && p_.frequency_penalty == 0;
 }
 
-int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history,
-                        std::span<const int32_t> generated) {
+std::vector<nn::LogitEdit> Sampler::edits(std::span<const int32_t> history,
+                                          std::span<const int32_t> generated, int64_t vocab) const {
+    std::vector<nn::LogitEdit> out;
+    std::unordered_map<int32_t, size_t> at;  // id -> its edit
+    auto edit = [&](int32_t id) -> nn::LogitEdit& {
+        const auto [it, added] = at.try_emplace(id, out.size());
+        if (added) out.push_back({id, 1.0f, 0.0f});
+        return out[it->second];
+    };
     if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
-        std::unordered_set<int32_t> seen;
         const size_t from = history.size() > static_cast<size_t>(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
-        for (size_t i = from; i < history.size(); ++i) {
-            const int32_t id = history[i];
-            if (id < 0 || static_cast<size_t>(id) >= logits.size() || !seen.insert(id).second) continue;
-            float& l = logits[id];
-            l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
-        }
+        for (size_t i = from; i < history.size(); ++i)
+            if (history[i] >= 0 && history[i] < vocab) edit(history[i]).repeat = p_.repeat_penalty;
     }
     if (p_.presence_penalty != 0 || p_.frequency_penalty != 0) {
         std::unordered_map<int32_t, int> count;
         for (int32_t id : generated)
-            if (id >= 0 && static_cast<size_t>(id) < logits.size()) ++count[id];
+            if (id >= 0 && id < vocab) ++count[id];
         for (const auto& [id, n] : count)
-            logits[id] -= p_.presence_penalty + p_.frequency_penalty * static_cast<float>(n);
+            edit(id).minus = p_.presence_penalty + p_.frequency_penalty * static_cast<float>(n);
     }
+    return out;
+}
+
+int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history,
+                        std::span<const int32_t> generated) {
+    for (const nn::LogitEdit& e : edits(history, generated, static_cast<int64_t>(logits.size())))
+        logits[e.id] = nn::edited(logits[e.id], e);
     if (p_.temperature == 0) return argmax(logits);
     cand_.clear();
     for (size_t i = 0; i < logits.size(); ++i) cand_.push_back({logits[i], static_cast<int32_t>(i)});
@@ -64,14 +72,10 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     return pick(n);
 }
 
-int32_t Sampler::top_k_only() const {
-    const bool penalties = (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) ||
-                           p_.presence_penalty != 0 || p_.frequency_penalty != 0;
-    return p_.temperature > 0 && !penalties ? p_.top_k : 0;
-}
+int32_t Sampler::top_k_only() const { return p_.temperature > 0 ? p_.top_k : 0; }
 
 int32_t Sampler::sample_top(std::span<const nn::Candidate> top) {
-    if (top_k_only() == 0) fail("sampling", "sample_top needs top-k sampling without penalties");
+    if (top_k_only() == 0) fail("sampling", "sample_top needs top-k sampling (temperature > 0)");
     if (top.empty() || top.size() > static_cast<size_t>(p_.top_k))
         fail("sampling", "sample_top got ", top.size(), " candidates for top-k ", p_.top_k);
     cand_.assign(top.begin(), top.end());

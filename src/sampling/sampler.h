@@ -36,12 +36,16 @@ class Sampler {
                    std::span<const int32_t> generated = {});
     // Whether sample() is argmax of the logits as given: temperature 0 and no penalties.
     bool greedy() const;
-    // k > 0 when sample() depends only on the k largest logits as given (temperature > 0, top-k
-    // k, no penalties): then sample_top() on those (nn::top_k) chooses exactly what sample()
-    // would, and the logits need not be copied off the GPU. 0 otherwise.
+    // The penalties sample() applies for this history, as edits of single logits (ids outside
+    // [0, vocab) dropped; none without penalties).
+    std::vector<nn::LogitEdit> edits(std::span<const int32_t> history, std::span<const int32_t> generated,
+                                     int64_t vocab) const;
+    // k > 0 when sample() depends only on the k largest logits after edits() (temperature > 0,
+    // top-k k): then sample_top() on those (nn::top_k) chooses exactly what sample() would, and
+    // the logits need not be copied off the GPU. 0 otherwise.
     int32_t top_k_only() const;
-    // sample() from the top_k_only() largest logits in nn::ranks_before order (fewer when the
-    // vocabulary is smaller). Errors: "[sampling] ..." when top_k_only() is 0 or top is empty.
+    // sample() from the top_k_only() largest edited logits in nn::ranks_before order (fewer when
+    // the vocabulary is smaller). Errors: "[sampling] ..." when top_k_only() is 0 or top is empty.
     int32_t sample_top(std::span<const nn::Candidate> top);
 
   private:

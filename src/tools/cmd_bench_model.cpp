@@ -6,7 +6,7 @@
 //   with --sampling, tg128 sampled as Qwen3's generation config asks (temperature 0.6, top-k 20,
 //   top-p 0.95): tg128-top20 lets the model select the 20 candidates (on the GPU only they come
 //   back), tg128-wholerow copies the whole row of logits and samples from it (what a sampler
-//   with penalties does)
+//   without top-k does)
 // Also: weight bytes read per token, the machine's read bandwidth measured in the same run, and
 // the bandwidth bound on tg (bandwidth / bytes per token).
 #include <chrono>

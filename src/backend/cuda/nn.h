@@ -58,6 +58,15 @@ void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out);
 // and their indices, as a set (nn::top_k's first k, in another order: the values above the k-th
 // first). 1 <= k <= n. (select.cu)
 void top_k_rows(const float* x, int64_t rows, int64_t n, int64_t k, float* vals, int32_t* ids);
+// A sampler's edit of logit `id` of row `row` (ops' nn::LogitEdit).
+struct RowEdit {
+    int32_t row, id;
+    float repeat, minus;
+};
+// x [rows, n] (device): each of edits [count] (device) applied with nn::edited's operations:
+// repeat == 1: x - minus; x > 0: x / repeat - minus; else fma(x, repeat, -minus). Ids within
+// [0, n), at most one edit a logit. (select.cu)
+void apply_edits(float* x, int64_t n, const RowEdit* edits, int64_t count);
 // y [m, n] = x [m, k] w^T, w a dense float matrix [n, k] of dtype wdt.
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,
                   float* y);

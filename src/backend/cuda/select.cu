@@ -1,5 +1,6 @@
-// Candidate selection for sampling on the GPU: each row's k best logits, so that only they, not
-// the whole row (600 KB for a Qwen3 vocabulary), go back to the host.
+// Candidate selection for sampling on the GPU: the sampler's penalties applied to single logits,
+// then each row's k best logits, so that only they, not the whole row (600 KB for a Qwen3
+// vocabulary), go back to the host.
 #include <cstdint>
 
 #include "backend/cuda/internal.h"
@@ -172,7 +173,26 @@ __global__ void __launch_bounds__(kSelectThreads) top_k_kernel(const float* x, i
     }
 }
 
+__global__ void apply_edits_kernel(float* x, int64_t n, const RowEdit* edits, int64_t count) {
+    wait_for_prior_grids();
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= count) return;
+    const RowEdit e = edits[i];
+    float& l = x[e.row * n + e.id];
+    // explicit roundings: the compiler may not contract them otherwise than the host does
+    if (e.repeat == 1.0f) l = __fsub_rn(l, e.minus);
+    else l = l > 0 ? __fsub_rn(__fdiv_rn(l, e.repeat), e.minus) : __fmaf_rn(l, e.repeat, -e.minus);
+}
+
 }  // namespace
+
+void apply_edits(float* x, int64_t n, const RowEdit* edits, int64_t count) {
+    if (count == 0) return;
+    const int threads = 256;
+    launch_dependent(apply_edits_kernel, dim3(static_cast<unsigned>((count + threads - 1) / threads)),
+                     threads, 0, x, n, edits, count);
+    check_launch("apply_edits");
+}
 
 void top_k_rows(const float* x, int64_t rows, int64_t n, int64_t k, float* vals, int32_t* ids) {
     if (rows == 0) return;

@@ -86,6 +86,7 @@ void silu_mul(const float*, const float*, int64_t, float*) { not_built(); }
 void add(float*, const float*, int64_t) { not_built(); }
 void argmax_rows(const float*, int64_t, int64_t, int32_t*) { not_built(); }
 void top_k_rows(const float*, int64_t, int64_t, int64_t, float*, int32_t*) { not_built(); }
+void apply_edits(float*, int64_t, const RowEdit*, int64_t) { not_built(); }
 void linear_dense(const float*, int64_t, int64_t, const void*, DType, int64_t, float*) {
     not_built();
 }
