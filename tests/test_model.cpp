@@ -209,6 +209,17 @@ TEST(Model, BatchedSequencesEqualSingleBitForBit) {
     const std::vector<int32_t> t = {1, 2};
     std::vector<model::Model::SequenceInput> twice = {{t, &a}, {t, &a}};
     EXPECT_THROW(m.forward_batch(twice, l), Error);
+    // logit edits: one list a sequence, ids in the vocabulary, one edit an id
+    model::KVCache b(4, m.config());
+    const std::vector<model::Model::SequenceInput> one = {{t, &b}};
+    std::vector<nn::Candidate> top;
+    const std::vector<std::vector<nn::LogitEdit>> two_lists(2), outside = {{{-1, 1.0f, 1.0f}}},
+        twice_id = {{{3, 1.1f, 0.0f}, {3, 1.0f, 0.5f}}};
+    EXPECT_THROW(m.forward_batch_top_k(one, 3, top, two_lists), Error);
+    EXPECT_THROW(m.forward_batch_top_k(one, 3, top, outside), Error);
+    EXPECT_THROW(m.forward_batch_top_k(one, 3, top, twice_id), Error);
+    EXPECT_THROW(m.forward_batch_top_k(one, 0, top), Error);
+    EXPECT_EQ(b.length, 0);  // refused before the pass
 }
 
 TEST(Model, LoadErrorsNameTheProblem) {

@@ -134,10 +134,17 @@ void Model::forward_batch_top_k(std::span<const SequenceInput> seqs, int64_t k,
     if (k < 1) fail("model", "top-k of ", k, " candidates");
     if (!edits.empty() && edits.size() != seqs.size())
         fail("model", edits.size(), " lists of logit edits for ", seqs.size(), " sequences");
-    for (const auto& list : edits)
-        for (const nn::LogitEdit& e : list)
+    for (const auto& list : edits) {
+        std::vector<int32_t> ids;
+        for (const nn::LogitEdit& e : list) {
             if (e.id < 0 || e.id >= impl_->config.vocab_size)
                 fail("model", "a logit edit for token ", e.id, ", outside the vocabulary");
+            ids.push_back(e.id);
+        }
+        std::sort(ids.begin(), ids.end());
+        if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
+            fail("model", "two logit edits for token ", *std::adjacent_find(ids.begin(), ids.end()));
+    }
     std::vector<float> logits;
     run(seqs, logits, false,
         RowChoice{nullptr, std::min<int64_t>(k, impl_->config.vocab_size), &top, edits});
