@@ -328,7 +328,9 @@ def check_slow_non_streaming(onebit, data_dir):
         toolcall_model.write(model_dir, os.path.join(data_dir, "qwen3-tokenizer"), width=1024, layers=8, cycle=True)
         proc, port = start(onebit, "--model", model_dir, "--parallel", "1")
         try:
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=120)
+            # under the sanitizers the 400 tokens take about 145 s (the client's timeout bounds the
+            # whole request)
+            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=600)
             msgs = [{"role": "user", "content": "Weather?"}]
             t0 = time.time()
             raw_r = client.chat.completions.with_raw_response.create(model="qwen3-slow", messages=msgs,
