@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -393,6 +394,35 @@ TEST(Sampler, GreedySeededAndValidated) {
     p = {};
     p.top_p = 0;
     EXPECT_THROW(sampling::Sampler{p}, Error);
+}
+
+TEST(Nn, TopKIsTheFullSortsPrefix) {
+    // nn::top_k (a bounded heap) against a full std::sort by nn::ranks_before, on rows with
+    // ties, +0 / -0, infinities and NaNs, for k from 1 to n; and it refuses k out of range.
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> pick(0, 11);
+    const float special[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(), std::nanf("")};
+    for (int64_t n : {int64_t(1), int64_t(2), int64_t(17), int64_t(300)}) {
+        std::vector<float> x(n);
+        for (auto& v : x) {
+            const int c = pick(rng);
+            v = c < 5 ? special[c] : c < 8 ? static_cast<float>(c) : std::normal_distribution<float>()(rng);
+        }
+        std::vector<nn::Candidate> all(n);
+        for (int64_t i = 0; i < n; ++i) all[i] = {x[i], static_cast<int32_t>(i)};
+        std::sort(all.begin(), all.end(), nn::ranks_before);
+        for (int64_t k = 1; k <= n; k += 1 + k / 4) {
+            std::vector<nn::Candidate> top(k, nn::Candidate{-1.0f, -7});
+            nn::top_k(x.data(), n, k, top.data());
+            for (int64_t i = 0; i < k; ++i)
+                ASSERT_EQ(top[i].id, all[i].id) << "n " << n << " k " << k << " rank " << i;
+        }
+        EXPECT_THROW(nn::top_k(x.data(), n, 0, all.data()), Error);
+        EXPECT_THROW(nn::top_k(x.data(), n, n + 1, all.data()), Error);
+    }
 }
 
 TEST(Sampler, TopCandidatesChooseWhatTheWholeRowChooses) {

@@ -5,6 +5,7 @@
 #include "model/cuda_forward.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <initializer_list>
 #include <map>
@@ -390,13 +391,12 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
             cuda::nn::apply_edits(static_cast<float*>(D.logits.data()), V,
                                   static_cast<const cuda::nn::RowEdit*>(D.edits.data()), n_edits);
         cuda::nn::top_k_rows(static_cast<const float*>(D.logits.data()), rows, V, k, vals, ids);
-        std::vector<float> v(static_cast<size_t>(n));
-        std::vector<int32_t> id(static_cast<size_t>(n));
+        std::vector<uint32_t> both(static_cast<size_t>(2 * n));  // values [n], then ids [n]
         cuda::synchronize();
-        D.top.download(v.data(), v.size() * 4);
-        D.top.download(id.data(), id.size() * 4, v.size() * 4);
+        D.top.download(both.data(), both.size() * 4);  // one copy for both halves
         choice.top->resize(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) (*choice.top)[i] = {v[i], id[i]};
+        for (int64_t i = 0; i < n; ++i)
+            (*choice.top)[i] = {std::bit_cast<float>(both[i]), static_cast<int32_t>(both[n + i])};
         for (int64_t r = 0; r < rows; ++r)  // the device hands them over unordered
             std::sort(choice.top->begin() + r * k, choice.top->begin() + (r + 1) * k, nn::ranks_before);
         return;

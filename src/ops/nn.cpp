@@ -87,10 +87,19 @@ bool ranks_before(const Candidate& a, const Candidate& b) {
 
 void top_k(const float* x, int64_t n, int64_t k, Candidate* out) {
     if (k < 1 || k > n) fail("nn", "top-k of ", k, " out of ", n, " values");
-    std::vector<Candidate> c(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) c[i] = {x[i], static_cast<int32_t>(i)};
-    std::partial_sort(c.begin(), c.begin() + k, c.end(), ranks_before);
-    std::copy_n(c.begin(), k, out);
+    // A heap of the k best so far, its worst at out[0]; ranks_before is a total order (ids break
+    // ties), so the result is the first k of a full sort, whatever the scan order.
+    Candidate* end = out + k;
+    for (int64_t i = 0; i < k; ++i) out[i] = {x[i], static_cast<int32_t>(i)};
+    std::make_heap(out, end, ranks_before);
+    for (int64_t i = k; i < n; ++i) {
+        const Candidate c{x[i], static_cast<int32_t>(i)};
+        if (!ranks_before(c, out[0])) continue;
+        std::pop_heap(out, end, ranks_before);
+        end[-1] = c;
+        std::push_heap(out, end, ranks_before);
+    }
+    std::sort_heap(out, end, ranks_before);
 }
 
 }  // namespace onebit::nn

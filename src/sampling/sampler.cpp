@@ -60,16 +60,16 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     for (const nn::LogitEdit& e : edits(history, generated, static_cast<int64_t>(logits.size())))
         logits[e.id] = nn::edited(logits[e.id], e);
     if (p_.temperature == 0) return argmax(logits);
-    cand_.clear();
-    for (size_t i = 0; i < logits.size(); ++i) cand_.push_back({logits[i], static_cast<int32_t>(i)});
-    size_t n = cand_.size();
-    if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < n) {
-        std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), nn::ranks_before);
-        n = static_cast<size_t>(p_.top_k);
-    } else {
-        std::sort(cand_.begin(), cand_.end(), nn::ranks_before);
+    const auto n = static_cast<int64_t>(logits.size());
+    if (p_.top_k > 0 && p_.top_k < n) {  // what the model's selection hands sample_top()
+        cand_.resize(static_cast<size_t>(p_.top_k));
+        nn::top_k(logits.data(), n, p_.top_k, cand_.data());
+        return pick(cand_.size());
     }
-    return pick(n);
+    cand_.clear();
+    for (int64_t i = 0; i < n; ++i) cand_.push_back({logits[i], static_cast<int32_t>(i)});
+    std::sort(cand_.begin(), cand_.end(), nn::ranks_before);
+    return pick(cand_.size());
 }
 
 int32_t Sampler::top_k_only() const { return p_.temperature > 0 ? p_.top_k : 0; }
