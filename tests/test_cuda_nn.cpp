@@ -122,7 +122,8 @@ TEST(CudaNn, ArgmaxRowsIsTheCpuRule) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
     const float nan = std::nanf(""), inf = INFINITY;
-    for (int64_t n : {int64_t(1), int64_t(300), int64_t(151936)}) {
+    // one block a row (n below 8192) and slices of a row reduced apart, then merged
+    for (int64_t n : {int64_t(1), int64_t(300), int64_t(8193), int64_t(40001), int64_t(151936)}) {
         const int64_t rows = 8;
         std::vector<float> x = normal(rows * n, rng, 3.0f);
         if (n > 1) {
@@ -132,6 +133,8 @@ TEST(CudaNn, ArgmaxRowsIsTheCpuRule) {
             for (int64_t i = 0; i < n; ++i) x[4 * n + i] = -inf;
             for (int64_t i = 0; i < n; ++i) x[5 * n + i] = nan;
             x[6 * n + n - 1] = inf, x[6 * n + 1] = inf;
+            for (int64_t i = 0; i < n; ++i) x[7 * n + i] = -1.0f - float(i % 3);
+            x[7 * n + n - 1] = 0.0f, x[7 * n + n / 3] = -0.0f;  // -0 first: it wins over +0
         }
         std::vector<int32_t> want(rows);
         for (int64_t r = 0; r < rows; ++r) want[r] = nn::argmax(x.data() + r * n, n);
@@ -174,8 +177,11 @@ TEST(CudaNn, TopKRowsIsTheCpuSet) {
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
     const float nan = std::nanf(""), inf = INFINITY;
-    // n: 16-byte loads (multiples of 4) and single ones (the rest)
-    for (int64_t n : {int64_t(1), int64_t(40), int64_t(1500), int64_t(1501), int64_t(151936), int64_t(151937)}) {
+    // n: 16-byte loads (multiples of 4) and single ones (the rest); one block a row (n below
+    // 8192) and slices of a row selected apart, then merged (2 slices at 8193 and 16384, 37 at
+    // Qwen3's 151936), ties and equal values spanning slices in rows 1 to 3
+    for (int64_t n : {int64_t(1), int64_t(40), int64_t(1500), int64_t(1501), int64_t(8193),
+                      int64_t(16384), int64_t(151936), int64_t(151937)}) {
         for (int64_t k : {int64_t(1), int64_t(20), int64_t(40), int64_t(1024), n}) {
             if (k > n) continue;
             const int64_t rows = 7;

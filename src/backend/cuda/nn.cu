@@ -1,5 +1,6 @@
 // The forward pass's other kernels (nn.h): plain and correct first; each follows ops/nn.cpp's
 // arithmetic in float32, with block-level reductions in a fixed order.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -206,18 +207,32 @@ __device__ __forceinline__ void better_of(float& v, int& i, float ov, int oi) {
     if (oi >= 0 && (i < 0 || ov > v || (ov == v && oi < i))) v = ov, i = oi;
 }
 
-// Block (1024 threads) per row: each thread keeps the first largest non-NaN value of its stride,
-// then a warp and a block reduction of (value, index) pairs.
-__global__ void argmax_kernel(const float* x, int64_t n, int32_t* out) {
+// Block (1024 threads) per (slice blockIdx.x of `slice` values, row blockIdx.y) of x [rows, n]:
+// each thread keeps the first largest non-NaN value of its stride (eight loads in flight), then
+// a warp and a block reduction of (value, index) pairs. One slice a row (gridDim.x 1): the row's
+// choice into out[row]; else the slice's pair (index -1: none) into best_v / best_i [rows, slices]
+// for argmax_merge_kernel.
+__global__ void argmax_kernel(const float* x, int64_t n, int64_t slice, float* best_v,
+                              int32_t* best_i, int32_t* out) {
     wait_for_prior_grids();
     __shared__ float sv[32];
     __shared__ int si[32];
-    const float* r = x + blockIdx.x * n;
+    const int64_t row = blockIdx.y, lo = int64_t(blockIdx.x) * slice, hi = min(n, lo + slice);
+    const float* r = x + row * n;
     float v = 0.0f;
     int idx = -1;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-        const float c = r[j];
-        if (!isnan(c) && (idx < 0 || c > v)) v = c, idx = int(j);
+    constexpr int kUnroll = 8;
+    const int64_t step = int64_t(blockDim.x) * kUnroll;
+    for (int64_t j0 = lo + threadIdx.x; j0 < hi; j0 += step) {
+        float c[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t j = j0 + int64_t(u) * blockDim.x;
+            c[u] = j < hi ? r[j] : NAN;
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)  // this thread's indices in increasing order
+            if (!isnan(c[u]) && (idx < 0 || c[u] > v)) v = c[u], idx = int(j0 + int64_t(u) * blockDim.x);
     }
     for (int o = 16; o; o >>= 1)
         better_of(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
@@ -230,7 +245,26 @@ __global__ void argmax_kernel(const float* x, int64_t n, int32_t* out) {
     idx = lane < warps ? si[lane] : -1;
     for (int o = 16; o; o >>= 1)
         better_of(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
-    if (lane == 0) out[blockIdx.x] = idx < 0 || isnan(r[0]) ? 0 : idx;
+    if (lane) return;
+    if (gridDim.x == 1) {
+        out[row] = idx < 0 || isnan(r[0]) ? 0 : idx;
+    } else {
+        best_v[row * gridDim.x + blockIdx.x] = v;
+        best_i[row * gridDim.x + blockIdx.x] = idx;
+    }
+}
+
+// Warp per row: the best of its slices' pairs (at most 32 a row), then ops' rule for the row.
+__global__ void argmax_merge_kernel(const float* x, int64_t n, int slices, const float* best_v,
+                                    const int32_t* best_i, int32_t* out) {
+    wait_for_prior_grids();
+    const int64_t row = blockIdx.x;
+    const int lane = threadIdx.x;
+    float v = lane < slices ? best_v[row * slices + lane] : 0.0f;
+    int idx = lane < slices ? best_i[row * slices + lane] : -1;
+    for (int o = 16; o; o >>= 1)
+        better_of(v, idx, __shfl_xor_sync(0xffffffffu, v, o), __shfl_xor_sync(0xffffffffu, idx, o));
+    if (lane == 0) out[row] = idx < 0 || isnan(x[row * n]) ? 0 : idx;
 }
 
 // Warp per (output n, activation row m): lanes stride over k, a fixed warp-tree reduction.
@@ -377,8 +411,26 @@ void add(float* x, const float* y, int64_t n) {
 void argmax_rows(const float* x, int64_t rows, int64_t n, int32_t* out) {
     if (rows == 0) return;
     if (n <= 0 || n > INT32_MAX) fail("cuda", "argmax over ", n, " values per row");
-    launch_dependent(argmax_kernel, dim3(static_cast<unsigned>(rows)), 1024, 0, x, n, out);
-    check_launch("argmax_rows");
+    if (rows > 65535) fail("cuda", "argmax over ", rows, " rows (at most 65535 a call)");
+    // A long row is split into slices of at least 4096 values, a block each (one block reading a
+    // 151,936-value row alone is latency-bound), merged by a warp a row.
+    const int64_t want = std::min<int64_t>(32, n / 4096);
+    if (want < 2) {
+        launch_dependent(argmax_kernel, dim3(1, static_cast<unsigned>(rows)), 1024, 0, x, n, n,
+                         static_cast<float*>(nullptr), static_cast<int32_t*>(nullptr), out);
+        check_launch("argmax_rows");
+        return;
+    }
+    const int64_t slice = (n + want - 1) / want, slices = (n + slice - 1) / slice;
+    auto* best_v = static_cast<float*>(workspace(6, size_t(rows * slices) * 8));
+    auto* best_i = reinterpret_cast<int32_t*>(best_v + rows * slices);
+    launch_dependent(argmax_kernel, dim3(static_cast<unsigned>(slices), static_cast<unsigned>(rows)),
+                     1024, 0, x, n, slice, best_v, best_i, static_cast<int32_t*>(nullptr));
+    check_launch("argmax_rows (slices)");
+    launch_dependent(argmax_merge_kernel, dim3(static_cast<unsigned>(rows)), 32, 0, x, n,
+                     static_cast<int>(slices), static_cast<const float*>(best_v),
+                     static_cast<const int32_t*>(best_i), out);
+    check_launch("argmax_rows (merge)");
 }
 
 void linear_dense(const float* x, int64_t m, int64_t k, const void* w, DType wdt, int64_t n,

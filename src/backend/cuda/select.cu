@@ -1,6 +1,7 @@
 // Candidate selection for sampling on the GPU: the sampler's penalties applied to single logits,
 // then each row's k best logits, so that only they, not the whole row (600 KB for a Qwen3
 // vocabulary), go back to the host.
+#include <algorithm>
 #include <cstdint>
 
 #include "backend/cuda/internal.h"
@@ -70,21 +71,39 @@ __device__ __forceinline__ void for_each_value(const float* r, int64_t n, int ti
     }
 }
 
-// Block per row. A radix select over the keys, 8 bits a pass from the top, finds the key T of
-// the k-th best and how many of the k best have key T (`need`); a last pass writes every value
-// at or above T when all of those at T are taken (in any order), else every value above T (to
-// the first k - need slots, in any order) and the first `need` values at T by index (after
-// them, in index order). Each pass reads the row from L2, where the LM head left it.
-__global__ void __launch_bounds__(kSelectThreads) top_k_kernel(const float* x, int64_t n, int k, float* vals, int32_t* ids) {
+// Block per slice of a row (blockIdx.x: the slice, blockIdx.y: the row): values slice * s ..
+// slice * s + slice - 1 (fewer in the last slice) of row y of x [rows, row_len]; their ids are
+// their indices in the row, or id_map's entries at the same places. A radix select over the
+// keys, 8 bits a pass from the top, finds the key T of the slice's k-th best and how many of the
+// k best have key T (`need`); a last pass takes every value at or above T when all of those at T
+// are taken (in any order), else every value above T (to the first k - need slots, in any order)
+// and the first `need` values at T by place (after them, in place order). Each pass reads the
+// slice from L2, where the LM head left it. The k taken go to block (x, y)'s k slots of
+// vals / ids [rows, slices, k]: as taken, or with SORTED in nn::ranks_before order (value, then
+// id), so that a second selection over the slices' lists in place order breaks ties by id.
+template <bool SORTED>
+__global__ void __launch_bounds__(kSelectThreads)
+    top_k_kernel(const float* x, int64_t row_len, int64_t slice, const int32_t* id_map, int k,
+                 float* vals, int32_t* ids) {
     wait_for_prior_grids();
     constexpr int kWarps = kSelectThreads / 32;
     __shared__ uint32_t warp_hist[kWarps][256];  // a histogram a warp: fewer atomic collisions
     __shared__ uint32_t hist[256];
     __shared__ uint32_t warp_ties[kWarps];
     __shared__ uint32_t s_digit, s_need, s_at_digit, s_above;
-    const float* r = x + blockIdx.x * n;
-    float* out_v = vals + blockIdx.x * int64_t(k);
-    int32_t* out_i = ids + blockIdx.x * int64_t(k);
+    // SORTED: the k taken (k <= kSelectThreads), then sorted in place
+    __shared__ float sorted_v[SORTED ? kSelectThreads : 1];
+    __shared__ int32_t sorted_i[SORTED ? kSelectThreads : 1];
+    const int64_t lo = int64_t(blockIdx.x) * slice, row = blockIdx.y;
+    const int64_t n = min(slice, row_len - lo);
+    const float* r = x + row * row_len + lo;
+    const int32_t* idm = id_map ? id_map + row * row_len + lo : nullptr;
+    const int64_t out = (row * gridDim.x + blockIdx.x) * int64_t(k);
+    auto take = [&](uint32_t slot, int64_t i, float v) {
+        const int32_t id = idm ? idm[i] : int32_t(lo + i);
+        if constexpr (SORTED) sorted_v[slot] = v, sorted_i[slot] = id;
+        else vals[out + slot] = v, ids[out + slot] = id;
+    };
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     uint32_t prefix = 0, mask = 0, need = uint32_t(k);
     for (int shift = 24; shift >= 0; shift -= 8) {
@@ -134,42 +153,62 @@ __global__ void __launch_bounds__(kSelectThreads) top_k_kernel(const float* x, i
     __syncthreads();
     if (need == s_at_digit) {  // every value at T is taken (the usual case): no order needed
         for_each_value(r, n, tid, [&](int64_t i, float v) {
-            if (rank_key(v) >= prefix) {
-                const uint32_t s = atomicAdd(&s_above, 1u);
-                out_v[s] = v, out_i[s] = int32_t(i);
-            }
+            if (rank_key(v) >= prefix) take(atomicAdd(&s_above, 1u), i, v);
         });
-        return;
-    }
-    const uint32_t first_tie = uint32_t(k) - need;
-    uint32_t ties_before = 0;  // ties at lower indices, the same in every thread
-    for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-        float vs[kUnroll];
-        load_chunk(r, n, c0, tid, vs);
+    } else {
+        const uint32_t first_tie = uint32_t(k) - need;
+        uint32_t ties_before = 0;  // ties at lower places, the same in every thread
+        for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+            float vs[kUnroll];
+            load_chunk(r, n, c0, tid, vs);
 #pragma unroll
-        for (int j = 0; j < kUnroll; ++j) {  // a span of kSelectThreads in index order
-            const int64_t i = c0 + j * kSelectThreads + tid;
-            const float v = vs[j];
-            const uint32_t key = i < n ? rank_key(v) : 0;
-            if (i < n && key > prefix) {
-                const uint32_t s = atomicAdd(&s_above, 1u);
-                out_v[s] = v, out_i[s] = int32_t(i);
-            }
-            const bool tie = i < n && key == prefix;
-            if (ties_before < need && __syncthreads_or(tie)) {
-                const unsigned b = __ballot_sync(0xffffffffu, tie);
-                if (lane == 0) warp_ties[warp] = __popc(b);
-                __syncthreads();
-                uint32_t rank = ties_before + __popc(b & ((1u << lane) - 1u)), total = 0;
-                for (int w = 0; w < kSelectThreads / 32; ++w) {
-                    rank += w < warp ? warp_ties[w] : 0u;
-                    total += warp_ties[w];
+            for (int j = 0; j < kUnroll; ++j) {  // a span of kSelectThreads in place order
+                const int64_t i = c0 + j * kSelectThreads + tid;
+                const float v = vs[j];
+                const uint32_t key = i < n ? rank_key(v) : 0;
+                if (i < n && key > prefix) take(atomicAdd(&s_above, 1u), i, v);
+                const bool tie = i < n && key == prefix;
+                if (ties_before < need && __syncthreads_or(tie)) {
+                    const unsigned b = __ballot_sync(0xffffffffu, tie);
+                    if (lane == 0) warp_ties[warp] = __popc(b);
+                    __syncthreads();
+                    uint32_t rank = ties_before + __popc(b & ((1u << lane) - 1u)), total = 0;
+                    for (int w = 0; w < kSelectThreads / 32; ++w) {
+                        rank += w < warp ? warp_ties[w] : 0u;
+                        total += warp_ties[w];
+                    }
+                    if (tie && rank < need) take(first_tie + rank, i, v);
+                    ties_before += total;
+                    __syncthreads();  // warp_ties is rewritten by the next span with ties
                 }
-                if (tie && rank < need) out_v[first_tie + rank] = v, out_i[first_tie + rank] = int32_t(i);
-                ties_before += total;
-                __syncthreads();  // warp_ties is rewritten by the next span with ties
             }
         }
+    }
+    if constexpr (SORTED) {
+        // bitonic sort of the k taken (padded to a power of two with a key no value has: the
+        // pattern 0xffffffff is a NaN, which rank_key maps to the top) by key down, id up
+        int p = 1;
+        while (p < k) p <<= 1;
+        if (tid >= k && tid < p) sorted_v[tid] = __uint_as_float(0xffffffffu), sorted_i[tid] = INT32_MAX;
+        __syncthreads();
+        auto key_of = [&](int i) { return sorted_i[i] == INT32_MAX ? 0u : rank_key(sorted_v[i]); };
+        for (int size = 2; size <= p; size <<= 1)
+            for (int stride = size / 2; stride > 0; stride >>= 1) {
+                const int j = tid ^ stride;
+                if (tid < p && j > tid) {
+                    const uint32_t ka = key_of(tid), kb = key_of(j);
+                    const bool a_first = ka > kb || (ka == kb && sorted_i[tid] < sorted_i[j]);
+                    // ascending in "rank" (best first) where tid & size is 0, else descending
+                    if (a_first == bool(tid & size)) {
+                        const float tv = sorted_v[tid];
+                        const int32_t ti = sorted_i[tid];
+                        sorted_v[tid] = sorted_v[j], sorted_i[tid] = sorted_i[j];
+                        sorted_v[j] = tv, sorted_i[j] = ti;
+                    }
+                }
+                __syncthreads();
+            }
+        if (tid < k) vals[out + tid] = sorted_v[tid], ids[out + tid] = sorted_i[tid];
     }
 }
 
@@ -198,9 +237,31 @@ void top_k_rows(const float* x, int64_t rows, int64_t n, int64_t k, float* vals,
     if (rows == 0) return;
     if (n <= 0 || n > INT32_MAX) fail("cuda", "top-k over ", n, " values per row");
     if (k < 1 || k > n) fail("cuda", "top-k of ", k, " out of ", n, " values");
-    launch_dependent(top_k_kernel, dim3(static_cast<unsigned>(rows)), kSelectThreads, 0, x, n,
+    if (rows > 65535) fail("cuda", "top-k over ", rows, " rows (at most 65535 a call)");
+    // A long row is split into slices of at least kMinSlice values (a multiple of 4: 16-byte
+    // loads), a block each, which select their own k best in rank order; one block a row then
+    // selects over those lists. One block reading a 151,936-value row alone is latency-bound.
+    constexpr int64_t kMinSlice = 4096, kMaxSlices = 64;
+    const int64_t want = k <= kSelectThreads ? std::min(kMaxSlices, n / kMinSlice) : 1;
+    if (want < 2) {
+        launch_dependent(top_k_kernel<false>, dim3(1, static_cast<unsigned>(rows)), kSelectThreads,
+                         0, x, n, n, static_cast<const int32_t*>(nullptr), static_cast<int>(k),
+                         vals, ids);
+        check_launch("top_k_rows");
+        return;
+    }
+    const int64_t slice = ((n + want - 1) / want + 3) / 4 * 4, slices = (n + slice - 1) / slice;
+    const int64_t m = slices * k;  // candidates a row
+    auto* cand_v = static_cast<float*>(workspace(6, size_t(rows * m) * 8));
+    auto* cand_i = reinterpret_cast<int32_t*>(cand_v + rows * m);
+    launch_dependent(top_k_kernel<true>, dim3(static_cast<unsigned>(slices), static_cast<unsigned>(rows)),
+                     kSelectThreads, 0, x, n, slice, static_cast<const int32_t*>(nullptr),
+                     static_cast<int>(k), cand_v, cand_i);
+    check_launch("top_k_rows (slices)");
+    launch_dependent(top_k_kernel<false>, dim3(1, static_cast<unsigned>(rows)), kSelectThreads, 0,
+                     static_cast<const float*>(cand_v), m, m, static_cast<const int32_t*>(cand_i),
                      static_cast<int>(k), vals, ids);
-    check_launch("top_k_rows");
+    check_launch("top_k_rows (merge)");
 }
 
 }  // namespace onebit::cuda::nn
