@@ -240,6 +240,18 @@ TEST(CliGenerate, ConvertedFolderAndErrors) {
 
 namespace {
 
+// bench model --depth: the tg test starts from a filled cache, named as llama-bench names it,
+// with n_depth in its JSON record; a negative depth is refused.
+TEST(CliBench, ModelDepth) {
+    const std::string model = std::string(ONEBIT_DATA_DIR) + "/../models/stories260K";
+    const Result r = run("bench model --model " + model + " --reps 1 --depth 40 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"test\": \"tg128 @ d40\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"n_depth\": 40"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"test\": \"pp512\""), std::string::npos) << r.out;
+    expect_one_line_error(run("bench model --model " + model + " --depth -3"), "--depth");
+}
+
 // --device cuda: the golden text where a GPU is (and the build has CUDA), else one clear error.
 TEST(CliGenerate, DeviceCudaGoldenOrClearError) {
     const Result r = run("generate --device cuda --temp 0 --max-tokens 200 --model " + std::string(ONEBIT_DATA_DIR) +

@@ -270,7 +270,8 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
     for (Case c : {Case{1, 0, 4, 2, 64}, Case{1, 300, 16, 8, 128}, Case{7, 20, 6, 2, 128},
                    Case{33, 5, 4, 4, 64}, Case{2, 9, 2, 1, 32}, Case{3, 40, 5, 1, 128},
                    Case{5, 30, 32, 8, 128}, Case{3, 10, 8, 1, 64}, Case{300, 10, 8, 2, 64},
-                   Case{160, 0, 32, 4, 128}}) {
+                   Case{160, 0, 32, 4, 128}, Case{4, 1021, 16, 8, 128}, Case{2, 2300, 4, 1, 64},
+                   Case{140, 250, 8, 2, 128}}) {
         SCOPED_TRACE(::testing::Message() << "t " << c.t << " past " << c.past << " heads "
                                           << c.n_head << "/" << c.n_kv << " d " << c.d);
         const int64_t capacity = c.past + c.t + 3, width = c.n_kv * c.d, layers = 2;
@@ -314,6 +315,30 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         const std::vector<float> got1 = download<float>(dout1, want.size());
         ASSERT_EQ(std::memcmp(got.data(), got1.data(), got.size() * 4), 0)
             << "shared-block and block-per-head attention differ";
+        // split as a decode step splits (rows past kAttentionChunk positions over several blocks):
+        // the CPU's result within the same bound; rows of at most one chunk bit for bit as
+        // unsplit; each row alone (t = 1) bit for bit as in the batch
+        const cuda::nn::AttentionSplit split{c.past + c.t};
+        cuda::Buffer douts = poisoned(want.size() * 4);
+        cuda::nn::attention(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
+                            static_cast<const int32_t*>(dp.data()), capacity,
+                            static_cast<float*>(douts.data()), 1.0f / std::sqrt(float(c.d)), split);
+        const std::vector<float> gots = download<float>(douts, want.size());
+        expect_close(gots, want, c.d, 1e-5, "split attention");
+        const int64_t hw = c.n_head * c.d;
+        for (int64_t s = 0; s < c.t; ++s) {
+            if (pos[s] + 1 <= cuda::nn::kAttentionChunk)
+                ASSERT_EQ(std::memcmp(&gots[s * hw], &got[s * hw], hw * 4), 0) << "row " << s << " of one chunk";
+            if (s % 37 != c.t % 3 && s + 1 != c.t) continue;  // a few rows alone
+            cuda::Buffer d1 = poisoned(hw * 4);
+            const cuda::nn::CacheRows one{rows.k + s, rows.v + s, layer};
+            cuda::nn::attention(static_cast<float*>(dq.data()) + s * hw, 1, c.n_head, c.n_kv, c.d,
+                                one, static_cast<const int32_t*>(dp.data()) + s, capacity,
+                                static_cast<float*>(d1.data()), 1.0f / std::sqrt(float(c.d)),
+                                cuda::nn::AttentionSplit{pos[s] + 1});
+            ASSERT_EQ(std::memcmp(download<float>(d1, hw).data(), &gots[s * hw], hw * 4), 0)
+                << "row " << s << " alone differs from the batch";
+        }
         if (c.d != 128) continue;
         // fused with the packing of its output: the same packed activations as packing the
         // output afterwards (bit for bit through a packed matmul), and the same output
@@ -332,6 +357,19 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         EXPECT_EQ(download<float>(dout2, want.size()), download<float>(dout, want.size()));
         EXPECT_EQ(download<float>(y1, c.t * 37), download<float>(y2, c.t * 37))
             << "attention_pack's packed output differs from pack_activations of its output";
+        // and split: the packing of the merged output
+        cuda::Buffer dout3 = poisoned(want.size() * 4), y3 = poisoned(c.t * 37 * 4),
+                     y4 = poisoned(c.t * 37 * 4);
+        const cuda::PackedActivations fused_split = cuda::nn::attention_pack(
+            static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,
+            static_cast<const int32_t*>(dp.data()), capacity, static_cast<float*>(dout3.data()),
+            1.0f / std::sqrt(float(c.d)), split);
+        cuda::qmm_packed_one_bit(w.packed, fused_split, y3.data(), DType::float32);
+        EXPECT_EQ(download<float>(dout3, want.size()), gots) << "split attention_pack's output";
+        cuda::qmm_packed_one_bit(w.packed, cuda::pack_activations(dout3.data(), DType::float32, c.t, K),
+                                 y4.data(), DType::float32);
+        EXPECT_EQ(download<float>(y3, c.t * 37), download<float>(y4, c.t * 37))
+            << "split attention_pack's packed output differs from pack_activations of its output";
     }
 }
 

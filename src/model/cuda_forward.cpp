@@ -158,7 +158,7 @@ struct DeviceModel {
     // for the buffers, scratch and cache capacity it was recorded with.
     struct Step {
         cuda::Graph graph;
-        int64_t rows = 0, capacity = 0;
+        int64_t rows = 0, capacity = 0, splits = 0;
         uint64_t scratch = 0;
     };
     std::map<int64_t, std::unique_ptr<Step>> steps;
@@ -254,6 +254,12 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
     D.meta.upload(meta.data(), meta.size() * 4);
     // One sequence: its last token's logits (or all); a decode batch: every row's.
     const int64_t rows = all_logits || seqs.size() > 1 ? t : 1;
+    // A decode step (a token per sequence) splits long contexts over many blocks; prefill does
+    // not (nn.h: AttentionSplit). The split's block count is fixed in a captured graph.
+    int64_t longest = 0;
+    for (const Model::SequenceInput& s : seqs) longest = std::max(longest, s.cache->length + 1);
+    const cuda::nn::AttentionSplit split{t == static_cast<int64_t>(seqs.size()) ? longest : 0};
+    const int64_t splits = (split.longest + cuda::nn::kAttentionChunk - 1) / cuda::nn::kAttentionChunk;
     // Everything below reads the step's position from device memory, so for T = 1 it is the same
     // work at every position: captured once as a graph, replayed after.
     auto work = [&] {
@@ -296,10 +302,10 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                     static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kv);
                 if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
                     const auto xo = cuda::nn::attention_pack(q, t, nh, nkv, hd, kv, dpos, capacity,
-                                                             att, scale);
+                                                             att, scale, split);
                     L.o.forward(att, t, o, &xo);
                 } else {
-                    cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
+                    cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
                     L.o.forward(att, t, o);
                 }
                 const auto xm = cuda::nn::norm_pack(
@@ -335,7 +341,7 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                 cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
                 const cuda::nn::CacheRows kv{kp, vp, static_cast<int64_t>(l) * layer_floats};
                 cuda::nn::kv_store(k, v, kv, dpos, t, nkv * hd);
-                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale);
+                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
                 L.o.forward(att, t, o);
                 cuda::nn::add(x, o, t * d);
                 cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);
@@ -362,11 +368,12 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
         std::unique_ptr<DeviceModel::Step>& step = D.steps[t];
         if (!step) step = std::make_unique<DeviceModel::Step>();
         if (!step->graph.ready() || step->rows != D.rows || step->capacity != capacity ||
-            step->scratch != cuda::scratch_generation()) {
+            step->splits != splits || step->scratch != cuda::scratch_generation()) {
             work();  // run plainly first: scratch reaches its size, kernel attributes are set
             cuda::synchronize();
             step->graph.capture(work);
-            step->rows = D.rows, step->capacity = capacity, step->scratch = cuda::scratch_generation();
+            step->rows = D.rows, step->capacity = capacity, step->splits = splits;
+            step->scratch = cuda::scratch_generation();
         } else {
             step->graph.launch();
         }

@@ -3,6 +3,8 @@
 //   pp512   prefill 512 tokens from an empty cache (batches of --ubatch, default 512), tokens per second
 //   tg128   128 single-token forwards from an empty cache, each with its greedy choice (made on
 //           the GPU for --device cuda), tokens per second
+//   with --depth D, the tg tests start with D positions already in the cache (filled by
+//   untimed forward passes, as llama-bench's -d does) and are named "tg128 @ dD"
 //   with --sampling, tg128 sampled as Qwen3's generation config asks (temperature 0.6, top-k 20,
 //   top-p 0.95): tg128-top20 lets the model select the 20 candidates (on the GPU only they come
 //   back), tg128-wholerow copies the whole row of logits and samples from it (what a sampler
@@ -39,7 +41,7 @@ namespace {
 
 struct ModelBenchOptions {
     std::string model, synthetic, save;
-    int reps = 3, threads = 0, ubatch = 512;
+    int reps = 3, threads = 0, ubatch = 512, depth = 0;
     bool json = false, int8 = false, sampling = false;
     std::string device = "cpu";
 };
@@ -52,6 +54,7 @@ void run_model_bench(const ModelBenchOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     if (o.model.empty() == o.synthetic.empty()) fail("bench", "give one of --model DIR or --synthetic KIND");
     if (o.reps < 1) fail("bench", "--reps ", o.reps, " must be >= 1");
+    if (o.depth < 0) fail("bench", "--depth ", o.depth, " must be >= 0");
     fs::path dir = o.model;
     bool temporary = false;
     if (!o.synthetic.empty()) {
@@ -82,8 +85,18 @@ void run_model_bench(const ModelBenchOptions& o) {
                       cache, logits);
         return 512 / (now() - t0);
     };
+    // a cache for a tg test: --depth positions filled first (untimed), room for 128 more
+    std::vector<int32_t> filler(static_cast<size_t>(o.depth));
+    for (int32_t& t : filler) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(std::min<int64_t>(c.vocab_size, 150000)));
+    auto tg_cache = [&] {
+        model::KVCache cache(o.depth + 640, c);
+        for (size_t i = 0; i < filler.size(); i += o.ubatch)
+            m.forward(std::span<const int32_t>(filler.data() + i, std::min<size_t>(o.ubatch, filler.size() - i)),
+                      cache, logits);
+        return cache;
+    };
     auto tg = [&] {
-        model::KVCache cache(640, c);
+        model::KVCache cache = tg_cache();
         const double t0 = now();
         // each step makes its greedy choice, as greedy generation does (on the GPU there, so
         // no logits are copied back); the next token fed is the prompt's, not the choice
@@ -94,7 +107,7 @@ void run_model_bench(const ModelBenchOptions& o) {
         sampling::SamplerParams sp;
         sp.temperature = 0.6f, sp.top_k = 20, sp.top_p = 0.95f, sp.min_p = 0, sp.seed = 1;
         sampling::Sampler sampler(sp);
-        model::KVCache cache(640, c);
+        model::KVCache cache = tg_cache();
         std::vector<nn::Candidate> top;
         int64_t chosen = 0;  // the choices are made and used, as generation would
         const double t0 = now();
@@ -126,11 +139,13 @@ void run_model_bench(const ModelBenchOptions& o) {
         for (double x : v) var += (x - mean) * (x - mean) / std::max<size_t>(1, v.size() - 1);
         rows.push_back({name, np, ng, mean, std::sqrt(var)});
     };
+    const std::string at = o.depth ? " @ d" + std::to_string(o.depth) : "";
+    const std::string tg_name = "tg128" + at, top_name = "tg128-top20" + at, row_name = "tg128-wholerow" + at;
     measure("pp512", pp, 512, 0);
-    measure("tg128", tg, 0, 128);
+    measure(tg_name.c_str(), tg, 0, 128);
     if (o.sampling) {
-        measure("tg128-top20", [&] { return tg_sampled(false); }, 0, 128);
-        measure("tg128-wholerow", [&] { return tg_sampled(true); }, 0, 128);
+        measure(top_name.c_str(), [&] { return tg_sampled(false); }, 0, 128);
+        measure(row_name.c_str(), [&] { return tg_sampled(true); }, 0, 128);
     }
     const bool gpu = o.device == "cuda";
     const double bw = gpu ? cuda::measure_read_bandwidth_gbps(size_t(1) << 30)
@@ -144,6 +159,7 @@ void run_model_bench(const ModelBenchOptions& o) {
         nlohmann::ordered_json out = nlohmann::ordered_json::array();
         for (const Row& r : rows)
             out.push_back({{"model_type", label}, {"test", r.test}, {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen},
+                           {"n_depth", r.n_gen ? o.depth : 0},
                            {"avg_ts", r.avg}, {"stddev_ts", r.sd}, {"model_size", file_bytes},
                            {"n_threads", num_threads()}, {"n_ubatch", o.ubatch}, {"backend", gpu ? "CUDA" : "CPU"},
                            {"weight_bytes_per_token", bytes_per_token}, {"read_bandwidth_gbps", bw},
@@ -177,6 +193,8 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
         ->capture_default_str()
         ->check(CLI::Range(1, 512));
     b->add_option("--threads", o->threads, "Threads (default: all cores)");
+    b->add_option("--depth", o->depth, "Positions already in the cache when the tg tests start")
+        ->capture_default_str();
     b->add_flag("--json", o->json, "llama-bench JSON records on stdout");
     b->add_flag("--int8", o->int8, "int8 activations for the quantized matmuls");
     b->add_flag("--sampling", o->sampling,

@@ -69,28 +69,51 @@ __global__ void rope_kernel(float* x, int64_t t, int64_t heads, int64_t head_dim
     v[j + half] = b * cs + a * sn;
 }
 
-// Block per (query token s, group of G heads sharing KV head kvh): per head, scores over cache
-// rows 0 .. positions[s] in shared memory (a warp per row, its loads coalesced and shared by the G
-// heads), softmax (max subtracted), then each thread sums its output dimensions over the rows
+// How a decode step splits long contexts (AttentionSplit): partials of (row, head, chunk).
+struct SplitArgs {
+    int64_t chunk = 0;   // positions a block (0: one block takes all of a row's)
+    int64_t splits = 1;  // gridDim.z
+    float* part = nullptr;  // [t, n_head, splits, d + 2]: max, sum, unnormalized output [d]
+    int* count = nullptr;   // [t, n_head / G] blocks done, zero between calls
+};
+
+// Block per (query token s, group of G heads sharing KV head kvh, chunk z): per head, scores over
+// the chunk's cache rows in shared memory (a warp per row, its loads coalesced and shared by the
+// G heads), softmax (max subtracted), then each thread sums its output dimensions over the rows
 // (each value row read once for the G heads). Every head's arithmetic is the same whatever G is
 // (the same per-lane order, trees and thread split), so G = 1 and G > 1 give the same bits.
-// With planes (head_dim 128: a head's output is one group of the packed layout), the block also
-// packs its heads' outputs as pack_activations would, and the last head's block zeroes the
-// padding groups up to the 512-k chunk.
-template <int G>
+// Without a split (sp.chunk 0, or a row of at most one chunk) the chunk is the whole row 0 ..
+// positions[s] and the result is written directly. Split (flash-decoding), each chunk's block
+// writes its (max m, sum Z, unnormalized output) and the last of the row's blocks to finish
+// merges them in chunk order: M = max m, out = (sum_c acc_c e^(m_c - M)) / (sum_c Z_c e^(m_c - M)),
+// so a row's bits depend only on its length. With planes (head_dim 128: a head's output is one
+// group of the packed layout), the block that writes a head's output also packs it as
+// pack_activations would, and the last head's block zeroes the padding groups up to the 512-k
+// chunk.
+// SPLIT: the kernel built for split steps (the other one has none of its work).
+template <int G, bool SPLIT>
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
                                  CacheRows cache, const int32_t* positions, float* out,
-                                 float scale, ActivationOut o, int64_t C) {
+                                 float scale, ActivationOut o, int64_t C, SplitArgs sp) {
     wait_for_prior_grids();
-    extern __shared__ float smem[];  // [G][d] queries, then [G][len] scores
+    extern __shared__ float smem[];  // [G][d] queries, then [G][rows] scores
     __shared__ float scratch[32];
+    __shared__ int s_last;
     const int64_t s = blockIdx.x, h0 = blockIdx.y * int64_t(G), kvh = h0 / (n_head / n_kv);
+    // the position, the cache pointers and the queries are independent loads: all issued before
+    // any is used (one dependent global load costs a decode step several percent)
+    const float* k_base = cache.k[s];
+    const float* v_base = cache.v[s];
     const int64_t len = int64_t(positions[s]) + 1;
-    const float* k_cache = cache.k[s] + cache.offset;
-    const float* v_cache = cache.v[s] + cache.offset;
     float* qs = smem;
-    float* sc = smem + G * d;
     for (int64_t i = threadIdx.x; i < G * d; i += blockDim.x) qs[i] = q[(s * n_head + h0) * d + i];
+    const int64_t P = SPLIT ? (len + sp.chunk - 1) / sp.chunk : 1, z = SPLIT ? blockIdx.z : 0;
+    if (SPLIT && z >= P) return;  // the whole block: this row has fewer chunks
+    const int64_t j0 = SPLIT && P > 1 ? z * sp.chunk : 0;
+    const int64_t rows = SPLIT && P > 1 ? min(sp.chunk, len - j0) : len;
+    const float* k_cache = k_base + cache.offset + j0 * n_kv * d;
+    const float* v_cache = v_base + cache.offset + j0 * n_kv * d;
+    float* sc = smem + G * d;
     __syncthreads();
     // a warp per key row: lane l sums components l, l + 32, ... in order, then a fixed warp tree
     const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
@@ -99,13 +122,13 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
     for (int g = 0; g < G; ++g) mx[g] = -INFINITY;
     // four rows a warp at a time (their loads in flight together), each summed as above
     constexpr int kRows = 4;
-    for (int64_t j0 = threadIdx.x / 32; j0 < len; j0 += kRows * warps) {
+    for (int64_t j0w = threadIdx.x / 32; j0w < rows; j0w += kRows * warps) {
         float dot[kRows][G];
         const float* kr[kRows];
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-            const int64_t j = j0 + r * warps;
-            kr[r] = k_cache + ((j < len ? j : j0) * n_kv + kvh) * d;
+            const int64_t j = j0w + r * warps;
+            kr[r] = k_cache + ((j < rows ? j : j0w) * n_kv + kvh) * d;
 #pragma unroll
             for (int g = 0; g < G; ++g) dot[r][g] = 0.0f;
         }
@@ -120,35 +143,38 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
         }
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
-            const int64_t j = j0 + r * warps;
-            if (j >= len) break;  // the same for the whole warp
+            const int64_t j = j0w + r * warps;
+            if (j >= rows) break;  // the same for the whole warp
 #pragma unroll
             for (int g = 0; g < G; ++g) {
                 float v = dot[r][g];
                 for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-                if (lane == 0) sc[g * len + j] = v * scale;
+                if (lane == 0) sc[g * rows + j] = v * scale;
                 mx[g] = fmaxf(mx[g], v * scale);
             }
         }
     }
-    float inv[G];
+    float inv[G], mg[G], zg[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) {
         const float m = block_max(mx[g], scratch);  // its barrier also publishes the scores
         float sum = 0.0f;
-        for (int64_t j = threadIdx.x; j < len; j += blockDim.x) {
-            sc[g * len + j] = expf(sc[g * len + j] - m);
-            sum += sc[g * len + j];
+        for (int64_t j = threadIdx.x; j < rows; j += blockDim.x) {
+            sc[g * rows + j] = expf(sc[g * rows + j] - m);
+            sum += sc[g * rows + j];
         }
-        inv[g] = 1.0f / block_sum(sum, scratch);  // ends with a barrier: every score is written
+        mg[g] = m;
+        zg[g] = block_sum(sum, scratch);  // ends with a barrier: every score is written
+        inv[g] = 1.0f / zg[g];
     }
+    const int64_t stride = d + 2;  // a partial: m, Z, then the output
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         float acc[G];
 #pragma unroll
         for (int g = 0; g < G; ++g) acc[g] = 0.0f;
         // rows in the same order, 8 value loads in flight at a time
         int64_t j = 0;
-        for (; j + 8 <= len; j += 8) {
+        for (; j + 8 <= rows; j += 8) {
             float v[8];
 #pragma unroll
             for (int u = 0; u < 8; ++u) v[u] = v_cache[((j + u) * n_kv + kvh) * d + i];
@@ -156,17 +182,49 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
             for (int u = 0; u < 8; ++u)
 #pragma unroll
                 for (int g = 0; g < G; ++g)
-                    acc[g] = __fmaf_rn(sc[g * len + j + u], v[u], acc[g]);
+                    acc[g] = __fmaf_rn(sc[g * rows + j + u], v[u], acc[g]);
         }
-        for (; j < len; ++j) {
+        for (; j < rows; ++j) {
             const float v = v_cache[(j * n_kv + kvh) * d + i];
 #pragma unroll
-            for (int g = 0; g < G; ++g) acc[g] = __fmaf_rn(sc[g * len + j], v, acc[g]);
+            for (int g = 0; g < G; ++g) acc[g] = __fmaf_rn(sc[g * rows + j], v, acc[g]);
         }
 #pragma unroll
         for (int g = 0; g < G; ++g) {
+            if (SPLIT && P > 1) {
+                float* pt = sp.part + ((s * n_head + h0 + g) * sp.splits + z) * stride;
+                pt[2 + i] = acc[g];
+                if (i == 0) pt[0] = mg[g], pt[1] = zg[g];
+                continue;
+            }
             out[(s * n_head + h0 + g) * d + i] = acc[g] * inv[g];
             if (o.planes) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
+        }
+    }
+    if (SPLIT && P > 1) {  // the row's last block to finish merges its chunks
+        __threadfence();
+        __syncthreads();
+        int* count = sp.count + s * gridDim.y + blockIdx.y;
+        if (threadIdx.x == 0) s_last = atomicAdd(count, 1) == int(P - 1);
+        __syncthreads();
+        if (!s_last) return;
+        __threadfence();
+        if (threadIdx.x == 0) *count = 0;  // for the next call
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const float* pt = sp.part + (s * n_head + h0 + g) * sp.splits * stride;
+            float M = -INFINITY, Z = 0.0f;
+            for (int64_t c = 0; c < P; ++c) M = fmaxf(M, __ldcg(pt + c * stride));
+            for (int64_t c = 0; c < P; ++c)
+                Z = __fmaf_rn(__ldcg(pt + c * stride + 1), expf(__ldcg(pt + c * stride) - M), Z);
+            const float iz = 1.0f / Z;
+            for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+                float a = 0.0f;
+                for (int64_t c = 0; c < P; ++c)
+                    a = __fmaf_rn(__ldcg(pt + c * stride + 2 + i), expf(__ldcg(pt + c * stride) - M), a);
+                out[(s * n_head + h0 + g) * d + i] = a * iz;
+                if (o.planes) qs[g * d + i] = a * iz;
+            }
         }
     }
     if (!o.planes) return;
@@ -324,31 +382,62 @@ size_t shared_memory_optin() {
     return optin;
 }
 
-template <int G>
+template <int G, bool SPLIT>
 void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                       CacheRows cache, const int32_t* positions, size_t smem, float* out,
-                      float scale, ActivationOut o, int64_t C) {
+                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp) {
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
     if (smem > raised) {
-        check(cudaFuncSetAttribute(attention_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   int(smem)),
+        check(cudaFuncSetAttribute(attention_kernel<G, SPLIT>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
               "cudaFuncSetAttribute");
         raised = smem;
     }
-    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head / G));
-    launch_dependent(attention_kernel<G>, grid, 128, smem, q, n_head, n_kv, d, cache, positions,
-                     out, scale, o, C);
+    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head / G),
+                    static_cast<unsigned>(sp.splits));
+    launch_dependent(attention_kernel<G, SPLIT>, grid, 128, smem, q, n_head, n_kv, d, cache,
+                     positions, out, scale, o, C, sp);
+}
+
+template <int G>
+void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                      CacheRows cache, const int32_t* positions, size_t smem, float* out,
+                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp) {
+    if (sp.chunk)
+        launch_attention<G, true>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp);
+    else
+        launch_attention<G, false>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp);
+}
+
+// The split's counters (workspace slot 8), zeroed when (re)allocated; the merging blocks leave
+// them zero.
+int* split_counters(size_t n) {
+    static void* zeroed = nullptr;
+    void* p = workspace(8, n * sizeof(int));
+    if (p != zeroed) {
+        check(cudaMemsetAsync(p, 0, n * sizeof(int), stream()), "cudaMemset");
+        zeroed = p;
+    }
+    return static_cast<int*>(p);
 }
 
 // The heads of a KV head share a block (their key and value rows read once) when they are 2, 4
 // or 8, their scores fit in shared memory and the grid keeps at least two blocks an SM (decode
 // steps of a few tokens need the blocks more than the shared reads); else a block per head.
-// Same bits either way.
+// Same bits either way. split.longest > 0 (a decode step): rows longer than kAttentionChunk are
+// split over blocks of kAttentionChunk positions.
 void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                    CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
-                   float scale, ActivationOut o, int64_t C) {
+                   float scale, ActivationOut o, int64_t C, const AttentionSplit& split) {
+    if (split.longest > capacity)
+        fail("cuda", "attention: a row of ", split.longest, " positions in a cache of ", capacity);
+    SplitArgs sp;
+    sp.splits = split.longest > kAttentionChunk ? (split.longest + kAttentionChunk - 1) / kAttentionChunk : 1;
+    if (sp.splits > 65535) fail("cuda", "attention over ", split.longest, " positions in one step");
+    if (sp.splits > 1) sp.chunk = kAttentionChunk;
+    const int64_t rows = sp.chunk ? sp.chunk : capacity;  // score slots a block
     const size_t optin = shared_memory_optin();
-    const size_t one = size_t(d + capacity) * sizeof(float);
+    const size_t one = size_t(d + rows) * sizeof(float);
     if (one > optin)
         fail("cuda", "attention over ", capacity, " positions needs ", one,
              " bytes of shared memory; ", device_info().name, " gives a block ", optin);
@@ -360,12 +449,16 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
             G = g;
             break;
         }
+    if (sp.chunk) {
+        sp.part = static_cast<float*>(workspace(7, size_t(t * n_head * sp.splits * (d + 2)) * sizeof(float)));
+        sp.count = split_counters(size_t(t * n_head / G));
+    }
     const size_t smem = size_t(G) * one;
     switch (G) {
-        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
-        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
-        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
-        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C); break;
+        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
+        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
+        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
+        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
     }
     check_launch("attention");
 }
@@ -373,19 +466,20 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
 }  // namespace
 
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
-               const int32_t* positions, int64_t capacity, float* out, float scale) {
+               const int32_t* positions, int64_t capacity, float* out, float scale,
+               AttentionSplit split) {
     if (t == 0) return;
     run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale,
-                  ActivationOut{nullptr, nullptr, nullptr}, 0);
+                  ActivationOut{nullptr, nullptr, nullptr}, 0, split);
 }
 
 PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
                                  int64_t d, CacheRows cache, const int32_t* positions,
-                                 int64_t capacity, float* out, float scale) {
+                                 int64_t capacity, float* out, float scale, AttentionSplit split) {
     if (d != 128) fail("cuda", "attention_pack needs head_dim 128 (a head per group), got ", d);
     const int64_t K = n_head * d, C = (K + 511) / 512;
     const ActivationOut o = activation_buffers(t, K);
-    if (t > 0) run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, o, C);
+    if (t > 0) run_attention(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, o, C, split);
     return packed_activations(t, K, o);
 }
 

@@ -33,16 +33,29 @@ void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, floa
 // x [t, heads, head_dim] rotated in place at positions[t] (inv_freq [head_dim / 2]).
 void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
           const float* inv_freq, float attention_factor);
+// Decode steps split a row's context over blocks of kAttentionChunk positions (flash-decoding):
+// one block reading a long context alone is latency-bound. longest: the most positions a row of
+// the call attends to (positions[s] + 1), 0 for no split (prefill). A row of at most
+// kAttentionChunk positions is computed as without a split; a longer one's bits depend only on
+// its length (chunk partials merged in order), not on the batch, but differ from the unsplit
+// kernel's, which prefill uses (within float32 rounding of the same softmax).
+inline constexpr int64_t kAttentionChunk = 256;
+struct AttentionSplit {
+    int64_t longest = 0;
+};
 // out [t, n_head, d]: query s attends to rows 0 .. positions[s] of its KV head in its cache
-// (layer [capacity, n_kv, d]). capacity bounds the positions (shared memory per block).
+// (layer [capacity, n_kv, d]). Without a split, capacity bounds the positions (shared memory per
+// block).
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
-               const int32_t* positions, int64_t capacity, float* out, float scale);
+               const int32_t* positions, int64_t capacity, float* out, float scale,
+               AttentionSplit split = {});
 // The same, with out also packed for a packed 1-bit matmul (as pack_activations(out) gives it),
 // in one kernel; head_dim must be 128. The packed activations live in the backend's scratch until
 // the next packing call.
 PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
                                  int64_t d, CacheRows cache, const int32_t* positions,
-                                 int64_t capacity, float* out, float scale);
+                                 int64_t capacity, float* out, float scale,
+                                 AttentionSplit split = {});
 // Rows s of k and v [t, width] into rows positions[s] of their caches (layer [capacity, width]).
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
               int64_t width);

@@ -72,11 +72,11 @@ void embed_quantized(const uint32_t*, const void*, const void*, DType, const int
 void rms_norm(const float*, const float*, int64_t, int64_t, float, float*) { not_built(); }
 void rope(float*, int64_t, int64_t, int64_t, const int32_t*, const float*, float) { not_built(); }
 void attention(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows, const int32_t*, int64_t,
-               float*, float) {
+               float*, float, AttentionSplit) {
     not_built();
 }
 PackedActivations attention_pack(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows,
-                                 const int32_t*, int64_t, float*, float) {
+                                 const int32_t*, int64_t, float*, float, AttentionSplit) {
     not_built();
 }
 void kv_store(const float*, const float*, CacheRows, const int32_t*, int64_t, int64_t) {
