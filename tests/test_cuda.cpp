@@ -105,6 +105,37 @@ void check_against_int8_reference(const Problem& p, const Tensor& y, Shape3 sh, 
     }
 }
 
+// PrefillMode::gemm's numerics: the weights w_hat and the int8-dequantized activations
+// x_hat = q dx each rounded once to float16 (2^-10 of a product) and float32 accumulation, stated
+// as |y - x_hat . w_hat| <= 2^-9 sum |x_hat w_hat| (x_hat, w_hat in double here); against the
+// float32 product the int8 rounding of x, at most dx / 2 a term, on top.
+void check_gemm_prefill(const Problem& p, const Tensor& y, Shape3 sh, int g, bool symmetric) {
+    const int64_t K = sh.K, words = p.w.view().dim(1), ng = K / g;
+    std::vector<float> xf(K), dx(ng);
+    std::vector<int8_t> xq(K);
+    for (int64_t m = 0; m < sh.M; m += std::max<int64_t>(1, sh.M / 9)) {
+        for (int64_t k = 0; k < K; ++k) xf[k] = load_float(p.x.dtype(), p.x.data(), m * K + k);
+        quant::quantize_activations_int8(xf.data(), K, g, xq.data(), dx.data());
+        for (int64_t n = 0; n < sh.N; n += std::max<int64_t>(1, sh.N / 97)) {
+            double want = 0, terms = 0, exact = 0, slack = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double q = quant::get_code(
+                    reinterpret_cast<const uint8_t*>(p.w.ptr<uint32_t>() + n * words), k, 1);
+                const double sc = load_float(p.s.dtype(), p.s.data(), n * ng + k / g);
+                const double bi = symmetric ? -sc / 2 : load_float(p.b.dtype(), p.b.data(), n * ng + k / g);
+                const double w = sc * q + bi, xh = double(dx[k / g]) * xq[k];
+                want += w * xh, terms += std::abs(w * xh);
+                exact += w * xf[k], slack += std::abs(w) * dx[k / g] / 2 + std::abs(w * xf[k]) * 0x1p-9;
+            }
+            const double got = y.ptr<float>()[m * sh.N + n];
+            ASSERT_LE(std::abs(got - want), std::ldexp(terms, -9) + 1e-30)
+                << "element (" << m << ", " << n << ") against x_hat . w_hat";
+            ASSERT_LE(std::abs(got - exact), slack * (1 + 1e-6) + 1e-30)
+                << "element (" << m << ", " << n << ") against the float32 product";
+        }
+    }
+}
+
 class CudaQmm : public ::testing::TestWithParam<const cuda::Kernel*> {};
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaQmm);
 
@@ -229,23 +260,26 @@ namespace {
 
 // The repacked 1-bit layout: against the oracle with the int8 bound, every scale dtype it takes,
 // symmetric and not, N not a multiple of 16, K not a multiple of its 512-k chunk; rows of a batch
-// bit-identical to M = 1. Run twice: with the decode kernel for every M, and with the prefill
-// kernel for M >= kPrefillMinM (64, 70, 100 here), which must give the same bits.
-class CudaPackedOneBit : public ::testing::TestWithParam<bool> {};
+// of up to kDecodeMaxM bit-identical to M = 1. Run in each PrefillMode: past kDecodeMaxM rows
+// (65, 70, 100 here) the exact kernel must give the same bits as M = 1 too, the GEMM must keep
+// within its stated bound (2^-10 of the terms' magnitudes) of qmm_t_int8_ref.
+class CudaPackedOneBit : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
     REQUIRE_GPU();
     struct Env {  // ONEBIT_CUDA_PREFILL for this test only
-        explicit Env(bool on) { setenv("ONEBIT_CUDA_PREFILL", on ? "1" : "0", 1); }
+        explicit Env(const char* mode) { setenv("ONEBIT_CUDA_PREFILL", mode, 1); }
         ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
     } env(GetParam());
+    const bool gemm = cuda::prefill_mode() == cuda::PrefillMode::gemm;
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     const int g = 128;
     for (DType dt : {DType::float16, DType::bfloat16, DType::float32})
         for (const Shape3 sh : {Shape3{1, 1, 128}, Shape3{3, 37, 2560}, Shape3{9, 7, 9728},
                                 Shape3{64, 300, 4096 + 128}, Shape3{2, 4096, 2048},
-                                Shape3{100, 37, 2560}, Shape3{70, 130, 9728}}) {
+                                Shape3{100, 37, 2560}, Shape3{70, 130, 9728},
+                                Shape3{65, 1000, 2048}}) {
             const DType sdt = dt == DType::float32 ? DType::bfloat16 : dt;
             const bool symmetric = rng() & 1;
             SCOPED_TRACE(::testing::Message() << "seed " << seed << " " << dtype_name(dt) << " M "
@@ -264,13 +298,16 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
             dy.fill(0xff);
             cuda::qmm_packed_one_bit(packed, dx.data(), dt, sh.M, dy.data(), DType::float32);
             from_device(dy, y);
-            check_against_oracle(x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1, y.view(),
-                                 symmetric, true);
-            if (HasFatalFailure()) return;
             {
                 Problem px{Tensor(dt, {sh.M, sh.K}), std::move(p.w), std::move(p.s), std::move(p.b)};
                 std::memcpy(px.x.data(), x.data(), x.nbytes());
-                check_against_int8_reference(px, y, sh, g, 1, symmetric);
+                if (gemm && sh.M > cuda::kDecodeMaxM) {
+                    check_gemm_prefill(px, y, sh, g, symmetric);
+                } else {
+                    check_against_oracle(x.view(), px.w.view(), px.s.view(), px.b.view(), true, g,
+                                         1, y.view(), symmetric, true);
+                    if (!HasFatalFailure()) check_against_int8_reference(px, y, sh, g, 1, symmetric);
+                }
                 p.w = std::move(px.w), p.s = std::move(px.s), p.b = std::move(px.b);
             }
             if (HasFatalFailure()) return;
@@ -281,6 +318,8 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
             cuda::qmm_packed_one_bit(packed, xa, dy.data(), DType::float32);
             from_device(dy, y2);
             ASSERT_EQ(std::memcmp(y2.data(), y.data(), y.nbytes()), 0);
+            if (gemm && sh.M > cuda::kDecodeMaxM) continue;  // a prefill GEMM: not M = 1's bits
+            if (gemm && sh.M > cuda::kDecodeMaxM) continue;  // a prefill GEMM: not M = 1's bits
             for (int64_t m = 0; m < sh.M; ++m) {
                 Tensor y1(DType::float32, {1, sh.N});
                 dy.fill(0xff);
@@ -295,8 +334,8 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
         }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, CudaPackedOneBit, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "PrefillKernel" : "DecodeKernel"; });
+INSTANTIATE_TEST_SUITE_P(Kernels, CudaPackedOneBit, ::testing::Values("decode", "exact", "gemm"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST(CudaPackedOneBitLayout, RefusesWhatItCannotPack) {
     EXPECT_FALSE(cuda::packable_one_bit(1, 64, DType::float16));

@@ -339,6 +339,19 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
             ASSERT_EQ(std::memcmp(download<float>(d1, hw).data(), &gots[s * hw], hw * 4), 0)
                 << "row " << s << " alone differs from the batch";
         }
+        // a prompt's prefill on cuBLAS (positions past .. past + t - 1): the CPU's result within
+        // the same bound, with all scores at once and in blocks of 7 query rows
+        for (const int64_t budget : {cuda::nn::kPrefillScoreBytes, 7 * c.n_head * (c.past + c.t) * 4}) {
+            cuda::Buffer dpre = poisoned(want.size() * 4);
+            cuda::nn::attention_prefill(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d,
+                                        static_cast<float*>(dk.data()) + layer,
+                                        static_cast<float*>(dv.data()) + layer, c.past,
+                                        static_cast<float*>(dpre.data()),
+                                        1.0f / std::sqrt(float(c.d)), budget);
+            expect_close(download<float>(dpre, want.size()), want, c.d, 1e-5,
+                         budget == cuda::nn::kPrefillScoreBytes ? "attention_prefill"
+                                                                : "attention_prefill in blocks");
+        }
         if (c.d != 128) continue;
         // fused with the packing of its output: the same packed activations as packing the
         // output afterwards (bit for bit through a packed matmul), and the same output

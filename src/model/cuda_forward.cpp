@@ -260,6 +260,12 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
     for (const Model::SequenceInput& s : seqs) longest = std::max(longest, s.cache->length + 1);
     const cuda::nn::AttentionSplit split{t == static_cast<int64_t>(seqs.size()) ? longest : 0};
     const int64_t splits = (split.longest + cuda::nn::kAttentionChunk - 1) / cuda::nn::kAttentionChunk;
+    // A prompt's prefill past a decode batch (one sequence, t > kDecodeMaxM) runs its attention on
+    // cuBLAS when the prefill mode is gemm (cuda.h PrefillMode; the packed matmuls follow it too).
+    const bool prefill_gemm = seqs.size() == 1 && t > cuda::kDecodeMaxM &&
+                              cuda::prefill_mode() == cuda::PrefillMode::gemm;
+    const int64_t p0 = seqs[0].cache->length;
+    auto& dc0 = *std::static_pointer_cast<DeviceCache>(seqs[0].cache->device);
     // Everything below reads the step's position from device memory, so for T = 1 it is the same
     // work at every position: captured once as a graph, replayed after.
     auto work = [&] {
@@ -300,7 +306,13 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                     q, k, v, static_cast<const float*>(L.q_norm.data()),
                     static_cast<const float*>(L.k_norm.data()), t, nh, nkv, hd, eps, dpos,
                     static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kv);
-                if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
+                if (prefill_gemm) {
+                    cuda::nn::attention_prefill(q, t, nh, nkv, hd,
+                                                F(dc0.k) + static_cast<int64_t>(l) * layer_floats,
+                                                F(dc0.v) + static_cast<int64_t>(l) * layer_floats,
+                                                p0, att, scale);
+                    L.o.forward(att, t, o);
+                } else if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
                     const auto xo = cuda::nn::attention_pack(q, t, nh, nkv, hd, kv, dpos, capacity,
                                                              att, scale, split);
                     L.o.forward(att, t, o, &xo);
@@ -341,7 +353,13 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                 cuda::nn::rope(k, t, nkv, hd, dpos, inv_freq, m.rope.attention_factor);
                 const cuda::nn::CacheRows kv{kp, vp, static_cast<int64_t>(l) * layer_floats};
                 cuda::nn::kv_store(k, v, kv, dpos, t, nkv * hd);
-                cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
+                if (prefill_gemm)
+                    cuda::nn::attention_prefill(q, t, nh, nkv, hd,
+                                                F(dc0.k) + static_cast<int64_t>(l) * layer_floats,
+                                                F(dc0.v) + static_cast<int64_t>(l) * layer_floats,
+                                                p0, att, scale);
+                else
+                    cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
                 L.o.forward(att, t, o);
                 cuda::nn::add(x, o, t * d);
                 cuda::nn::rms_norm(x, static_cast<const float*>(L.mlp_norm.data()), t, d, eps, h);

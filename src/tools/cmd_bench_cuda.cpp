@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/cuda.h"
@@ -57,6 +58,23 @@ double median_ms(Case& c, double min_seconds) {
     return t[1];
 }
 
+// The Bonsai layer shapes, or exactly the --shape ones (any N x K, e.g. the peer's 4096x14336).
+std::vector<LayerShape> wanted_shapes(const BenchOptions& o) {
+    if (o.shapes.empty()) return bonsai_shapes();
+    std::vector<LayerShape> out;
+    for (const std::string& s : o.shapes) {
+        const size_t x = s.find('x');
+        long long n = 0, k = 0;
+        if (x == std::string::npos || std::sscanf(s.c_str(), "%lldx%lld", &n, &k) != 2 || n <= 0 || k <= 0)
+            fail("bench", "--shape takes N x K as e.g. 12288x4096, got '", s, "'");
+        const char* model = "-";
+        for (const auto& b : bonsai_shapes())
+            if (b.n == n && b.k == k) model = b.model;
+        out.push_back({model, n, k});
+    }
+    return out;
+}
+
 }  // namespace
 
 void run_bench_cuda(const BenchOptions& o) {
@@ -80,8 +98,8 @@ void run_bench_cuda(const BenchOptions& o) {
             for (const auto& p : o.precisions)
                 if (p == quant::precision_name(k.precision)) variants.push_back(&k);
         }
-        for (const auto& shape : bonsai_shapes()) {
-            if (shape.k % g || !shape_wanted(o, shape.n, shape.k)) continue;
+        for (const auto& shape : wanted_shapes(o)) {
+            if (shape.k % g) continue;
             const int64_t n = shape.n, k = shape.k, words = n * k * bits / 32, ng = n * k / g;
             std::vector<uint32_t> hw(words);
             std::vector<uint16_t> hs(ng), hb(ng);
@@ -119,9 +137,16 @@ void run_bench_cuda(const BenchOptions& o) {
                 for (size_t ri = 0; ri < runs.size(); ++ri) {
                     const cuda::Kernel* kern = runs[ri];
                     const bool shared_x = !kern && ri == 1;  // activations packed outside
-                    const char* name = kern             ? kern->name
-                                       : shared_x ? "qmm_t_1bit_packed_mma_i8 (x packed once)"
-                                                  : "qmm_t_1bit_packed_mma_i8";
+                    // past a decode batch the packed matmul runs the prefill path (cuda.h)
+                    const cuda::PrefillMode mode =
+                        m > cuda::kDecodeMaxM ? cuda::prefill_mode() : cuda::PrefillMode::decode;
+                    const std::string packed_name =
+                        mode == cuda::PrefillMode::gemm    ? "qmm_t_1bit_packed_gemm_f16"
+                        : mode == cuda::PrefillMode::exact ? "qmm_t_1bit_packed_prefill_i8"
+                                                           : "qmm_t_1bit_packed_mma_i8";
+                    const std::string name = kern       ? kern->name
+                                             : shared_x ? packed_name + " (x packed once)"
+                                                        : packed_name;
                     const Precision precision = kern ? kern->precision : Precision::int8;
                     cuda::PackedActivations xa;
                     if (shared_x) xa = cuda::pack_activations(dx.data(), DType::float32, m, k);
@@ -143,7 +168,7 @@ void run_bench_cuda(const BenchOptions& o) {
                         records.push_back(r);
                     } else {
                         std::printf("%-5s %-40s %4d %4lld %7lld %6lld %4d %10.2f %8.1f %5.0f%% %9.0f\n",
-                                    shape.model, name, bits, static_cast<long long>(m),
+                                    shape.model, name.c_str(), bits, static_cast<long long>(m),
                                     static_cast<long long>(n), static_cast<long long>(k), g,
                                     t * 1e6, gbps, 100 * gbps / bw, gops);
                         std::fflush(stdout);

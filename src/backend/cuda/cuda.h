@@ -164,7 +164,8 @@ bool packable_one_bit(int bits, int g, DType sdt);
 PackedOneBit pack_one_bit(const uint32_t* w, const void* scales, const void* biases, DType sdt,
                           int64_t N, int64_t K, int g);
 // y [M, N] (ydt) = x [M, K] (xdt) @ w_hat.T with int8 activations (quant::qmm_t_int8_ref's
-// numerics up to float32 rounding); x and y are device pointers. Batch invariant.
+// numerics up to float32 rounding; past kDecodeMaxM rows see PrefillMode); x and y are device
+// pointers. Batch invariant up to kDecodeMaxM rows.
 void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t M, void* y,
                         DType ydt);
 
@@ -174,13 +175,24 @@ void qmm_packed_one_bit(const PackedOneBit& p, const void* x, DType xdt, int64_t
 struct PackedActivations {
     const void* planes = nullptr;
     const void* scales = nullptr;  // per group: dx and the sum of x
-    const void* q8 = nullptr;      // int8 values [M][chunks * 512], for M >= kPrefillMinM
+    const void* q8 = nullptr;      // int8 values [M][chunks * 512], past kDecodeMaxM rows
     int64_t M = 0, K = 0;
 };
-// From this many activation rows, and with ONEBIT_CUDA_PREFILL=1, the packed matmul runs its
-// prefill kernel (int8 tensor-core MMAs over the activations' int8 values, the decode kernel's
-// summation order: the same bits). Off by default: not yet faster than the decode kernel.
-inline constexpr int64_t kPrefillMinM = 64;
+// The largest decode batch: up to this many rows the packed matmul runs its decode kernel, whose
+// rows are bit-identical to M = 1 (a sequence decodes the same tokens alone or in a batch).
+inline constexpr int64_t kDecodeMaxM = 64;
+// Past kDecodeMaxM rows (a prompt's prefill: it runs on its own, never beside decoding rows) the
+// packed matmul runs, by ONEBIT_CUDA_PREFILL:
+//   gemm   (default, or unset) the weights dequantized to float16 in slabs and a cuBLAS float16
+//          GEMM with float32 accumulation over the int8 activations dequantized to float16
+//          (q * dx, scaled by a power of two so the largest fits): |y - x_hat . w_hat| <=
+//          2^-9 sum |x_hat w_hat| with x_hat = q * dx (the int8-rounded x, also in the bias
+//          term, where qmm_t_int8_ref uses the exact sum of x) and w_hat the dequantized weights
+//   exact  an int8 tensor-core kernel that gives the decode kernel's bits (slower)
+//   decode the decode kernel for every M
+// Any other value is an error ([cuda]).
+enum class PrefillMode : uint8_t { gemm, exact, decode };
+PrefillMode prefill_mode();
 PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);
 void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt);
 

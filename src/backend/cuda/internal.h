@@ -21,8 +21,9 @@ void check_launch(const char* kernel);
 
 // Device scratch for slot (0 .. kWorkspaceSlots - 1), at least `bytes` long: grown when too
 // small (the only allocation, so steady-state calls allocate nothing), never shrunk.
-inline constexpr int kWorkspaceSlots = 9;  // 0-1, 5 packed activations, 2-4 qmm_t_1bit_mma_i8,
-                                           // 6 top_k_rows, argmax_rows, 7-8 split attention
+inline constexpr int kWorkspaceSlots = 15;  // 0-1, 5 packed activations, 2-4 qmm_t_1bit_mma_i8,
+                                            // 6 top_k_rows, argmax_rows, 7-8 split attention,
+                                            // 9-11 qmm_packed_gemm, 12-14 attention_prefill
 void* workspace(int slot, size_t bytes);
 
 // Programmatic dependent launch (Hopper and later; off with ONEBIT_CUDA_PDL=0): a kernel launched
@@ -33,10 +34,10 @@ void* workspace(int slot, size_t bytes);
 // turn). Elsewhere it is a plain launch and the wait a no-op.
 bool programmatic_launch();
 
-// Whether the packed matmul's prefill kernel runs for M >= kPrefillMinM: only with
-// ONEBIT_CUDA_PREFILL=1 (read at each call; it gives the decode kernel's bits, so only the speed
-// changes, and it is not yet faster than the decode kernel: BENCHMARKS.md).
-bool prefill_kernel_enabled();
+// The packed matmul past kDecodeMaxM rows on cuBLAS (gemm.cu; cuda.h: PrefillMode::gemm), with
+// the activations' int8 values (xa.q8) and its segments' outputs.
+void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
+                     int segments, DType ydt);
 
 template <typename... P, typename... A>
 void launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {

@@ -56,6 +56,16 @@ PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int6
                                  int64_t d, CacheRows cache, const int32_t* positions,
                                  int64_t capacity, float* out, float scale,
                                  AttentionSplit split = {});
+// One sequence's prompt of t tokens at positions p0 .. p0 + t - 1 (their keys and values already
+// in the cache): out [t, n_head, d] as attention gives it, on cuBLAS (float32 GEMMs for the scores
+// and the weighted sum, a masked softmax between), for prefill past kDecodeMaxM rows
+// (PrefillMode::gemm). k_layer / v_layer: the sequence's cache of this layer, [capacity, n_kv, d].
+// Within float32 rounding of attention's result, not its bits. The scores of score_bytes at most
+// are held at once (query rows in blocks; at least one row a block).
+inline constexpr int64_t kPrefillScoreBytes = int64_t(256) << 20;
+void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                       const float* k_layer, const float* v_layer, int64_t p0, float* out,
+                       float scale, int64_t score_bytes = kPrefillScoreBytes);
 // Rows s of k and v [t, width] into rows positions[s] of their caches (layer [capacity, width]).
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
               int64_t width);

@@ -7,8 +7,8 @@
 namespace onebit::cuda {
 
 // Where packed activations [M, K] go: bit planes [M][C][32][4] and (dx, sum) [M][C][4] always;
-// for M >= kPrefillMinM also the int8 values q8 [M][C * 512] (zero past K) that the prefill
-// kernel reads (else q8 is null).
+// past kDecodeMaxM rows also the int8 values q8 [M][C * 512] (zero past K) that the prefill paths
+// read (else q8 is null).
 struct ActivationOut {
     uint32_t* planes;
     float2* dxs;
@@ -55,7 +55,7 @@ inline ActivationOut activation_buffers(int64_t M, int64_t K) {
     ActivationOut o;
     o.planes = static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
     o.dxs = static_cast<float2*>(workspace(1, size_t(M * C * 4) * sizeof(float2)));
-    o.q8 = M >= kPrefillMinM && prefill_kernel_enabled()
+    o.q8 = M > kDecodeMaxM && prefill_mode() != PrefillMode::decode
                ? static_cast<int8_t*>(workspace(5, size_t(M * C * 512)))
                : nullptr;
     return o;

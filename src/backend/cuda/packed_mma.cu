@@ -182,7 +182,7 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int i) {
 constexpr int kPrefillWarps = 4;  // per block: four 16-row tiles (a warp each), one column tile
 constexpr int kPrefillCols = 32;  // activation rows per block: four 8-column MMA tiles
 
-// Prefill (M >= kPrefillMinM) over the same packed weights: a group's integer sum comes from four
+// Prefill (M > kDecodeMaxM, PrefillMode::exact) over the same packed weights: a group's integer sum comes from four
 // int8 MMAs (weight bits expanded to bytes 0 / 1 against the activations' int8 values, which the
 // packing kernels also wrote), and everything after it is the decode kernel's arithmetic in its
 // order: group 4c + u adds into partial u of "warp" c % 4 (its chunks in order), the partials of a
@@ -393,7 +393,9 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
             else f(std::false_type{}, B{});
         }
     };
-    if (xa.q8 && M >= kPrefillMinM) {  // the activations' int8 values are there: tensor-core prefill
+    const PrefillMode mode = M > kDecodeMaxM && xa.q8 ? prefill_mode() : PrefillMode::decode;
+    if (mode == PrefillMode::gemm) return qmm_packed_gemm(p, xa, out, segments, ydt);
+    if (mode == PrefillMode::exact) {  // int8 tensor-core MMAs, the decode kernel's bits
         const dim3 grid(static_cast<unsigned>((p.tiles() + kPrefillWarps - 1) / kPrefillWarps),
                         static_cast<unsigned>((M + kPrefillCols - 1) / kPrefillCols));
         const auto* q8 = static_cast<const int8_t*>(xa.q8);

@@ -58,9 +58,12 @@ bool programmatic_launch() {
     return on;
 }
 
-bool prefill_kernel_enabled() {
+PrefillMode prefill_mode() {
     const char* env = std::getenv("ONEBIT_CUDA_PREFILL");
-    return env && std::strcmp(env, "1") == 0;
+    if (!env || !*env || std::strcmp(env, "gemm") == 0) return PrefillMode::gemm;
+    if (std::strcmp(env, "exact") == 0) return PrefillMode::exact;
+    if (std::strcmp(env, "decode") == 0) return PrefillMode::decode;
+    fail("cuda", "ONEBIT_CUDA_PREFILL must be gemm, exact or decode, got '", env, "'");
 }
 
 cudaStream_t stream() {

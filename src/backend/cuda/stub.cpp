@@ -28,6 +28,7 @@ void Buffer::download(void*, size_t, size_t) const { not_built(); }
 void Buffer::fill(uint8_t) { not_built(); }
 
 uint64_t scratch_generation() { return 0; }
+PrefillMode prefill_mode() { not_built(); }
 Graph::~Graph() = default;
 void Graph::reset() {}
 void Graph::capture(const std::function<void()>&) { not_built(); }
@@ -73,6 +74,10 @@ void rms_norm(const float*, const float*, int64_t, int64_t, float, float*) { not
 void rope(float*, int64_t, int64_t, int64_t, const int32_t*, const float*, float) { not_built(); }
 void attention(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows, const int32_t*, int64_t,
                float*, float, AttentionSplit) {
+    not_built();
+}
+void attention_prefill(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+                       int64_t, float*, float, int64_t) {
     not_built();
 }
 PackedActivations attention_pack(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows,

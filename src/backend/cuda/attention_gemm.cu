@@ -1,0 +1,103 @@
+// Causal grouped-query attention of one sequence's prompt on cuBLAS (nn.h: attention_prefill):
+// per KV head, the scores of its G query heads' rows against the cached keys as one float32 GEMM,
+// a masked softmax over each row, and the values' weighted sum as a second GEMM. The query rows
+// are regrouped first so that a KV head's G * t rows are one matrix, and the result is put back.
+//
+//   qp [n_kv][t][G][d]         = q [t][n_kv * G][d], regrouped
+//   S  [n_kv][tb * G][keys]    = scale * qp rows of the block . K^T   (a block of tb query rows)
+//   P  = softmax of each row of S over its keys 0 .. p0 + s (the rest 0), in place
+//   op [n_kv][t][G][d]         = P . V
+//   out [t][n_kv * G][d]       = op, regrouped
+#include <algorithm>
+
+#include "backend/cuda/blas.h"
+#include "backend/cuda/internal.h"
+#include "backend/cuda/nn.h"
+#include "backend/cuda/reduce.cuh"
+
+namespace onebit::cuda::nn {
+
+namespace {
+
+// to_groups: dst [n_kv][t][G][d] from src [t][n_kv * G][d]; else the reverse.
+__global__ void regroup_kernel(const float* src, float* dst, int64_t t, int64_t n_head,
+                               int64_t G, int64_t d, bool to_groups) {
+    wait_for_prior_grids();
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= t * n_head * d) return;
+    const int64_t e = i % d, h = (i / d) % n_head, s = i / (d * n_head);  // i in [t][n_head][d]
+    const int64_t kvh = h / G, g = h % G;
+    const int64_t j = ((kvh * t + s) * G + g) * d + e;                   // j in [n_kv][t][G][d]
+    if (to_groups)
+        dst[j] = src[i];
+    else
+        dst[i] = src[j];
+}
+
+// Row r = (kvh, s, g) of S [rows][keys], query s0 + s: softmax over keys 0 .. p0 + s0 + s, zero
+// past them. A block a row.
+__global__ void masked_softmax_kernel(float* S, int64_t keys, int64_t tb, int64_t G, int64_t p0,
+                                      int64_t s0) {
+    wait_for_prior_grids();
+    __shared__ float scratch[32];
+    const int64_t r = blockIdx.x, s = (r / G) % tb;
+    float* row = S + r * keys;
+    const int64_t n = p0 + s0 + s + 1;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m, scratch);
+    float sum = 0.0f;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        const float e = expf(row[j] - m);
+        row[j] = e;
+        sum += e;
+    }
+    const float inv = 1.0f / block_sum(sum, scratch);
+    for (int64_t j = threadIdx.x; j < keys; j += blockDim.x) row[j] = j < n ? row[j] * inv : 0.0f;
+}
+
+}  // namespace
+
+void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                       const float* k_layer, const float* v_layer, int64_t p0, float* out,
+                       float scale, int64_t score_bytes) {
+    if (t <= 0) return;
+    const int64_t G = n_head / n_kv, L = p0 + t;
+    auto* qp = static_cast<float*>(workspace(12, size_t(t * n_head * d) * 4));
+    auto* op = static_cast<float*>(workspace(13, size_t(t * n_head * d) * 4));
+    const int64_t tb = std::clamp<int64_t>(score_bytes / (n_head * L * 4), 1, t);
+    auto* S = static_cast<float*>(workspace(14, size_t(n_head * tb * L) * 4));
+    const unsigned blocks = static_cast<unsigned>((t * n_head * d + 255) / 256);
+    launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0, q, qp, t, n_head, G, d, true);
+    check_launch("regroup_kernel");
+    cublasHandle_t h = blas();
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
+    const float zero = 0.0f, one = 1.0f;
+    const int ld_kv = static_cast<int>(n_kv * d);
+    for (int64_t s0 = 0; s0 < t; s0 += tb) {
+        const int64_t rows = std::min(tb, t - s0), keys = p0 + s0 + rows;  // causal: no later key
+        // column-major: S_kvh^T [keys, rows * G] = K_kvh [keys, d] . qp_kvh^T [d, rows * G]
+        check_blas(cublasGemmStridedBatchedEx(
+                       h, CUBLAS_OP_T, CUBLAS_OP_N, int(keys), int(rows * G), int(d), &scale,
+                       k_layer, CUDA_R_32F, ld_kv, d, qp + s0 * G * d, CUDA_R_32F, int(d),
+                       t * G * d, &zero, S, CUDA_R_32F, int(keys), rows * G * keys, int(n_kv),
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                   "attention scores (cublasGemmStridedBatchedEx)");
+        launch_dependent(masked_softmax_kernel, dim3(static_cast<unsigned>(n_kv * rows * G)),
+                         dim3(256), 0, S, keys, rows, G, p0, s0);
+        check_launch("masked_softmax_kernel");
+        // op_kvh^T [d, rows * G] = V_kvh^T [d, keys] . P_kvh^T [keys, rows * G]
+        check_blas(cublasGemmStridedBatchedEx(
+                       h, CUBLAS_OP_N, CUBLAS_OP_N, int(d), int(rows * G), int(keys), &one,
+                       v_layer, CUDA_R_32F, ld_kv, d, S, CUDA_R_32F, int(keys), rows * G * keys,
+                       &zero, op + s0 * G * d, CUDA_R_32F, int(d), t * G * d, int(n_kv),
+                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                   "attention output (cublasGemmStridedBatchedEx)");
+    }
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
+    launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0, static_cast<const float*>(op), out,
+                     t, n_head, G, d, false);
+    check_launch("regroup_kernel");
+}
+
+}  // namespace onebit::cuda::nn

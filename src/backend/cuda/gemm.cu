@@ -1,0 +1,234 @@
+// The packed 1-bit matmul past kDecodeMaxM rows (a prompt's prefill) on cuBLAS: the weights are
+// dequantized to float16 in slabs of rows small enough to stay in L2 for the GEMM that reads
+// them, the activations' int8 values to float16 once per call, and cuBLAS multiplies them on the
+// tensor cores with float32 accumulation (cuda.h: PrefillMode::gemm states the numerics).
+//
+//   x16 [M, K] float16 = q8 * dx / 2^e      (2^e: the power of two that puts max |x| near 2^15)
+//   w16 [rows of a slab, K] float16 = scale * bit + bias (symmetric: scale * (bit - 1/2), exact)
+//   y [M, rows] = 2^e * x16 @ w16^T         (cublasGemmEx, alpha = 2^e read from the device)
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+
+#include "backend/cuda/blas.h"
+#include "backend/cuda/internal.h"
+#include "core/error.h"
+
+namespace onebit::cuda {
+
+namespace {
+
+constexpr int64_t kWordBytes = 1024;  // packed_mma.cu's record: words, then scales
+
+// Rows of weights dequantized per slab: as many as fit 32 MB of float16, so a slab written by
+// the dequantization is still in L2 when the GEMM reads it, but at least 4096 (the GEMM needs
+// enough tiles to fill the SMs); a multiple of 16. ONEBIT_CUDA_GEMM_SLAB_ROWS overrides it.
+int64_t slab_rows(int64_t N, int64_t K) {
+    int64_t rows = std::max<int64_t>(4096, (int64_t(32) << 20) / (K * 2) / 16 * 16);
+    if (const char* e = std::getenv("ONEBIT_CUDA_GEMM_SLAB_ROWS"))
+        rows = std::max<int64_t>(16, std::atoll(e) / 16 * 16);
+    return std::min(rows, N);
+}
+
+// *bits = max over the groups of dx, as float bits (dx >= 0, so unsigned order is float order):
+// a grid-stride reduction, one atomicMax a block; *bits is zeroed before.
+__global__ void gemm_max_kernel(const float2* dxs, int64_t groups, unsigned* bits) {
+    wait_for_prior_grids();
+    float m = 0.0f;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < groups;
+         i += int64_t(gridDim.x) * blockDim.x)
+        m = fmaxf(m, dxs[i].x);
+    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    __shared__ float warp_max[32];
+    if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < int(blockDim.x / 32); ++w) m = fmaxf(m, warp_max[w]);
+        atomicMax(bits, __float_as_uint(m));
+    }
+}
+
+// e such that 2^e is the power of two that brings the largest |q * dx| (at most 127 dx, dx the
+// largest) into [2^14, 2^15): float16 neither overflows nor loses small values.
+__device__ __forceinline__ int scale_exponent(unsigned max_bits) {
+    const float m = __uint_as_float(max_bits);
+    int e = 0;
+    if (m > 0.0f) {
+        frexpf(m * 127.0f, &e);  // m * 127 in [2^(e-1), 2^e)
+        e -= 15;
+    }
+    return e;
+}
+
+// x16[m, k] = q8[m, k] * dx[m, k / 128] * 2^-e, eight values a thread; the first thread also
+// writes the GEMM's alpha = 2^e and beta = 0 (scale[0], scale[2]; scale[3]: the max's bits).
+__global__ void gemm_activations_kernel(const int8_t* q8, const float2* dxs, int64_t K, int64_t C,
+                                        float* scale, __half* x16) {
+    wait_for_prior_grids();
+    const int e = scale_exponent(reinterpret_cast<const unsigned*>(scale)[3]);
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0)
+        scale[0] = ldexpf(1.0f, e), scale[2] = 0.0f;
+    const int64_t m = blockIdx.y, k = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 8;
+    if (k >= K) return;
+    const float s = __fmul_rn(dxs[m * C * 4 + k / 128].x, ldexpf(1.0f, -e));
+    const uint2 v = *reinterpret_cast<const uint2*>(q8 + m * C * 512 + k);
+    __half2 h[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const uint32_t w = i < 2 ? v.x : v.y;
+        const int sh = 16 * (i & 1);
+        const float a = float(static_cast<int8_t>(w >> sh)), b = float(static_cast<int8_t>(w >> (sh + 8)));
+        h[i] = __floats2half2_rn(__fmul_rn(a, s), __fmul_rn(b, s));
+    }
+    *reinterpret_cast<uint4*>(x16 + m * K + k) = *reinterpret_cast<const uint4*>(h);
+}
+
+template <typename ST>
+__device__ __forceinline__ float scale_to_f(uint16_t bits) {
+    if constexpr (std::is_same_v<ST, __half>)
+        return __half2float(__ushort_as_half(bits));
+    else
+        return __bfloat162float(__ushort_as_bfloat16(bits));
+}
+
+// Rows [r0, r0 + rows) of the packed matrix dequantized to w16 [rows, K]: a block per record
+// (16 rows x 512 k, 16 KB of float16), each thread 8 values (16 bytes, one store) at a time, so
+// a warp's store covers 512 contiguous bytes of one row.
+template <bool SYM, typename ST>
+__global__ void __launch_bounds__(256)
+    gemm_dequantize_kernel(const uint8_t* data, int64_t N, int64_t K, int C, int64_t t0,
+                           int64_t r0, int64_t rows, __half* w16) {
+    wait_for_prior_grids();
+    const int64_t t = t0 + blockIdx.x, c = blockIdx.y;
+    const int64_t R = kWordBytes + (SYM ? 128 : 256);
+    const uint8_t* rec = data + (t * C + c) * R;
+    const auto* words = reinterpret_cast<const uint32_t*>(rec);
+    const auto* sc = reinterpret_cast<const uint16_t*>(rec + kWordBytes);
+#pragma unroll
+    for (int it = 0; it < 4; ++it) {
+        const int f = it * 256 + threadIdx.x;   // 16-byte piece of the record's output
+        const int rr = f / 64, kl = (f % 64) * 8;  // row in the tile, k in the chunk
+        const int half = rr / 8, gid = rr % 8, wl = kl / 32, u = wl / 4, tig = wl % 4;
+        const int64_t n = t * 16 + rr, wi = 16 * c + wl;
+        if (n >= N || n < r0 || n >= r0 + rows || wi >= K / 32) continue;
+        const uint32_t byte = (words[(half * 32 + 4 * gid + tig) * 4 + u] >> (kl % 32)) & 0xffu;
+        const int ls = 4 * gid + u;  // the lane whose slot holds group 4 c + u of rows gid, gid + 8
+        float s, b;
+        if constexpr (SYM) {
+            s = scale_to_f<ST>(sc[ls * 2 + half]), b = -0.5f * s;
+        } else {
+            s = scale_to_f<ST>(sc[ls * 4 + 2 * half]), b = scale_to_f<ST>(sc[ls * 4 + 2 * half + 1]);
+        }
+        const __half lo = __float2half_rn(b), hi = __float2half_rn(__fadd_rn(s, b));
+        __half2 h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+            h[j] = __halves2half2((byte >> (2 * j)) & 1u ? hi : lo, (byte >> (2 * j + 1)) & 1u ? hi : lo);
+        *reinterpret_cast<uint4*>(w16 + (n - r0) * K + 32 * wi + kl % 32) =
+            *reinterpret_cast<const uint4*>(h);
+    }
+}
+
+// y (ydt) from float32 yf, both [M, cols] with leading dimensions ldy / ldf.
+__global__ void gemm_store_kernel(const float* yf, int64_t ldf, int64_t M, int64_t cols,
+                                  void* y, int64_t ldy, DType ydt) {
+    wait_for_prior_grids();
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i >= M * cols) return;
+    const int64_t m = i / cols, n = i % cols;
+    store_from_float(ydt, y, m * ldy + n, yf[m * ldf + n]);
+}
+
+cudaDataType_t blas_type(DType dt) {
+    return dt == DType::float16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+}  // namespace
+
+void check_blas(cublasStatus_t s, const char* what) {
+    if (s != CUBLAS_STATUS_SUCCESS) fail("cuda", what, ": ", cublasGetStatusString(s));
+}
+
+cublasHandle_t blas() {
+    static const cublasHandle_t h = [] {
+        cublasHandle_t handle = nullptr;
+        check_blas(cublasCreate(&handle), "cublasCreate");
+        return handle;
+    }();
+    check_blas(cublasSetStream(h, stream()), "cublasSetStream");
+    // alpha (2^e) and beta (0) of the GEMM below are read from device memory: no host round trip
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
+    return h;
+}
+
+void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
+                     int segments, DType ydt) {
+    const int64_t M = xa.M, K = p.K, N = p.N, C = p.chunks();
+    if (!xa.q8) fail("cuda", "the packed GEMM needs the activations' int8 values");
+    auto* scale = static_cast<float*>(workspace(9, 4 * sizeof(float)));
+    auto* x16 = static_cast<__half*>(workspace(10, size_t(M * K) * 2));
+    const int64_t slab = slab_rows(N, K);
+    // float16 and float32 results come straight from cuBLAS; bfloat16 through float32 scratch
+    const bool direct = ydt != DType::bfloat16;
+    int64_t widest = 0;
+    for (int s = 0; s < segments; ++s) widest = std::max(widest, out[s].rows);
+    auto* w16 = static_cast<__half*>(workspace(11, size_t(slab * K) * 2 + (direct ? 0 : size_t(M * widest) * 4)));
+    auto* yf = reinterpret_cast<float*>(w16 + slab * K);
+    const auto* dxs = static_cast<const float2*>(xa.scales);
+    auto* max_bits = reinterpret_cast<unsigned*>(scale + 3);
+    check(cudaMemsetAsync(max_bits, 0, sizeof(unsigned), stream()), "clearing the GEMM's scale");
+    const int64_t groups = M * C * 4;
+    launch_dependent(gemm_max_kernel,
+                     dim3(static_cast<unsigned>(std::min<int64_t>(264, (groups + 255) / 256))),
+                     dim3(256), 0, dxs, groups, max_bits);
+    check_launch("gemm_max_kernel");
+    launch_dependent(gemm_activations_kernel,
+                     dim3(static_cast<unsigned>((K / 8 + 255) / 256), static_cast<unsigned>(M)),
+                     dim3(256), 0, static_cast<const int8_t*>(xa.q8), dxs, K, C, scale, x16);
+    check_launch("gemm_activations_kernel");
+    const auto* data = static_cast<const uint8_t*>(p.data.data());
+    cublasHandle_t h = blas();
+    for (int64_t r0 = 0; r0 < N; r0 += slab) {
+        const int64_t rows = std::min(slab, N - r0), t0 = r0 / 16;
+        const dim3 grid(static_cast<unsigned>((r0 + rows + 15) / 16 - t0), static_cast<unsigned>(C));
+        auto launch = [&](auto SYM, auto ST) {
+            launch_dependent(gemm_dequantize_kernel<decltype(SYM)::value, typename decltype(ST)::type>,
+                             grid, dim3(256), 0, data, N, K, int(C), t0, r0, rows, w16);
+        };
+        using H = std::common_type<__half>;
+        using B = std::common_type<__nv_bfloat16>;
+        const bool f16 = p.sdt == DType::float16;
+        if (p.symmetric)
+            f16 ? launch(std::true_type{}, H{}) : launch(std::true_type{}, B{});
+        else
+            f16 ? launch(std::false_type{}, H{}) : launch(std::false_type{}, B{});
+        check_launch("gemm_dequantize_kernel");
+        // the segments' parts in this slab: y_s[:, a .. a + n) = x @ w16[rows a - r0 ..]^T
+        int64_t begin = 0;
+        for (int s = 0; s < segments; begin += out[s].rows, ++s) {
+            const int64_t a = std::max(begin, r0), e = std::min(begin + out[s].rows, r0 + rows);
+            if (a >= e) continue;
+            const int64_t n = e - a, ld = out[s].rows;
+            // column-major view: y_s^T [ld, M] = w16^T^T [n, K] x16^T [K, M]
+            void* c = direct ? static_cast<void*>(static_cast<char*>(out[s].y) +
+                                                  (a - begin) * int64_t(dtype_size(ydt)))
+                             : static_cast<void*>(yf);
+            check_blas(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(n), int(M), int(K), scale,
+                                    w16 + (a - r0) * K, CUDA_R_16F, int(K), x16, CUDA_R_16F,
+                                    int(K), scale + 2, c, blas_type(ydt), int(direct ? ld : n),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       "cublasGemmEx");
+            if (!direct) {
+                launch_dependent(gemm_store_kernel,
+                                 dim3(static_cast<unsigned>((M * n + 255) / 256)), dim3(256), 0,
+                                 static_cast<const float*>(yf), n, M, n,
+                                 static_cast<void*>(static_cast<char*>(out[s].y) + (a - begin) * 2),
+                                 ld, ydt);
+                check_launch("gemm_store_kernel");
+            }
+        }
+    }
+}
+
+}  // namespace onebit::cuda
