@@ -6,7 +6,9 @@
 #                                       -DONEBIT_CUDA=ON and stages the shared libraries the
 #                                       onebit binary needs (PCRE2, utf8proc, cpp-httplib and
 #                                       what it links: OpenSSL, brotli) in .devlib/
-#   scripts/cuda_device.sh run [OUT]    on the GPU machine (needs only the NVIDIA driver): runs
+#   scripts/cuda_device.sh run [OUT]    on the GPU machine (needs the NVIDIA driver and cuBLAS,
+#                                       libcublas.so.13, found on the library path or under
+#                                       /usr/local and /opt): runs
 #                                       test_cuda, test_cuda_nn, test_cuda_model and `onebit
 #                                       bench kernels --device cuda`, writing logs and JSON to
 #                                       OUT (default: cuda-results/)
@@ -15,10 +17,18 @@
 #                                       memcheck (needs the toolkit's compute-sanitizer)
 #
 # The GPU machine needs none of the -dev packages: the binaries link the CUDA runtime and
-# GoogleTest statically. Copy build-cuda/onebit, build-cuda/tests/test_cuda{,_model} and .devlib/
+# GoogleTest statically, and cuBLAS from the toolkit there. Copy build-cuda/onebit, build-cuda/tests/test_cuda{,_model} and .devlib/
 # there, beside a copy of the repository (the model tests read data/ and models/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# ":<folder of libcublas.so.13>" when the loader would not find it by itself, else nothing.
+cublas_dir() {
+    ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13 ' && return
+    local f
+    f="$(find /usr/local /opt -name 'libcublas.so.13' 2>/dev/null | head -1)"
+    [ -n "$f" ] && echo ":$(dirname "$f")"
+}
 
 case "${1:-}" in
 build)
@@ -33,7 +43,7 @@ build)
 run)
     out="${2:-cuda-results}"
     mkdir -p "$out"
-    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}$(cublas_dir)"
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,clocks.mem --format=csv \
         | tee "$out/gpu.txt"
     export ONEBIT_DATA_DIR="$PWD/data"  # the tests' data, wherever this copy of the repo is
@@ -51,7 +61,7 @@ run)
 memcheck)
     out="${2:-cuda-results}"
     mkdir -p "$out"
-    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}$(cublas_dir)"
     export ONEBIT_DATA_DIR="$PWD/data"
     sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
     status=0

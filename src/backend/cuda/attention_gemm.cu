@@ -4,7 +4,8 @@
 // are regrouped first so that a KV head's G * t rows are one matrix, and the result is put back.
 //
 //   qp [n_kv][t][G][d]         = q [t][n_kv * G][d], regrouped
-//   S  [n_kv][tb * G][keys]    = scale * qp rows of the block . K^T   (a block of tb query rows)
+//   S  [n_kv][tb * G][keys]    = scale * qp rows of the block . K^T   (all t query rows at once
+//                                unless their scores pass score_bytes; keys up to the last row's)
 //   P  = softmax of each row of S over its keys 0 .. p0 + s (the rest 0), in place
 //   op [n_kv][t][G][d]         = P . V
 //   out [t][n_kv * G][d]       = op, regrouped
@@ -14,20 +15,21 @@
 #include "backend/cuda/internal.h"
 #include "backend/cuda/nn.h"
 #include "backend/cuda/reduce.cuh"
+#include "core/error.h"
 
 namespace onebit::cuda::nn {
 
 namespace {
 
-// to_groups: dst [n_kv][t][G][d] from src [t][n_kv * G][d]; else the reverse.
-__global__ void regroup_kernel(const float* src, float* dst, int64_t t, int64_t n_head,
-                               int64_t G, int64_t d, bool to_groups) {
+// to_groups: dst [n_kv][t][G][d] from src [t][n_kv * G][d]; else the reverse. Four floats a
+// thread (d is a multiple of 4).
+__global__ void regroup_kernel(const float4* src, float4* dst, int t, int n_head, int G, int d4,
+                               bool to_groups) {
     wait_for_prior_grids();
-    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-    if (i >= t * n_head * d) return;
-    const int64_t e = i % d, h = (i / d) % n_head, s = i / (d * n_head);  // i in [t][n_head][d]
-    const int64_t kvh = h / G, g = h % G;
-    const int64_t j = ((kvh * t + s) * G + g) * d + e;                   // j in [n_kv][t][G][d]
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= t * n_head * d4) return;
+    const int e = i % d4, h = (i / d4) % n_head, s = i / (d4 * n_head);  // i in [t][n_head][d4]
+    const int j = (((h / G) * t + s) * G + h % G) * d4 + e;               // j in [n_kv][t][G][d4]
     if (to_groups)
         dst[j] = src[i];
     else
@@ -35,25 +37,45 @@ __global__ void regroup_kernel(const float* src, float* dst, int64_t t, int64_t 
 }
 
 // Row r = (kvh, s, g) of S [rows][keys], query s0 + s: softmax over keys 0 .. p0 + s0 + s, zero
-// past them. A block a row.
-__global__ void masked_softmax_kernel(float* S, int64_t keys, int64_t tb, int64_t G, int64_t p0,
-                                      int64_t s0) {
+// past them. A block a row; each thread keeps its up to kPerThread scores in registers.
+constexpr int kSoftmaxThreads = 128, kPerThread = 8;
+__global__ void __launch_bounds__(kSoftmaxThreads)
+    masked_softmax_kernel(float* S, int64_t keys, int64_t tb, int64_t G, int64_t p0, int64_t s0) {
     wait_for_prior_grids();
     __shared__ float scratch[32];
     const int64_t r = blockIdx.x, s = (r / G) % tb;
     float* row = S + r * keys;
     const int64_t n = p0 + s0 + s + 1;
+    float v[kPerThread];
     float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, row[j]);
+#pragma unroll
+    for (int u = 0; u < kPerThread; ++u) {
+        const int64_t j = threadIdx.x + int64_t(u) * kSoftmaxThreads;
+        v[u] = j < n ? row[j] : -INFINITY;
+        m = fmaxf(m, v[u]);
+    }
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n; j += kSoftmaxThreads)
+        m = fmaxf(m, row[j]);
     m = block_max(m, scratch);
     float sum = 0.0f;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+#pragma unroll
+    for (int u = 0; u < kPerThread; ++u) {
+        v[u] = threadIdx.x + int64_t(u) * kSoftmaxThreads < n ? expf(v[u] - m) : 0.0f;
+        sum += v[u];
+    }
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n; j += kSoftmaxThreads) {
         const float e = expf(row[j] - m);
         row[j] = e;
         sum += e;
     }
     const float inv = 1.0f / block_sum(sum, scratch);
-    for (int64_t j = threadIdx.x; j < keys; j += blockDim.x) row[j] = j < n ? row[j] * inv : 0.0f;
+#pragma unroll
+    for (int u = 0; u < kPerThread; ++u) {
+        const int64_t j = threadIdx.x + int64_t(u) * kSoftmaxThreads;
+        if (j < keys) row[j] = v[u] * inv;
+    }
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < keys; j += kSoftmaxThreads)
+        row[j] = j < n ? row[j] * inv : 0.0f;
 }
 
 }  // namespace
@@ -67,9 +89,17 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
     auto* op = static_cast<float*>(workspace(13, size_t(t * n_head * d) * 4));
     const int64_t tb = std::clamp<int64_t>(score_bytes / (n_head * L * 4), 1, t);
     auto* S = static_cast<float*>(workspace(14, size_t(n_head * tb * L) * 4));
-    const unsigned blocks = static_cast<unsigned>((t * n_head * d + 255) / 256);
-    launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0, q, qp, t, n_head, G, d, true);
-    check_launch("regroup_kernel");
+    if (d % 4 || t * n_head * d >= (int64_t(1) << 31))
+        fail("cuda", "attention_prefill takes a head size that is a multiple of 4 and under 2^31 "
+                     "values a call, got head size ", d, " and ", t * n_head * d, " values");
+    const unsigned blocks = static_cast<unsigned>((t * n_head * d / 4 + 255) / 256);
+    auto regroup = [&](const float* src, float* dst, bool to_groups) {
+        launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0,
+                         reinterpret_cast<const float4*>(src), reinterpret_cast<float4*>(dst),
+                         int(t), int(n_head), int(G), int(d / 4), to_groups);
+        check_launch("regroup_kernel");
+    };
+    regroup(q, qp, true);
     cublasHandle_t h = blas();
     check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
     const float zero = 0.0f, one = 1.0f;
@@ -84,7 +114,7 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                    "attention scores (cublasGemmStridedBatchedEx)");
         launch_dependent(masked_softmax_kernel, dim3(static_cast<unsigned>(n_kv * rows * G)),
-                         dim3(256), 0, S, keys, rows, G, p0, s0);
+                         dim3(kSoftmaxThreads), 0, S, keys, rows, G, p0, s0);
         check_launch("masked_softmax_kernel");
         // op_kvh^T [d, rows * G] = V_kvh^T [d, keys] . P_kvh^T [keys, rows * G]
         check_blas(cublasGemmStridedBatchedEx(
@@ -95,9 +125,7 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
                    "attention output (cublasGemmStridedBatchedEx)");
     }
     check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
-    launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0, static_cast<const float*>(op), out,
-                     t, n_head, G, d, false);
-    check_launch("regroup_kernel");
+    regroup(op, out, false);
 }
 
 }  // namespace onebit::cuda::nn

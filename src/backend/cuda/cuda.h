@@ -190,7 +190,8 @@ inline constexpr int64_t kDecodeMaxM = 64;
 //          term, where qmm_t_int8_ref uses the exact sum of x) and w_hat the dequantized weights
 //   exact  an int8 tensor-core kernel that gives the decode kernel's bits (slower)
 //   decode the decode kernel for every M
-// Any other value is an error ([cuda]).
+// Any other value is an error ([cuda]). In gemm mode the model's prompt attention runs on cuBLAS
+// too (nn.h: attention_prefill).
 enum class PrefillMode : uint8_t { gemm, exact, decode };
 PrefillMode prefill_mode();
 PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);

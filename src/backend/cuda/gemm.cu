@@ -1,7 +1,7 @@
 // The packed 1-bit matmul past kDecodeMaxM rows (a prompt's prefill) on cuBLAS: the weights are
-// dequantized to float16 in slabs of rows small enough to stay in L2 for the GEMM that reads
-// them, the activations' int8 values to float16 once per call, and cuBLAS multiplies them on the
-// tensor cores with float32 accumulation (cuda.h: PrefillMode::gemm states the numerics).
+// dequantized to float16 a slab of rows at a time (bounded scratch), the activations' int8 values
+// to float16 once per call, and cuBLAS multiplies them on the tensor cores with float32
+// accumulation (cuda.h: PrefillMode::gemm states the numerics).
 //
 //   x16 [M, K] float16 = q8 * dx / 2^e      (2^e: the power of two that puts max |x| near 2^15)
 //   w16 [rows of a slab, K] float16 = scale * bit + bias (symmetric: scale * (bit - 1/2), exact)
@@ -21,9 +21,10 @@ namespace {
 
 constexpr int64_t kWordBytes = 1024;  // packed_mma.cu's record: words, then scales
 
-// Rows of weights dequantized per slab: as many as fit 32 MB of float16, so a slab written by
-// the dequantization is still in L2 when the GEMM reads it, but at least 4096 (the GEMM needs
-// enough tiles to fill the SMs); a multiple of 16. ONEBIT_CUDA_GEMM_SLAB_ROWS overrides it.
+// Rows of weights dequantized per slab: as many as fit 32 MB of float16 but at least 4096, a
+// multiple of 16. On the H100 slabs of 4096 and 8192 rows ran alike and 2048 or fewer slower (the
+// GEMM's tiles no longer fill the SMs); keeping slabs in L2 with persisting lines lost
+// (BENCHMARKS.md). ONEBIT_CUDA_GEMM_SLAB_ROWS overrides it.
 int64_t slab_rows(int64_t N, int64_t K) {
     int64_t rows = std::max<int64_t>(4096, (int64_t(32) << 20) / (K * 2) / 16 * 16);
     if (const char* e = std::getenv("ONEBIT_CUDA_GEMM_SLAB_ROWS"))

@@ -86,10 +86,10 @@ struct SplitArgs {
 // positions[s] and the result is written directly. Split (flash-decoding), each chunk's block
 // writes its (max m, sum Z, unnormalized output) and the last of the row's blocks to finish
 // merges them in chunk order: M = max m, out = (sum_c acc_c e^(m_c - M)) / (sum_c Z_c e^(m_c - M)),
-// so a row's bits depend only on its length. With planes (head_dim 128: a head's output is one
-// group of the packed layout), the block that writes a head's output also packs it as
-// pack_activations would, and the last head's block zeroes the padding groups up to the 512-k
-// chunk.
+// so a row's bits depend only on its length. With o (its dxs not null; head_dim 128: a head's
+// output is one group of the packed layout), the block that writes a head's output also packs it
+// as pack_activations would, and the last head's block zeroes the padding groups up to the
+// 512-k chunk.
 // SPLIT: the kernel built for split steps (the other one has none of its work).
 template <int G, bool SPLIT>
 __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
@@ -198,7 +198,7 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
                 continue;
             }
             out[(s * n_head + h0 + g) * d + i] = acc[g] * inv[g];
-            if (o.planes) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
+            if (o.dxs) qs[g * d + i] = acc[g] * inv[g];  // the queries are no longer read
         }
     }
     if (SPLIT && P > 1) {  // the row's last block to finish merges its chunks
@@ -223,11 +223,11 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
                 for (int64_t c = 0; c < P; ++c)
                     a = __fmaf_rn(__ldcg(pt + c * stride + 2 + i), expf(__ldcg(pt + c * stride) - M), a);
                 out[(s * n_head + h0 + g) * d + i] = a * iz;
-                if (o.planes) qs[g * d + i] = a * iz;
+                if (o.dxs) qs[g * d + i] = a * iz;
             }
         }
     }
-    if (!o.planes) return;
+    if (!o.dxs) return;  // not packing (planes may be absent: a prefill)
     __syncthreads();
     const int64_t K = n_head * d;
     for (int g = threadIdx.x / 32; g < G; g += warps) {

@@ -26,11 +26,13 @@ __device__ __forceinline__ void plane_weights(int tig, int& c0, int& c1) {
 
 // One warp quantizes a group of 32 * WORDS activations (v[j] = x[32 j + lane]) with
 // quant::quantize_activations_int8's arithmetic, returning dx and the group's sum of x (a fixed
-// warp tree), and calls put(j, p, word) on lane p < 8 for the plane-p bit word of word j; with q8
-// (not null) also writes the int8 values, q8[32 j + lane].
+// warp tree), and calls put(j, p, word) on lane p < 8 for the plane-p bit word of word j (unless
+// planes is false: no planes are made); with q8 (not null) also writes the int8 values,
+// q8[32 j + lane].
 template <int WORDS, typename Put>
 __device__ __forceinline__ void quantize_group_planes(const float (&v)[WORDS], int lane, float& d,
-                                                      float& sum, Put put, int8_t* q8 = nullptr) {
+                                                      float& sum, Put put, int8_t* q8 = nullptr,
+                                                      bool planes = true) {
     float amax = 0.0f;
     sum = 0.0f;
 #pragma unroll
@@ -44,6 +46,7 @@ __device__ __forceinline__ void quantize_group_planes(const float (&v)[WORDS], i
         const float q = fminf(fmaxf(rintf(__fmul_rn(v[j], inv)), -127.0f), 127.0f);
         const uint32_t byte = static_cast<uint32_t>(static_cast<int32_t>(q)) & 0xffu;
         if (q8) q8[32 * j + lane] = static_cast<int8_t>(static_cast<int32_t>(q));
+        if (!planes) continue;  // the same for the whole warp
         uint32_t mine = 0;
 #pragma unroll
         for (int p = 0; p < 8; ++p) {

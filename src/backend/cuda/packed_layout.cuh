@@ -6,9 +6,10 @@
 
 namespace onebit::cuda {
 
-// Where packed activations [M, K] go: bit planes [M][C][32][4] and (dx, sum) [M][C][4] always;
-// past kDecodeMaxM rows also the int8 values q8 [M][C * 512] (zero past K) that the prefill paths
-// read (else q8 is null).
+// Where packed activations [M, K] go: (dx, sum) [M][C][4] always; bit planes [M][C][32][4] for
+// the decode kernel, i.e. up to kDecodeMaxM rows or in PrefillMode::decode (else null); past
+// kDecodeMaxM rows the int8 values q8 [M][C * 512] (zero past K) that the prefill paths read
+// (else null).
 struct ActivationOut {
     uint32_t* planes;
     float2* dxs;
@@ -24,7 +25,7 @@ __device__ __forceinline__ void pack_group(const float (&v)[4], int lane, int64_
     quantize_group_planes(
         v, lane, d, sum,
         [&](int j, int p, uint32_t word) { o.planes[((m * C + c) * 32 + p * 4 + j) * 4 + u] = word; },
-        o.q8 ? o.q8 + m * C * 512 + G * 128 : nullptr);
+        o.q8 ? o.q8 + m * C * 512 + G * 128 : nullptr, o.planes != nullptr);
     if (lane == 0) o.dxs[(m * C + c) * 4 + u] = make_float2(d, sum);
 }
 
@@ -53,11 +54,10 @@ inline PackedActivations packed_activations(int64_t M, int64_t K, const Activati
 inline ActivationOut activation_buffers(int64_t M, int64_t K) {
     const int64_t C = (K + 511) / 512;
     ActivationOut o;
-    o.planes = static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
+    const bool prefill = M > kDecodeMaxM && prefill_mode() != PrefillMode::decode;
+    o.planes = prefill ? nullptr : static_cast<uint32_t*>(workspace(0, size_t(M * C * 128) * 4));
     o.dxs = static_cast<float2*>(workspace(1, size_t(M * C * 4) * sizeof(float2)));
-    o.q8 = M > kDecodeMaxM && prefill_mode() != PrefillMode::decode
-               ? static_cast<int8_t*>(workspace(5, size_t(M * C * 512)))
-               : nullptr;
+    o.q8 = prefill ? static_cast<int8_t*>(workspace(5, size_t(M * C * 512))) : nullptr;
     return o;
 }
 
