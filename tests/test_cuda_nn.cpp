@@ -465,6 +465,38 @@ void check_packed_product(const OneBitMatrix& w, const cuda::PackedActivations& 
                          false, true);
 }
 
+// Past a decode batch norm_pack packs whole rows in one block each (a prefill); the packed rows
+// are the ones each row gets alone (chunked blocks), bit for bit through the decode kernel.
+TEST(CudaNn, NormPackOfManyRowsIsEachRowsAlone) {
+    REQUIRE_GPU();
+    struct Env {  // the decode kernel for every M: it reads the bit planes too
+        Env() { setenv("ONEBIT_CUDA_PREFILL", "decode", 1); }
+        ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
+    } env;
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    const int64_t rows = cuda::kDecodeMaxM + 6, n = 2560 + 128;
+    const OneBitMatrix w = one_bit_matrix(45, n, rng);
+    const auto x = normal(rows * n, rng, 1.5f, 0.2f), res = normal(rows * n, rng),
+               nw = normal(n, rng, 0.3f, 1.0f);
+    cuda::Buffer dx = upload(x), dres = upload(res), dnw = upload(nw), dz = poisoned(rows * n * 4),
+                 dy = poisoned(rows * 45 * 4), d1 = poisoned(45 * 4), dz1 = poisoned(n * 4);
+    const auto f = [](const cuda::Buffer& b) { return static_cast<float*>(b.data()); };
+    cuda::qmm_packed_one_bit(w.packed, cuda::nn::norm_pack(f(dx), f(dres), f(dz), f(dnw), rows, n, 1e-6f),
+                             dy.data(), DType::float32);
+    const auto all = download<float>(dy, rows * 45), z = download<float>(dz, rows * n);
+    for (int64_t r : {int64_t(0), int64_t(33), rows - 1}) {
+        cuda::qmm_packed_one_bit(
+            w.packed, cuda::nn::norm_pack(f(dx) + r * n, f(dres) + r * n, f(dz1), f(dnw), 1, n, 1e-6f),
+            d1.data(), DType::float32);
+        EXPECT_EQ(download<float>(d1, 45), std::vector<float>(all.begin() + r * 45, all.begin() + (r + 1) * 45))
+            << "row " << r;
+        EXPECT_EQ(download<float>(dz1, n), std::vector<float>(z.begin() + r * n, z.begin() + (r + 1) * n))
+            << "residual sum of row " << r;
+    }
+}
+
 TEST(CudaNn, FusedNormPackAndSiluPack) {
     REQUIRE_GPU();
     const uint32_t seed = std::random_device{}();

@@ -18,9 +18,11 @@ constexpr int kNormThreads = 512;  // norm_pack: 16 warps share the row's sum, 4
 // Block (kNormThreads) per (row m, 512-k chunk c) of x [rows, n]: z = x + y (y may be null) over
 // the whole row for the RMS (every block of the row sums it the same way; many warps, so each
 // thread has few dependent loads), then warps 0-3 pack the chunk's four groups of
-// z * inv_rms * weight, and write z to out (when not null) for the chunk.
+// z * inv_rms * weight, and write z to out (when not null) for the chunk. With whole_rows (many
+// rows: a prefill), one block takes the whole row (gridDim.y 1) and its 16 warps pack all of the
+// row's groups: the row is summed once instead of once a chunk, with the same bits.
 __global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
-                                 int64_t n, float eps, int64_t C, ActivationOut o) {
+                                 int64_t n, float eps, int64_t C, ActivationOut o, bool whole_rows) {
     wait_for_prior_grids();
     __shared__ float scratch[32];
     const int64_t m = blockIdx.x, c = blockIdx.y;
@@ -34,12 +36,14 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     ss = block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / float(n) + eps);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    if (warp >= 4) return;
-    pack_group_of(n, lane, m, C, c * 4 + warp, o, [&](int64_t i) {
-        const float z = yr ? xr[i] + yr[i] : xr[i];
-        if (out) out[m * n + i] = z;
-        return z * inv * weight[i];
-    });
+    const int64_t first = whole_rows ? warp : c * 4 + warp, step = whole_rows ? blockDim.x / 32 : 4;
+    const int64_t end = whole_rows ? C * 4 : c * 4 + 4;
+    for (int64_t G = first; G < end; G += step)
+        pack_group_of(n, lane, m, C, G, o, [&](int64_t i) {
+            const float z = yr ? xr[i] + yr[i] : xr[i];
+            if (out) out[m * n + i] = z;
+            return z * inv * weight[i];
+        });
 }
 
 // Block (4 warps) per (row m, 512-k chunk c): the chunk's packed activations of silu(g) * u.
@@ -98,8 +102,11 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
     const ActivationOut o = activation_buffers(rows, n);
     if (rows == 0) return packed_activations(rows, n, o);
     const int64_t C = (n + 511) / 512;
-    const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(C));
-    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, o);
+    // a decode batch spreads each row over C blocks; past it rows alone fill the GPU
+    const bool whole_rows = rows > kDecodeMaxM;
+    const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(whole_rows ? 1 : C));
+    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, o,
+                     whole_rows);
     check_launch("norm_pack");
     return packed_activations(rows, n, o);
 }

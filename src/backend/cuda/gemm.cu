@@ -94,21 +94,27 @@ __device__ __forceinline__ float scale_to_f(uint16_t bits) {
 }
 
 // Rows [r0, r0 + rows) of the packed matrix dequantized to w16 [rows, K]: a block per record
-// (16 rows x 512 k, 16 KB of float16), each thread 8 values (16 bytes, one store) at a time, so
-// a warp's store covers 512 contiguous bytes of one row.
+// (16 rows x 512 k, 16 KB of float16). The record's words and scales come into shared memory
+// with one coalesced load a thread; then each thread makes 8 values (16 bytes, one store) at a
+// time, so a warp's store covers 512 contiguous bytes of one row.
 template <bool SYM, typename ST>
 __global__ void __launch_bounds__(256)
     gemm_dequantize_kernel(const uint8_t* data, int64_t N, int64_t K, int C, int64_t t0,
                            int64_t r0, int64_t rows, __half* w16) {
+    __shared__ uint32_t words[256];
+    __shared__ uint32_t scales[64];  // 16-bit scales (and biases), two a word
     wait_for_prior_grids();
     const int64_t t = t0 + blockIdx.x, c = blockIdx.y;
     const int64_t R = kWordBytes + (SYM ? 128 : 256);
     const uint8_t* rec = data + (t * C + c) * R;
-    const auto* words = reinterpret_cast<const uint32_t*>(rec);
-    const auto* sc = reinterpret_cast<const uint16_t*>(rec + kWordBytes);
+    words[threadIdx.x] = __ldg(reinterpret_cast<const uint32_t*>(rec) + threadIdx.x);
+    if (threadIdx.x < (SYM ? 32 : 64))
+        scales[threadIdx.x] = __ldg(reinterpret_cast<const uint32_t*>(rec + kWordBytes) + threadIdx.x);
+    __syncthreads();
+    const auto* sc = reinterpret_cast<const uint16_t*>(scales);
 #pragma unroll
     for (int it = 0; it < 4; ++it) {
-        const int f = it * 256 + threadIdx.x;   // 16-byte piece of the record's output
+        const int f = it * 256 + threadIdx.x;      // 16-byte piece of the record's output
         const int rr = f / 64, kl = (f % 64) * 8;  // row in the tile, k in the chunk
         const int half = rr / 8, gid = rr % 8, wl = kl / 32, u = wl / 4, tig = wl % 4;
         const int64_t n = t * 16 + rr, wi = 16 * c + wl;
