@@ -136,19 +136,22 @@ struct Case {
 };
 
 // For every bits / group size / dtype the kernel supports (supports(bits, g, dt)) and every shape
-// of the sweep up to max_m (0: any): run(c) computes c.y, which is then checked against the
-// float64 oracle (with the int8 bound when int8). Stops at the first fatal failure.
+// of the sweep, and of `extra`, from min_m up to max_m (0: any): run(c) computes c.y, which is
+// then checked against the float64 oracle (with the int8 bound when int8). Stops at the first
+// fatal failure.
 template <typename Supports, typename Run>
 void sweep_kernel(const char* name, bool transpose, int64_t max_m, bool int8, Supports supports,
-                  Run run) {
+                  Run run, int64_t min_m = 0, const std::vector<Shape3>& extra = {}) {
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     for (int bits : quant::kSupportedBits)
         for (int g : quant::kSupportedGroupSizes)
             for (DType dt : {DType::float32, DType::float16, DType::bfloat16}) {
                 if (!supports(bits, g, dt)) continue;
-                for (Shape3 sh : shapes(transpose, g)) {
-                    if (max_m && sh.M > max_m) continue;
+                std::vector<Shape3> all = shapes(transpose, g);
+                all.insert(all.end(), extra.begin(), extra.end());
+                for (Shape3 sh : all) {
+                    if ((max_m && sh.M > max_m) || sh.M < min_m) continue;
                     SCOPED_TRACE(::testing::Message()
                                  << "seed " << seed << " " << name << " bits " << bits << " g "
                                  << g << " " << dtype_name(dt) << " M " << sh.M << " N " << sh.N

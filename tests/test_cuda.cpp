@@ -154,7 +154,10 @@ TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
                                      dx, dw, ds, db, dy));
                      from_device(dy, c.y);
                      if (int8) check_against_int8_reference(c.p, c.y, c.sh, c.g, c.bits, c.symmetric);
-                 });
+                 },
+                 // a prefill kernel (min_m past a decode batch) also on a wider prompt-sized shape
+                 k.min_m, k.min_m ? std::vector<Shape3>{{k.min_m, 300, 2560}, {100, 37, 4096 + 128}}
+                                  : std::vector<Shape3>{});
 }
 
 // Each row of a batch is bit-identical to the M = 1 result for that row.
@@ -162,6 +165,7 @@ TEST_P(CudaQmm, BatchInvariantUpTo64) {
     REQUIRE_GPU();
     const cuda::Kernel& k = *GetParam();
     if (k.op != cuda::Op::qmm_t) GTEST_SKIP() << "batch invariance is required of transpose = true";
+    if (k.min_m > cuda::kDecodeMaxM) GTEST_SKIP() << "chosen only past a decode batch";
     std::mt19937 rng(std::random_device{}());
     for (int g : {32, 128})
         for (int bits : quant::kSupportedBits) {

@@ -33,7 +33,7 @@ const Kernel& select(Op op, int bits, int g, DType dt, int64_t m, Precision prec
     const bool qmm = op == Op::qmm_t || op == Op::qmm_n;
     for (const Kernel& k : kernels()) {
         if (k.op != op || !k.supports(bits, g, dt)) continue;
-        if (qmm && (k.precision != precision || (k.max_m && m > k.max_m))) continue;
+        if (qmm && (k.precision != precision || (k.max_m && m > k.max_m) || m < k.min_m)) continue;
         return k;
     }
     fail("cuda", "no kernel for ", op_name(op), " with bits ", bits, ", group size ", g, ", dtype ",

@@ -106,6 +106,7 @@ struct Kernel {
     QuantizeFn quantize = nullptr;
     DequantizeFn dequantize = nullptr;
     QmmFn qmm = nullptr;
+    int64_t min_m = 0;  // smallest M it is chosen for (0: any); qmm only
 
     bool supports(int bits, int g, DType dt) const {
         return (bits_mask & quant::bits_bit(bits)) && (group_mask & quant::group_bit(g)) &&

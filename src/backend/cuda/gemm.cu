@@ -147,6 +147,36 @@ __global__ void gemm_store_kernel(const float* yf, int64_t ldf, int64_t M, int64
     store_from_float(ydt, y, m * ldy + n, yf[m * ldf + n]);
 }
 
+// w32 [rows, K] = rows r0 .. r0 + rows of a's weights dequantized in float32 (scale * q + bias,
+// one rounding; symmetric 1 bit: bias -scale / 2): a thread per 4 values, one 16-byte store.
+template <int BITS>
+__global__ void dequantize_f32_kernel(quant::QmmArgs a, int64_t r0, int64_t rows, float* w32) {
+    wait_for_prior_grids();
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x, q4 = a.K / 4;
+    if (i >= rows * q4) return;
+    const int64_t r = i / q4, k = (i % q4) * 4, n = r0 + r, c = k / 32;
+    const uint32_t* wrow = a.w + n * a.w_stride() + c * BITS;
+    uint32_t words[BITS];
+#pragma unroll
+    for (int j = 0; j < BITS; ++j) words[j] = __ldg(wrow + j);
+    const int64_t G = k / a.group_size;
+    const float sc = load_as_float(a.sdt, a.scales, n * a.s_stride() + G);
+    const float b = a.biases ? load_as_float(a.sdt, a.biases, n * a.s_stride() + G) : -0.5f * sc;
+    float4 v;
+    v.x = __fmaf_rn(sc, float(chunk_code<BITS>(words, int(k % 32))), b);
+    v.y = __fmaf_rn(sc, float(chunk_code<BITS>(words, int(k % 32) + 1)), b);
+    v.z = __fmaf_rn(sc, float(chunk_code<BITS>(words, int(k % 32) + 2)), b);
+    v.w = __fmaf_rn(sc, float(chunk_code<BITS>(words, int(k % 32) + 3)), b);
+    reinterpret_cast<float4*>(w32)[i] = v;
+}
+
+// dst [M, K] float32 from src (dt).
+__global__ void to_f32_kernel(const void* src, DType dt, int64_t n, float* dst) {
+    wait_for_prior_grids();
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i < n) dst[i] = load_as_float(dt, src, i);
+}
+
 cudaDataType_t blas_type(DType dt) {
     return dt == DType::float16 ? CUDA_R_16F : CUDA_R_32F;
 }
@@ -236,6 +266,56 @@ void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const O
             }
         }
     }
+}
+
+void qmm_t_dequant_sgemm(const quant::QmmArgs& a) {
+    if (!a.transpose) fail("cuda", "qmm_t_dequant_sgemm takes transpose = true");
+    const int64_t M = a.M, N = a.N, K = a.K;
+    if (M == 0 || N == 0) return;
+    // float32 slabs: at least 1024 rows, about 64 MB
+    const int64_t slab = std::min(N, std::max<int64_t>(1024, (int64_t(64) << 20) / (K * 4) / 16 * 16));
+    const float* x = static_cast<const float*>(a.x);
+    if (a.xdt != DType::float32) {
+        auto* x32 = static_cast<float*>(workspace(10, size_t(M * K) * 4));
+        launch_dependent(to_f32_kernel, dim3(static_cast<unsigned>((M * K + 255) / 256)), dim3(256), 0,
+                         a.x, a.xdt, M * K, x32);
+        check_launch("to_f32_kernel");
+        x = x32;
+    }
+    const bool direct = a.ydt == DType::float32;
+    auto* w32 = static_cast<float*>(workspace(11, size_t(slab * K) * 4 + (direct ? 0 : size_t(M * slab) * 4)));
+    float* yf = w32 + slab * K;
+    cublasHandle_t h = blas();
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
+    const float one = 1.0f, zero = 0.0f;
+    for (int64_t r0 = 0; r0 < N; r0 += slab) {
+        const int64_t rows = std::min(slab, N - r0);
+        const dim3 grid(static_cast<unsigned>((rows * K / 4 + 255) / 256));
+        switch (a.bits) {
+            case 1: launch_dependent(dequantize_f32_kernel<1>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 2: launch_dependent(dequantize_f32_kernel<2>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 3: launch_dependent(dequantize_f32_kernel<3>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 4: launch_dependent(dequantize_f32_kernel<4>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 5: launch_dependent(dequantize_f32_kernel<5>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 6: launch_dependent(dequantize_f32_kernel<6>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            case 8: launch_dependent(dequantize_f32_kernel<8>, grid, dim3(256), 0, a, r0, rows, w32); break;
+            default: fail("cuda", "qmm_t_dequant_sgemm: bits ", a.bits, " is not supported");
+        }
+        check_launch("dequantize_f32_kernel");
+        // column-major: y^T [rows, M] (ld y_stride) = w32 [rows, K] . x^T [K, M]
+        float* c = direct ? static_cast<float*>(a.y) + r0 : yf;
+        check_blas(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(M), int(K), &one, w32,
+                               int(K), x, int(K), &zero, c, int(direct ? a.y_stride() : rows)),
+                   "cublasSgemm");
+        if (!direct) {
+            launch_dependent(gemm_store_kernel, dim3(static_cast<unsigned>((M * rows + 255) / 256)),
+                             dim3(256), 0, static_cast<const float*>(yf), rows, M, rows,
+                             static_cast<void*>(static_cast<char*>(a.y) + r0 * int64_t(dtype_size(a.ydt))),
+                             a.y_stride(), a.ydt);
+            check_launch("gemm_store_kernel");
+        }
+    }
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
 }
 
 }  // namespace onebit::cuda

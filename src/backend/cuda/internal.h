@@ -62,6 +62,9 @@ void dequantize_generic(const uint32_t* weight, const void* scales, const void* 
 void qmm_t_generic(const quant::QmmArgs& a);
 void qmm_n_generic(const quant::QmmArgs& a);
 void qmm_t_1bit_mma_i8(const quant::QmmArgs& a);
+// transpose = true past a decode batch (gemm.cu): weights dequantized to float32 in slabs and
+// cuBLAS float32 GEMMs (float32 numerics, not batch invariant: registered with min_m).
+void qmm_t_dequant_sgemm(const quant::QmmArgs& a);
 
 #ifdef __CUDACC__
 __device__ __forceinline__ void wait_for_prior_grids() {

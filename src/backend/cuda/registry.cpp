@@ -15,6 +15,9 @@ const std::vector<Kernel> kKernels = {
     // name                 op              bits      groups      dtypes        max_m  precision
     {"qmm_t_1bit_mma_i8",   Op::qmm_t,      kOneBit,  kAllGroups, kFloatDtypes, kAnyM, I8,
      nullptr, nullptr, qmm_t_1bit_mma_i8},
+    // past a decode batch (a prompt's prefill): float32 GEMMs on cuBLAS, min_m kDecodeMaxM + 1
+    {"qmm_t_dequant_sgemm", Op::qmm_t,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
+     nullptr, nullptr, qmm_t_dequant_sgemm, kDecodeMaxM + 1},
     {"qmm_t_generic",       Op::qmm_t,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
      nullptr, nullptr, qmm_t_generic},
     {"qmm_n_generic",       Op::qmm_n,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
