@@ -192,6 +192,7 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
     d->final_norm = upload(m.final_norm);
     d->inv_freq = upload(m.rope.inv_freq);
     d->lm_head = DeviceLinear::from(m.lm_head, int8);
+    cuda::prepare_prefill();  // cuBLAS loaded with the model, not in the first prompt's time
     cuda::synchronize();
     return d;
 }

@@ -195,6 +195,9 @@ inline constexpr int64_t kDecodeMaxM = 64;
 // too (nn.h: attention_prefill).
 enum class PrefillMode : uint8_t { gemm, exact, decode };
 PrefillMode prefill_mode();
+// Sets cuBLAS up now (its handle, a small product of each kind), so that a model's first prefill
+// does not pay for it (about 0.15 s on the H100): called when a model is uploaded.
+void prepare_prefill();
 PackedActivations pack_activations(const void* x, DType xdt, int64_t M, int64_t K);
 void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa, void* y, DType ydt);
 

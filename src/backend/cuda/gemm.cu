@@ -199,6 +199,27 @@ cublasHandle_t blas() {
     return h;
 }
 
+void prepare_prefill() {
+    // cuBLAS sets itself up at its first products (its handle, its heuristics, the kernels'
+    // modules): one small product of each kind the prefill runs, on zeroed scratch
+    cublasHandle_t h = blas();
+    constexpr int n = 256;
+    auto* a = static_cast<char*>(workspace(11, size_t(n) * n * 4 * 3));
+    check(cudaMemsetAsync(a, 0, size_t(n) * n * 4 * 3, stream()), "clearing scratch");
+    auto* f = reinterpret_cast<float*>(a);
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode");
+    const float one = 1.0f, zero = 0.0f;
+    check_blas(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, a, CUDA_R_16F, n,
+                            a + n * n * 2, CUDA_R_16F, n, &zero, f + 2 * n * n, CUDA_R_32F, n,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx");
+    check_blas(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, f, n, f + n * n, n, &zero,
+                           f + 2 * n * n, n),
+               "cublasSgemm");
+    check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
+    synchronize();
+}
+
 void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
                      int segments, DType ydt) {
     const int64_t M = xa.M, K = p.K, N = p.N, C = p.chunks();

@@ -29,6 +29,7 @@ void Buffer::fill(uint8_t) { not_built(); }
 
 uint64_t scratch_generation() { return 0; }
 PrefillMode prefill_mode() { not_built(); }
+void prepare_prefill() { not_built(); }
 Graph::~Graph() = default;
 void Graph::reset() {}
 void Graph::capture(const std::function<void()>&) { not_built(); }
