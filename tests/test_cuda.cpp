@@ -136,6 +136,14 @@ void check_gemm_prefill(const Problem& p, const Tensor& y, Shape3 sh, int g, boo
     }
 }
 
+// ONEBIT_CUDA_GEMM_SLAB_ROWS for one scope (nullptr: left unset).
+struct SlabRows {
+    explicit SlabRows(const char* rows) {
+        if (rows) setenv("ONEBIT_CUDA_GEMM_SLAB_ROWS", rows, 1);
+    }
+    ~SlabRows() { unsetenv("ONEBIT_CUDA_GEMM_SLAB_ROWS"); }
+};
+
 class CudaQmm : public ::testing::TestWithParam<const cuda::Kernel*> {};
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaQmm);
 
@@ -144,6 +152,7 @@ TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
     const cuda::Kernel& k = *GetParam();
     const bool transpose = k.op == cuda::Op::qmm_t;
     const bool int8 = k.precision == cuda::Precision::int8;
+    const SlabRows slabs(k.min_m ? "48" : nullptr);  // a prefill GEMM's slabs crossed
     sweep_kernel(k.name, transpose, k.max_m, int8,
                  [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
                  [&](Case& c) {
@@ -276,6 +285,8 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
         ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
     } env(GetParam());
     const bool gemm = cuda::prefill_mode() == cuda::PrefillMode::gemm;
+    // the GEMM's weights in slabs of 48 rows: results cross slab boundaries, in and out of tiles
+    const SlabRows slabs(gemm ? "48" : nullptr);
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     const int g = 128;
@@ -283,7 +294,7 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
         for (const Shape3 sh : {Shape3{1, 1, 128}, Shape3{3, 37, 2560}, Shape3{9, 7, 9728},
                                 Shape3{64, 300, 4096 + 128}, Shape3{2, 4096, 2048},
                                 Shape3{100, 37, 2560}, Shape3{70, 130, 9728},
-                                Shape3{65, 1000, 2048}}) {
+                                Shape3{65, 1000, 2048}, Shape3{66, 300, 4096 + 128}}) {
             const DType sdt = dt == DType::float32 ? DType::bfloat16 : dt;
             const bool symmetric = rng() & 1;
             SCOPED_TRACE(::testing::Message() << "seed " << seed << " " << dtype_name(dt) << " M "

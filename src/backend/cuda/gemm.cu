@@ -13,20 +13,20 @@
 
 #include "backend/cuda/blas.h"
 #include "backend/cuda/internal.h"
+#include "backend/cuda/packed_record.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda {
 
 namespace {
 
-constexpr int64_t kWordBytes = 1024;  // packed_mma.cu's record: words, then scales
-
-// Rows of weights dequantized per slab: as many as fit 32 MB of float16 but at least 4096, a
-// multiple of 16. On the H100 slabs of 4096 and 8192 rows ran alike and 2048 or fewer slower (the
-// GEMM's tiles no longer fill the SMs); keeping slabs in L2 with persisting lines lost
-// (BENCHMARKS.md). ONEBIT_CUDA_GEMM_SLAB_ROWS overrides it.
-int64_t slab_rows(int64_t N, int64_t K) {
-    int64_t rows = std::max<int64_t>(4096, (int64_t(32) << 20) / (K * 2) / 16 * 16);
+// Rows of weights dequantized per slab (of `bytes` a value): as many as fit max_mb MB but at
+// least min_rows, a multiple of 16, at most N. On the H100 float16 slabs of 4096 and 8192 rows
+// ran alike and 2048 or fewer slower (the GEMM's tiles no longer fill the SMs); keeping slabs in
+// L2 with persisting lines lost (BENCHMARKS.md). ONEBIT_CUDA_GEMM_SLAB_ROWS overrides it (tests
+// use it to cross slab boundaries).
+int64_t slab_rows(int64_t N, int64_t K, int64_t bytes, int64_t min_rows, int64_t max_mb) {
+    int64_t rows = std::max<int64_t>(min_rows, (max_mb << 20) / (K * bytes) / 16 * 16);
     if (const char* e = std::getenv("ONEBIT_CUDA_GEMM_SLAB_ROWS"))
         rows = std::max<int64_t>(16, std::atoll(e) / 16 * 16);
     return std::min(rows, N);
@@ -85,14 +85,6 @@ __global__ void gemm_activations_kernel(const int8_t* q8, const float2* dxs, int
     *reinterpret_cast<uint4*>(x16 + m * K + k) = *reinterpret_cast<const uint4*>(h);
 }
 
-template <typename ST>
-__device__ __forceinline__ float scale_to_f(uint16_t bits) {
-    if constexpr (std::is_same_v<ST, __half>)
-        return __half2float(__ushort_as_half(bits));
-    else
-        return __bfloat162float(__ushort_as_bfloat16(bits));
-}
-
 // Rows [r0, r0 + rows) of the packed matrix dequantized to w16 [rows, K]: a block per record
 // (16 rows x 512 k, 16 KB of float16). The record's words and scales come into shared memory
 // with one coalesced load a thread; then each thread makes 8 values (16 bytes, one store) at a
@@ -105,7 +97,7 @@ __global__ void __launch_bounds__(256)
     __shared__ uint32_t scales[64];  // 16-bit scales (and biases), two a word
     wait_for_prior_grids();
     const int64_t t = t0 + blockIdx.x, c = blockIdx.y;
-    const int64_t R = kWordBytes + (SYM ? 128 : 256);
+    const int64_t R = record_bytes(SYM);
     const uint8_t* rec = data + (t * C + c) * R;
     words[threadIdx.x] = __ldg(reinterpret_cast<const uint32_t*>(rec) + threadIdx.x);
     if (threadIdx.x < (SYM ? 32 : 64))
@@ -123,9 +115,9 @@ __global__ void __launch_bounds__(256)
         const int ls = 4 * gid + u;  // the lane whose slot holds group 4 c + u of rows gid, gid + 8
         float s, b;
         if constexpr (SYM) {
-            s = scale_to_f<ST>(sc[ls * 2 + half]), b = -0.5f * s;
+            s = to_f<ST>(sc[ls * 2 + half]), b = -0.5f * s;
         } else {
-            s = scale_to_f<ST>(sc[ls * 4 + 2 * half]), b = scale_to_f<ST>(sc[ls * 4 + 2 * half + 1]);
+            s = to_f<ST>(sc[ls * 4 + 2 * half]), b = to_f<ST>(sc[ls * 4 + 2 * half + 1]);
         }
         const __half lo = __float2half_rn(b), hi = __float2half_rn(__fadd_rn(s, b));
         __half2 h[4];
@@ -226,7 +218,7 @@ void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const O
     if (!xa.q8) fail("cuda", "the packed GEMM needs the activations' int8 values");
     auto* scale = static_cast<float*>(workspace(9, 4 * sizeof(float)));
     auto* x16 = static_cast<__half*>(workspace(10, size_t(M * K) * 2));
-    const int64_t slab = slab_rows(N, K);
+    const int64_t slab = slab_rows(N, K, 2, 4096, 32);
     // float16 and float32 results come straight from cuBLAS; bfloat16 through float32 scratch
     const bool direct = ydt != DType::bfloat16;
     int64_t widest = 0;
@@ -250,17 +242,10 @@ void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const O
     for (int64_t r0 = 0; r0 < N; r0 += slab) {
         const int64_t rows = std::min(slab, N - r0), t0 = r0 / 16;
         const dim3 grid(static_cast<unsigned>((r0 + rows + 15) / 16 - t0), static_cast<unsigned>(C));
-        auto launch = [&](auto SYM, auto ST) {
-            launch_dependent(gemm_dequantize_kernel<decltype(SYM)::value, typename decltype(ST)::type>,
-                             grid, dim3(256), 0, data, N, K, int(C), t0, r0, rows, w16);
-        };
-        using H = std::common_type<__half>;
-        using B = std::common_type<__nv_bfloat16>;
-        const bool f16 = p.sdt == DType::float16;
-        if (p.symmetric)
-            f16 ? launch(std::true_type{}, H{}) : launch(std::true_type{}, B{});
-        else
-            f16 ? launch(std::false_type{}, H{}) : launch(std::false_type{}, B{});
+        by_form(p, [&](auto SYM, auto ST) {
+            launch_dependent(gemm_dequantize_kernel<SYM.value, typename decltype(ST)::type>, grid,
+                             dim3(256), 0, data, N, K, int(C), t0, r0, rows, w16);
+        });
         check_launch("gemm_dequantize_kernel");
         // the segments' parts in this slab: y_s[:, a .. a + n) = x @ w16[rows a - r0 ..]^T
         int64_t begin = 0;
@@ -293,8 +278,7 @@ void qmm_t_dequant_sgemm(const quant::QmmArgs& a) {
     if (!a.transpose) fail("cuda", "qmm_t_dequant_sgemm takes transpose = true");
     const int64_t M = a.M, N = a.N, K = a.K;
     if (M == 0 || N == 0) return;
-    // float32 slabs: at least 1024 rows, about 64 MB
-    const int64_t slab = std::min(N, std::max<int64_t>(1024, (int64_t(64) << 20) / (K * 4) / 16 * 16));
+    const int64_t slab = slab_rows(N, K, 4, 1024, 64);  // float32 slabs
     const float* x = static_cast<const float*>(a.x);
     if (a.xdt != DType::float32) {
         auto* x32 = static_cast<float*>(workspace(10, size_t(M * K) * 4));
@@ -312,16 +296,9 @@ void qmm_t_dequant_sgemm(const quant::QmmArgs& a) {
     for (int64_t r0 = 0; r0 < N; r0 += slab) {
         const int64_t rows = std::min(slab, N - r0);
         const dim3 grid(static_cast<unsigned>((rows * K / 4 + 255) / 256));
-        switch (a.bits) {
-            case 1: launch_dependent(dequantize_f32_kernel<1>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 2: launch_dependent(dequantize_f32_kernel<2>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 3: launch_dependent(dequantize_f32_kernel<3>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 4: launch_dependent(dequantize_f32_kernel<4>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 5: launch_dependent(dequantize_f32_kernel<5>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 6: launch_dependent(dequantize_f32_kernel<6>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            case 8: launch_dependent(dequantize_f32_kernel<8>, grid, dim3(256), 0, a, r0, rows, w32); break;
-            default: fail("cuda", "qmm_t_dequant_sgemm: bits ", a.bits, " is not supported");
-        }
+        with_bits(a.bits, [&](auto B) {
+            launch_dependent(dequantize_f32_kernel<B.value>, grid, dim3(256), 0, a, r0, rows, w32);
+        });
         check_launch("dequantize_f32_kernel");
         // column-major: y^T [rows, M] (ld y_stride) = w32 [rows, K] . x^T [K, M]
         float* c = direct ? static_cast<float*>(a.y) + r0 : yf;

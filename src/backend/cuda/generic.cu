@@ -12,20 +12,6 @@ constexpr int kThreads = 256;
 
 inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-// Calls f(std::integral_constant<int, bits>) for the runtime bits value.
-template <typename F>
-void with_bits(int bits, F&& f) {
-    switch (bits) {
-        case 1: return f(std::integral_constant<int, 1>{});
-        case 2: return f(std::integral_constant<int, 2>{});
-        case 3: return f(std::integral_constant<int, 3>{});
-        case 4: return f(std::integral_constant<int, 4>{});
-        case 5: return f(std::integral_constant<int, 5>{});
-        case 6: return f(std::integral_constant<int, 6>{});
-        default: return f(std::integral_constant<int, 8>{});
-    }
-}
-
 // One thread per (row, group): quant::affine_params and quant::quantize_ref's code loop.
 __global__ void quantize_kernel(const void* w, DType dt, int64_t rows, int64_t K, int g, int bits,
                                 uint32_t* weight, void* scales, void* biases) {

@@ -2,6 +2,8 @@
 // kernel launchers that registry.cpp lists, and device helpers for the float dtypes.
 #pragma once
 
+#include <type_traits>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -38,6 +40,20 @@ bool programmatic_launch();
 // the activations' int8 values (xa.q8) and its segments' outputs.
 void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
                      int segments, DType ydt);
+
+// Calls f(std::integral_constant<int, bits>) for the runtime bits value (1-6, else 8).
+template <typename F>
+void with_bits(int bits, F&& f) {
+    switch (bits) {
+        case 1: return f(std::integral_constant<int, 1>{});
+        case 2: return f(std::integral_constant<int, 2>{});
+        case 3: return f(std::integral_constant<int, 3>{});
+        case 4: return f(std::integral_constant<int, 4>{});
+        case 5: return f(std::integral_constant<int, 5>{});
+        case 6: return f(std::integral_constant<int, 6>{});
+        default: return f(std::integral_constant<int, 8>{});
+    }
+}
 
 template <typename... P, typename... A>
 void launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {

@@ -20,6 +20,7 @@
 
 #include "backend/cuda/onebit_common.cuh"
 #include "backend/cuda/packed_layout.cuh"
+#include "backend/cuda/packed_record.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda {
@@ -27,7 +28,6 @@ namespace onebit::cuda {
 namespace {
 
 constexpr int kWarps = 4;  // per block: 8 blocks fit an SM, so a 12288-row matrix runs in one wave
-constexpr int64_t kWordBytes = 1024;
 
 // Where result rows go: rows [begin[s], begin[s + 1]) to y[s] ([M, rows of s]).
 struct Segments {
@@ -35,8 +35,6 @@ struct Segments {
     int64_t begin[kMaxSegments + 1];
     int count;
 };
-
-int64_t record_bytes(bool symmetric) { return kWordBytes + (symmetric ? 128 : 256); }
 
 __global__ void prep_packed_kernel(const void* x, DType xdt, int64_t K, int64_t C,
                                    ActivationOut o) {
@@ -73,15 +71,6 @@ __device__ __forceinline__ int reduce_scatter4(const int (&p)[4], int tig) {
     return mine + __shfl_xor_sync(0xffffffffu, send, 1);
 }
 
-template <typename ST>
-__device__ __forceinline__ float to_f(uint32_t bits16) {
-    const unsigned short h = static_cast<unsigned short>(bits16);
-    if constexpr (std::is_same_v<ST, __half>)
-        return __half2float(__ushort_as_half(h));
-    else
-        return __bfloat162float(__ushort_as_bfloat16(h));
-}
-
 template <int MB, bool SYM, typename ST>
 __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
@@ -90,7 +79,7 @@ __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
     const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
     const int mb = int(min(int64_t(MB), M - m0));
-    const int64_t R = kWordBytes + (SYM ? 128 : 256);
+    const int64_t R = record_bytes(SYM);
     int c0, c1;
     plane_weights(tig, c0, c1);
     float acc_lo[MB], acc_hi[MB];
@@ -199,7 +188,7 @@ __global__ void __launch_bounds__(kPrefillWarps * 32)
     const int64_t rt = blockIdx.x * int64_t(kPrefillWarps) + warp;
     if (rt * 16 >= N) return;
     const int64_t m0 = blockIdx.y * int64_t(kPrefillCols), ld = int64_t(C) * 512;
-    const int64_t R = kWordBytes + (SYM ? 128 : 256);
+    const int64_t R = record_bytes(SYM);
     // element e = 4 nt + r: row gid (+ 8 for r >= 2), activation row m0 + 8 nt + 2 tig + (r & 1)
     float total[16];
 #pragma unroll
@@ -380,26 +369,13 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
     const auto* planes = static_cast<const uint32_t*>(xa.planes);
     const auto* dxs = static_cast<const float2*>(xa.scales);
     const auto* data = static_cast<const uint8_t*>(p.data.data());
-    // f(SYM, ST): the weights' form (symmetric or not, float16 or bfloat16 scales) as types
-    auto by_form = [&](auto f) {
-        using H = std::common_type<__half>;
-        using B = std::common_type<__nv_bfloat16>;
-        const bool half = p.sdt == DType::float16;
-        if (p.symmetric) {
-            if (half) f(std::true_type{}, H{});
-            else f(std::true_type{}, B{});
-        } else {
-            if (half) f(std::false_type{}, H{});
-            else f(std::false_type{}, B{});
-        }
-    };
     const PrefillMode mode = M > kDecodeMaxM && xa.q8 ? prefill_mode() : PrefillMode::decode;
     if (mode == PrefillMode::gemm) return qmm_packed_gemm(p, xa, out, segments, ydt);
     if (mode == PrefillMode::exact) {  // int8 tensor-core MMAs, the decode kernel's bits
         const dim3 grid(static_cast<unsigned>((p.tiles() + kPrefillWarps - 1) / kPrefillWarps),
                         static_cast<unsigned>((M + kPrefillCols - 1) / kPrefillCols));
         const auto* q8 = static_cast<const int8_t*>(xa.q8);
-        by_form([&](auto SYM, auto ST) {
+        by_form(p, [&](auto SYM, auto ST) {
             launch_dependent(qmm_prefill_kernel<SYM.value, typename decltype(ST)::type>, grid,
                              dim3(kPrefillWarps * 32), 0, data, p.N, int(C), q8, dxs, M, seg, ydt);
         });
@@ -409,7 +385,7 @@ void qmm_packed_one_bit(const PackedOneBit& p, const PackedActivations& xa,
     const int mb = M > 4 ? 8 : M > 2 ? 4 : M > 1 ? 2 : 1;
     const dim3 grid(static_cast<unsigned>(p.tiles()), static_cast<unsigned>((M + mb - 1) / mb));
     auto launch = [&](auto MB) {
-        by_form([&](auto SYM, auto ST) {
+        by_form(p, [&](auto SYM, auto ST) {
             launch_dependent(qmm_packed_kernel<decltype(MB)::value, SYM.value,
                                                typename decltype(ST)::type>,
                              grid, dim3(kWarps * 32), 0, data, p.N, int(C), planes, dxs, M, seg, ydt);
