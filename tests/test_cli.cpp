@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "ops/ops.h"
+#include "scratch_dir.h"
 #include "test_util.h"
 
 using namespace onebit;
@@ -24,7 +25,7 @@ struct Run {
 };
 
 Run run(const std::string& args) {
-    fs::path err = fs::temp_directory_path() / ("onebit_cli_err_" + std::to_string(::getpid()));
+    const fs::path err = test::scratch_dir("cli") / "stderr";
     std::string cmd = std::string(ONEBIT_BINARY) + " " + args + " >/dev/null 2>" + err.string();
     int rc = std::system(cmd.c_str());
     std::ifstream in(err);
@@ -32,11 +33,7 @@ Run run(const std::string& args) {
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text};
 }
 
-fs::path dir() {
-    fs::path d = fs::temp_directory_path() / ("onebit_cli_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-}
+fs::path dir() { return test::scratch_dir("cli"); }
 
 void expect_fail(const std::string& args, const std::string& fragment) {
     Run r = run(args);

@@ -2,13 +2,14 @@
 // binary: stdout carries exactly the result; bad input is one line on stderr and a non-zero exit.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "scratch_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -24,11 +25,7 @@ std::string slurp(const fs::path& p) {
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-fs::path dir() {
-    fs::path d = fs::temp_directory_path() / ("onebit_cli_tok_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-}
+fs::path dir() { return onebit::test::scratch_dir("cli_tok"); }
 
 fs::path write(const std::string& name, const std::string& bytes) {
     fs::path p = dir() / name;

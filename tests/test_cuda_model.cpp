@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "ops/nn.h"
 #include "model_fixtures.h"
+#include "scratch_dir.h"
 #include "tokenizer/tokenizer.h"
 
 namespace onebit {
@@ -37,9 +38,7 @@ std::string data_dir() {
     return e ? e : ONEBIT_DATA_DIR;
 }
 
-fs::path tmpdir(const std::string& name) {
-    return fs::temp_directory_path() / ("onebit_cuda_model_" + std::to_string(::getpid())) / name;
-}
+fs::path tmpdir(const std::string& name) { return test::scratch_dir("cuda_model") / name; }
 
 // max |a - b| over max(1, max |a|).
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "scratch_dir.h"
 
 namespace onebit {
 namespace {
@@ -48,7 +49,7 @@ std::string sample(const fs::path& path) {
 }
 
 TEST(Gguf, RoundTripsEveryValueAndTensorType) {
-    const fs::path p = fs::temp_directory_path() / ("onebit_gguf_" + std::to_string(::getpid()) + ".gguf");
+    const fs::path p = test::scratch_dir("gguf") / "gguf.gguf";
     const std::string bytes = sample(p);
     const io::GgufFile f = io::GgufFile::open(p.string());
     EXPECT_EQ(f.version(), 3u);
@@ -73,7 +74,7 @@ TEST(Gguf, RoundTripsEveryValueAndTensorType) {
 }
 
 TEST(Gguf, TruncatedAndCorruptedFilesAreErrors) {
-    const fs::path p = fs::temp_directory_path() / ("onebit_gguf_c" + std::to_string(::getpid()) + ".gguf");
+    const fs::path p = test::scratch_dir("gguf") / "gguf_c.gguf";
     const std::string bytes = sample(p);
     fs::remove(p);
     const auto* b = reinterpret_cast<const uint8_t*>(bytes.data());
@@ -100,7 +101,7 @@ TEST(Gguf, TruncatedAndCorruptedFilesAreErrors) {
 }
 
 TEST(Gguf, WriterRefusesBadInput) {
-    const fs::path p = fs::temp_directory_path() / ("onebit_gguf_w" + std::to_string(::getpid()) + ".gguf");
+    const fs::path p = test::scratch_dir("gguf") / "gguf_w.gguf";
     std::vector<io::GgufTensor> t(1);
     t[0].name = "x", t[0].type = io::kGgmlQ1_0, t[0].ne = {100};  // not whole blocks of 128
     EXPECT_THROW(io::GgufWriter(p.string(), {}, t), Error);

@@ -21,6 +21,7 @@
 #include "ops/ops.h"
 #include "sampling/sampler.h"
 #include "model_fixtures.h"
+#include "scratch_dir.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -106,9 +107,7 @@ void dequantize_folder(const fs::path& src, const fs::path& dst, int bits, int g
     io::save_safetensors((dst / "model.safetensors").string(), tensors);
 }
 
-fs::path tmpdir(const std::string& name) {
-    return fs::temp_directory_path() / ("onebit_model_" + std::to_string(::getpid())) / name;
-}
+fs::path tmpdir(const std::string& name) { return test::scratch_dir("model") / name; }
 
 TEST(Model, QuantizedEqualsDequantizedDense) {
     for (auto [bits, group, tied] : {std::tuple{1, 128, true}, {2, 64, false}, {4, 32, true}, {8, 64, false}}) {

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "scratch_dir.h"
 #include "test_util.h"
 
 using namespace onebit;
@@ -21,9 +22,7 @@ namespace {
 // A fresh folder for the test: emptied first, since a process of an earlier run may have had the
 // same id (an "ok.safetensors" left there once made the atomicity check fail).
 fs::path temp_dir() {
-    fs::path d = fs::temp_directory_path() /
-                 ("onebit_st_" + std::to_string(::getpid()) + "_" +
-                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::path d = test::scratch_dir("st") / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     fs::remove_all(d);
     fs::create_directories(d);
     return d;

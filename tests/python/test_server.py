@@ -116,10 +116,10 @@ def prompts(i):
 def check_concurrent_equals_sequential(port, client):
     def ask(i):
         if i % 2:
-            r = client.chat.completions.create(model="stories260K", max_tokens=40 + i, temperature=0,
+            r = client.chat.completions.create(model="stories260K", max_tokens=150 + i, temperature=0,
                                                messages=[{"role": "user", "content": prompts(i)}])
             return r.choices[0].message.content
-        r = client.completions.create(model="stories260K", prompt=prompts(i), max_tokens=40 + i, temperature=0)
+        r = client.completions.create(model="stories260K", prompt=prompts(i), max_tokens=150 + i, temperature=0)
         return r.choices[0].text
     one_by_one = [ask(i) for i in range(16)]
     steps, tokens = metric(port, "decode_steps_total"), metric(port, "generated_tokens_total")
