@@ -247,6 +247,9 @@ TEST(CliBench, ModelDepth) {
     EXPECT_NE(r.out.find("\"n_depth\": 40"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\"test\": \"pp512\""), std::string::npos) << r.out;
     expect_one_line_error(run("bench model --model " + model + " --depth -3"), "--depth");
+    // --bits is the synthetic checkpoint's: a bits value the format lacks, or with --model, refused
+    expect_one_line_error(run("bench model --synthetic bonsai-1.7b --bits 7"), "bits 1, 2, 3, 4, 5, 6 or 8");
+    expect_one_line_error(run("bench model --model " + model + " --bits 4"), "--bits is for --synthetic");
 }
 
 // --device cuda: the golden text where a GPU is (and the build has CUDA), else one clear error.

@@ -1,5 +1,5 @@
-// `onebit bench model`: llama-bench's pp512 / tg128 on a model folder or on a synthetic 1-bit
-// g128 checkpoint with Bonsai's real shapes (random symmetric weights: every bias -scale / 2).
+// `onebit bench model`: llama-bench's pp512 / tg128 on a model folder or on a synthetic g128
+// checkpoint with Bonsai's real shapes (random centred weights of --bits bits; 1: Bonsai's form).
 //   pp512   prefill 512 tokens from an empty cache (batches of --ubatch, default 512), tokens per second
 //   tg128   128 single-token forwards from an empty cache, each with its greedy choice (made on
 //           the GPU for --device cuda), tokens per second
@@ -31,6 +31,7 @@
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "tools/commands.h"
+#include "quant/format.h"
 #include "tools/synthetic.h"
 
 namespace onebit::tools {
@@ -41,7 +42,7 @@ namespace {
 
 struct ModelBenchOptions {
     std::string model, synthetic, save;
-    int reps = 3, threads = 0, ubatch = 512, depth = 0;
+    int reps = 3, threads = 0, ubatch = 512, depth = 0, bits = 1;
     bool json = false, int8 = false, sampling = false;
     std::string device = "cpu";
 };
@@ -54,6 +55,9 @@ void run_model_bench(const ModelBenchOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
     if (o.model.empty() == o.synthetic.empty()) fail("bench", "give one of --model DIR or --synthetic KIND");
     if (o.reps < 1) fail("bench", "--reps ", o.reps, " must be >= 1");
+    if (o.synthetic.empty() && o.bits != 1) fail("bench", "--bits is for --synthetic checkpoints (a model folder says its own)");
+    if (!quant::is_supported_bits(o.bits))
+        fail("bench", "synthetic checkpoints have bits 1, 2, 3, 4, 5, 6 or 8, not ", o.bits);
     if (o.depth < 0) fail("bench", "--depth ", o.depth, " must be >= 0");
     fs::path dir = o.model;
     bool temporary = false;
@@ -61,7 +65,7 @@ void run_model_bench(const ModelBenchOptions& o) {
         dir = o.save.empty() ? fs::temp_directory_path() / ("onebit-synthetic-" + o.synthetic) : fs::path(o.save);
         temporary = o.save.empty();
         std::fprintf(stderr, "writing a synthetic %s checkpoint to %s\n", o.synthetic.c_str(), dir.c_str());
-        write_synthetic(o.synthetic, dir);
+        write_synthetic(o.synthetic, dir, o.bits);
     }
     size_t file_bytes = 0;
     for (const auto& e : fs::directory_iterator(dir))
@@ -152,7 +156,7 @@ void run_model_bench(const ModelBenchOptions& o) {
                           : cpu::measure_read_bandwidth_gbps(16 * cpu::llc_bytes());
     const double bytes_per_token = static_cast<double>(m.weight_bytes());
     const double bound = bw * 1e9 / bytes_per_token;
-    const std::string label = (o.synthetic.empty() ? dir.string() : o.synthetic + " (synthetic 1-bit g128)") +
+    const std::string label = (o.synthetic.empty() ? dir.string() : o.synthetic + " (synthetic " + std::to_string(o.bits) + "-bit g128)") +
                               (o.int8 ? ", int8 activations" : "") +
                               (gpu ? ", " + cuda::device_info().name : "");
     if (o.json) {
@@ -186,8 +190,10 @@ void add_bench_model_command(CLI::App* bench, Runner& run) {
     b->add_option("--device", o->device, "cpu or cuda")
         ->check(CLI::IsMember({"cpu", "cuda"}))
         ->capture_default_str();
-    b->add_option("--synthetic", o->synthetic, "bonsai-1.7b, bonsai-4b or bonsai-8b: a random 1-bit g128 checkpoint");
+    b->add_option("--synthetic", o->synthetic, "bonsai-1.7b, bonsai-4b or bonsai-8b: a random g128 checkpoint (--bits, default 1)");
     b->add_option("--save", o->save, "With --synthetic: keep the checkpoint in this folder");
+    b->add_option("--bits", o->bits, "With --synthetic: the checkpoint's bits (1, 2, 3, 4, 5, 6, 8)")
+        ->capture_default_str();
     b->add_option("--reps", o->reps, "Repetitions")->capture_default_str();
     b->add_option("--ubatch", o->ubatch, "Prompt tokens per forward pass in pp512")
         ->capture_default_str()

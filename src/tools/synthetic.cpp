@@ -1,5 +1,6 @@
-// Synthetic checkpoints with Bonsai's real shapes, for benchmarks: random symmetric 1-bit g128
-// weights (every bias -scale / 2), float16 scales.
+// Synthetic checkpoints with Bonsai's real shapes, for benchmarks: random g128 weights of any bits
+// value, centred (every bias -scale * (2^bits - 1) / 2: for 1 bit Bonsai's symmetric form),
+// float16 scales.
 #include "tools/synthetic.h"
 
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "core/half.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "quant/format.h"
 
 namespace onebit::tools {
 
@@ -32,8 +34,10 @@ Shape3 bonsai_shape(const std::string& kind) {
 
 }  // namespace
 
-void write_synthetic(const std::string& kind, const fs::path& dir) {
+void write_synthetic(const std::string& kind, const fs::path& dir, int bits) {
     const Shape3 s = bonsai_shape(kind);
+    if (!quant::is_supported_bits(bits))
+        fail("bench", "synthetic checkpoints have bits 1, 2, 3, 4, 5, 6 or 8, not ", bits);
     const int64_t hd = 128, g = 128;
     fs::create_directories(dir);
     const nlohmann::ordered_json cfg = {
@@ -42,7 +46,7 @@ void write_synthetic(const std::string& kind, const fs::path& dir) {
         {"head_dim", hd}, {"vocab_size", s.vocab}, {"max_position_embeddings", 40960},
         {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0}, {"tie_word_embeddings", s.tied},
         {"torch_dtype", "float16"}, {"bos_token_id", 151643}, {"eos_token_id", 151645},
-        {"quantization", {{"group_size", g}, {"bits", 1}}}};
+        {"quantization", {{"group_size", g}, {"bits", bits}}}};
     std::ofstream(dir / "config.json") << cfg.dump(2);
     std::mt19937_64 rng(1234);
     std::vector<Tensor> owned;
@@ -53,13 +57,13 @@ void write_synthetic(const std::string& kind, const fs::path& dir) {
         tensors.emplace_back(name, owned.back().view());
     };
     auto lin = [&](const std::string& m, int64_t n, int64_t k) {
-        Tensor w(DType::uint32, {n, k / 32}), sc(DType::float16, {n, k / g}), bi(DType::float16, {n, k / g});
+        Tensor w(DType::uint32, {n, k * bits / 32}), sc(DType::float16, {n, k / g}), bi(DType::float16, {n, k / g});
         auto* wp = w.ptr<uint64_t>();
-        for (int64_t i = 0; i < n * k / 64; ++i) wp[i] = rng();
+        for (int64_t i = 0; i < n * k * bits / 64; ++i) wp[i] = rng();
         for (int64_t i = 0; i < n * k / g; ++i) {
             const float scale = 0.01f + 0.04f * static_cast<float>(rng() % 1000) / 1000.0f;
             sc.ptr<uint16_t>()[i] = float_to_fp16(scale);
-            bi.ptr<uint16_t>()[i] = float_to_fp16(-fp16_to_float(sc.ptr<uint16_t>()[i]) / 2);
+            bi.ptr<uint16_t>()[i] = float_to_fp16(-fp16_to_float(sc.ptr<uint16_t>()[i]) * float((1 << bits) - 1) / 2);
         }
         add(m + ".weight", std::move(w));
         add(m + ".scales", std::move(sc));

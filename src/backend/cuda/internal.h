@@ -76,6 +76,8 @@ void quantize_generic(const void* w, DType dt, int64_t rows, int64_t K, int g, i
 void dequantize_generic(const uint32_t* weight, const void* scales, const void* biases, DType sdt,
                         int64_t rows, int64_t K, int g, int bits, void* out);
 void qmm_t_generic(const quant::QmmArgs& a);
+// transpose = true for decode batches (gemv.cu): every bits value, float32, batch invariant.
+void qmm_t_gemv(const quant::QmmArgs& a);
 void qmm_n_generic(const quant::QmmArgs& a);
 void qmm_t_1bit_mma_i8(const quant::QmmArgs& a);
 // transpose = true past a decode batch (gemm.cu): weights dequantized to float32 in slabs and

@@ -18,6 +18,9 @@ const std::vector<Kernel> kKernels = {
     // past a decode batch (a prompt's prefill): float32 GEMMs on cuBLAS, min_m kDecodeMaxM + 1
     {"qmm_t_dequant_sgemm", Op::qmm_t,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
      nullptr, nullptr, qmm_t_dequant_sgemm, kDecodeMaxM + 1},
+    // decode batches: a warp per 4 weight rows, coalesced activations, float32
+    {"qmm_t_gemv",          Op::qmm_t,      kAllBits, kAllGroups, kFloatDtypes, kDecodeMaxM, F32,
+     nullptr, nullptr, qmm_t_gemv},
     {"qmm_t_generic",       Op::qmm_t,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
      nullptr, nullptr, qmm_t_generic},
     {"qmm_n_generic",       Op::qmm_n,      kAllBits, kAllGroups, kFloatDtypes, kAnyM, F32,
