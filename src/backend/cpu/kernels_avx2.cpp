@@ -4,8 +4,8 @@
 // or 0 before the add. Packed loads use maskload, so nothing is read past a row end.
 // Matches the reference within FORMAT.md's bound (tests/test_backend_consistency.cpp).
 // int8 activations, 1 bit (qmm_t_int8_1bit_avx2): each 32-bit word of weight bits is spread to
-// 32 bytes (byte shuffle, bit test) that select +-xq through vpsignb; vpmaddubsw against ones
-// sums pairs into int16 (at most 4 x 254 per group of 128: no overflow), vpmaddwd widens once
+// 32 bytes of 0 / 1 (byte shuffle, bit mask, unsigned min), and vpmaddubsw of those against xq
+// sums the selected pairs into int16 (at most 4 x 254 per group of 128: no overflow), vpmaddwd widens once
 // per group, and the group sum is scaled by scale * dx in float. Integer sums are exact, so the
 // result matches qmm_t_int8_ref up to float32 rounding.
 #include <immintrin.h>
@@ -250,13 +250,12 @@ struct Deq {
     }
 };
 
-// R rows of the 1-bit int8 kernel with group size G for one activation row.
-template <int G, int R>
+// R weight rows x MT activation rows (m .. m + MT - 1) of the 1-bit int8 kernel with group size
+// G: each word's bits are expanded once and serve the MT activation rows. Every (m, n) gets the
+// same operations whatever MT is (exact integer sums, then the same float steps).
+template <int G, int R, int MT>
 inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, int64_t m) {
     const auto& a = t.a;
-    const int8_t* xq = t.xq + m * a.K;
-    const float* dx = t.dx + m * st.n_groups;
-    const float* xs = t.xsum + m * st.n_groups;
     const uint32_t* words[R];
     const uint8_t* scales[R];
     for (int r = 0; r < R; ++r) {
@@ -267,42 +266,57 @@ inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, i
                                          2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    __m256 acc[MT][R];
+    for (int i = 0; i < MT; ++i)
+        for (int r = 0; r < R; ++r) acc[i][r] = _mm256_setzero_ps();
     for (int64_t gi = 0; gi < st.n_groups; ++gi) {
-        __m256i part[R];
-        for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_si256();
+        __m256i part[MT][R];
+        for (int i = 0; i < MT; ++i)
+            for (int r = 0; r < R; ++r) part[i][r] = _mm256_setzero_si256();
         for (int j = 0; j < G / 32; ++j) {
             const int64_t wi = gi * (G / 32) + j;
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + wi * 32));
+            __m256i xv[MT];
+            for (int i = 0; i < MT; ++i)
+                xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.xq + (m + i) * a.K + wi * 32));
             for (int r = 0; r < R; ++r) {
                 __m256i v =
                     _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(words[r][wi])), sel);
-                v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);  // 0xff where set
-                // -xq where set, 0 elsewhere; the sign is undone below
-                part[r] =
-                    _mm256_add_epi16(part[r], _mm256_maddubs_epi16(ones8, _mm256_sign_epi8(xv, v)));
+                v = _mm256_min_epu8(_mm256_and_si256(v, bit), ones8);  // 1 where set, else 0
+                for (int i = 0; i < MT; ++i)
+                    part[i][r] = _mm256_add_epi16(part[i][r], _mm256_maddubs_epi16(v, xv[i]));
             }
         }
-        for (int r = 0; r < R; ++r) {
-            __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(part[r], ones16));
-            float s = -scalar_at(a.sdt, scales[r], gi) * dx[gi];
-            acc[r] = _mm256_fmadd_ps(isum, _mm256_set1_ps(s), acc[r]);
+        for (int i = 0; i < MT; ++i) {
+            const float dx = t.dx[(m + i) * st.n_groups + gi];
+            for (int r = 0; r < R; ++r) {
+                const __m256 isum = _mm256_cvtepi32_ps(_mm256_madd_epi16(part[i][r], ones16));
+                const float s = scalar_at(a.sdt, scales[r], gi) * dx;
+                acc[i][r] = _mm256_fmadd_ps(isum, _mm256_set1_ps(s), acc[i][r]);
+            }
         }
     }
-    for (int r = 0; r < R; ++r) {
-        float y = hsum(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
-        store_y(a.ydt, a.y, m * st.ldy + n0 + r, y);
-    }
+    for (int i = 0; i < MT; ++i)
+        for (int r = 0; r < R; ++r) {
+            const float* xs = t.xsum + (m + i) * st.n_groups;
+            const float y = hsum(acc[i][r]) + row_bias_with(bias_dot, a, n0 + r, xs, st.n_groups);
+            store_y(a.ydt, a.y, (m + i) * st.ldy + n0 + r, y);
+        }
 }
 
+// Weight rows in blocks of 4 (then single rows), activation rows two at a time (then one).
 template <int G>
 struct Int8OneBit {
+    template <int R>
+    static void rows(const QmmTask& t, const Strides& st, int64_t n0) {
+        int64_t m = 0;
+        for (; m + 2 <= t.a.M; m += 2) int8_one_bit_rows<G, R, 2>(t, st, n0, m);
+        if (m < t.a.M) int8_one_bit_rows<G, R, 1>(t, st, n0, m);
+    }
     static void run(const QmmTask& t) {
         const Strides st(t.a);
-        for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
-            int8_one_bit_rows<G, decltype(rows)::value>(t, st, n0, m);
-        });
+        int64_t n0 = 0;
+        for (; n0 + 4 <= t.a.N; n0 += 4) rows<4>(t, st, n0);
+        for (; n0 < t.a.N; ++n0) rows<1>(t, st, n0);
     }
 };
 
