@@ -82,46 +82,67 @@ inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t 
     return s;
 }
 
-template <int R>
+// Calls f(Rows<R>{}, Rows<MT>{}, n0, m) over the weight rows of a task in blocks of 4 (then single
+// rows) and its activation rows two at a time (then one): kernels that share each expanded weight
+// word between MT activation rows, computing every (m, n) the same way in any block.
+template <typename F>
+inline void for_row_pairs(const QmmTask& t, F&& f) {
+    auto over_m = [&](auto rows, int64_t n0) {
+        int64_t m = 0;
+        for (; m + 2 <= t.a.M; m += 2) f(rows, Rows<2>{}, n0, m);
+        if (m < t.a.M) f(rows, Rows<1>{}, n0, m);
+    };
+    int64_t n0 = 0;
+    for (; n0 + 4 <= t.a.N; n0 += 4) over_m(Rows<4>{}, n0);
+    for (; n0 < t.a.N; ++n0) over_m(Rows<1>{}, n0);
+}
+
+// R weight rows x MT activation rows (m .. m + MT - 1) of the float32 1-bit kernel: each shifted
+// word serves the MT rows, and every (m, n) gets the same operations whatever MT is.
+template <int R, int MT>
 inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
     const auto& a = t.a;
     const int g = a.group_size;
     const int64_t n_groups = a.K / g, ldw = a.w_stride(), lds = a.s_stride();
-    const float* x = t.xf + m * a.K;
-    const float* xs = t.xsum + m * n_groups;
     // lane i of chunk c (bits 8c..8c+7 of a word) shifts bit 8c+i into the sign bit
     const __m256i shift[4] = {_mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24),
                               _mm256_setr_epi32(23, 22, 21, 20, 19, 18, 17, 16),
                               _mm256_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8),
                               _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0)};
     const __m256 zero = _mm256_setzero_ps();
-    __m256 acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+    __m256 acc[MT][R];
+    for (int i = 0; i < MT; ++i)
+        for (int r = 0; r < R; ++r) acc[i][r] = _mm256_setzero_ps();
     for (int64_t G = 0; G < n_groups; ++G) {
-        __m256 part[R];
-        for (int r = 0; r < R; ++r) part[r] = _mm256_setzero_ps();
+        __m256 part[MT][R];
+        for (int i = 0; i < MT; ++i)
+            for (int r = 0; r < R; ++r) part[i][r] = _mm256_setzero_ps();
         for (int j = 0; j < g; j += 32) {
             const int64_t k = G * g + j;
             __m256i word[R];
             for (int r = 0; r < R; ++r)
                 word[r] = _mm256_set1_epi32(static_cast<int>(a.w[(n0 + r) * ldw + k / 32]));
             for (int c = 0; c < 4; ++c) {
-                __m256 xv = _mm256_loadu_ps(x + k + 8 * c);
+                __m256 xv[MT];
+                for (int i = 0; i < MT; ++i) xv[i] = _mm256_loadu_ps(t.xf + (m + i) * a.K + k + 8 * c);
                 for (int r = 0; r < R; ++r) {
-                    __m256 sel = _mm256_castsi256_ps(_mm256_sllv_epi32(word[r], shift[c]));
-                    part[r] = _mm256_add_ps(part[r], _mm256_blendv_ps(zero, xv, sel));
+                    const __m256 sel = _mm256_castsi256_ps(_mm256_sllv_epi32(word[r], shift[c]));
+                    for (int i = 0; i < MT; ++i)
+                        part[i][r] = _mm256_add_ps(part[i][r], _mm256_blendv_ps(zero, xv[i], sel));
                 }
             }
         }
         for (int r = 0; r < R; ++r) {
-            float s = scalar_at(a.sdt, a.scales, (n0 + r) * lds + G);
-            acc[r] = _mm256_fmadd_ps(part[r], _mm256_set1_ps(s), acc[r]);
+            const __m256 s = _mm256_set1_ps(scalar_at(a.sdt, a.scales, (n0 + r) * lds + G));
+            for (int i = 0; i < MT; ++i) acc[i][r] = _mm256_fmadd_ps(part[i][r], s, acc[i][r]);
         }
     }
-    for (int r = 0; r < R; ++r) {
-        float y = hsum(acc[r]) + row_bias_with(bias_dot, a, n0 + r, xs, n_groups);
-        store_y(a.ydt, a.y, m * a.y_stride() + n0 + r, y);
-    }
+    for (int i = 0; i < MT; ++i)
+        for (int r = 0; r < R; ++r) {
+            const float* xs = t.xsum + (m + i) * n_groups;
+            const float y = hsum(acc[i][r]) + row_bias_with(bias_dot, a, n0 + r, xs, n_groups);
+            store_y(a.ydt, a.y, (m + i) * a.y_stride() + n0 + r, y);
+        }
 }
 
 template <int BITS, int R>
@@ -303,20 +324,13 @@ inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, i
         }
 }
 
-// Weight rows in blocks of 4 (then single rows), activation rows two at a time (then one).
 template <int G>
 struct Int8OneBit {
-    template <int R>
-    static void rows(const QmmTask& t, const Strides& st, int64_t n0) {
-        int64_t m = 0;
-        for (; m + 2 <= t.a.M; m += 2) int8_one_bit_rows<G, R, 2>(t, st, n0, m);
-        if (m < t.a.M) int8_one_bit_rows<G, R, 1>(t, st, n0, m);
-    }
     static void run(const QmmTask& t) {
         const Strides st(t.a);
-        int64_t n0 = 0;
-        for (; n0 + 4 <= t.a.N; n0 += 4) rows<4>(t, st, n0);
-        for (; n0 < t.a.N; ++n0) rows<1>(t, st, n0);
+        for_row_pairs(t, [&](auto rows, auto acts, int64_t n0, int64_t m) {
+            int8_one_bit_rows<G, decltype(rows)::value, decltype(acts)::value>(t, st, n0, m);
+        });
     }
 };
 
@@ -325,8 +339,8 @@ struct Int8OneBit {
 void qmm_t_int8_1bit_avx2(const QmmTask& t) noexcept { by_group<Int8OneBit>(t.a.group_size, t); }
 
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept {
-    for_row_blocks(t, [&](auto rows, int64_t n0, int64_t m) {
-        one_bit_rows<decltype(rows)::value>(t, n0, m);
+    for_row_pairs(t, [&](auto rows, auto acts, int64_t n0, int64_t m) {
+        one_bit_rows<decltype(rows)::value, decltype(acts)::value>(t, n0, m);
     });
 }
 
