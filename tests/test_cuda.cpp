@@ -5,6 +5,7 @@
 // (CI), or the build has no CUDA, the device tests skip and the backend is checked to say so.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 
 #include <cstring>
@@ -202,6 +203,38 @@ TEST_P(CudaQmm, BatchInvariantUpTo64) {
                     << k.name << " bits " << bits << " g " << g << " M " << M;
             }
         }
+}
+
+// Weights and activations only 4-byte aligned (a view into a larger buffer) give the bits of
+// aligned ones: kernels with vector loads must notice and load word by word.
+TEST_P(CudaQmm, UnalignedOperandsGiveTheSameBits) {
+    REQUIRE_GPU();
+    const cuda::Kernel& k = *GetParam();
+    if (k.op != cuda::Op::qmm_t || k.precision != cuda::Precision::float32 || k.min_m)
+        GTEST_SKIP() << "float32 decode kernels";
+    std::mt19937 rng(std::random_device{}());
+    for (int bits : quant::kSupportedBits) {
+        if (!k.supports(bits, 32, DType::float32)) continue;
+        const Shape3 sh{3, 37, 2560};
+        Problem p = make_problem(DType::float32, true, sh, 32, bits, rng, 0.3f);
+        cuda::Buffer dx = to_device(p.x), dw = to_device(p.w), ds = to_device(p.s),
+                     db = to_device(p.b), dy(size_t(sh.M * sh.N) * 4);
+        cuda::Buffer ux(p.x.nbytes() + 4), uw(p.w.nbytes() + 4);
+        ux.upload(p.x.data(), p.x.nbytes(), 4), uw.upload(p.w.data(), p.w.nbytes(), 4);
+        Tensor aligned(DType::float32, {sh.M, sh.N}), unaligned(DType::float32, {sh.M, sh.N});
+        quant::QmmArgs a = on_device(args_for(p, aligned, true, sh, 32, bits), dx, dw, ds, db, dy);
+        dy.fill(0xff);
+        k.qmm(a);
+        from_device(dy, aligned);
+        a.x = static_cast<const char*>(ux.data()) + 4;
+        a.w = reinterpret_cast<const uint32_t*>(static_cast<const char*>(uw.data()) + 4);
+        dy.fill(0xff);
+        k.qmm(a);
+        from_device(dy, unaligned);
+        ASSERT_EQ(std::memcmp(aligned.data(), unaligned.data(), aligned.nbytes()), 0)
+            << k.name << " bits " << bits;
+        for (int64_t i = 0; i < sh.M * sh.N; ++i) ASSERT_TRUE(std::isfinite(aligned.ptr<float>()[i]));
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Registered, CudaQmm,

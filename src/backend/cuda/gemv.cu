@@ -3,169 +3,223 @@
 // through. Within FORMAT.md's float32 bound and batch invariant (each activation row's arithmetic
 // is the same whatever M is).
 //
-// A block owns kRows weight rows; its kWarps warps split K, each stepping through its steps of
-// 256 codes kUnroll at a time (every load of those steps issued before any is used: a decode
-// matrix is latency-bound unless many loads are in flight). In a step lane j takes codes
-// [8j, 8j + 8), so its activations are 32 contiguous bytes (coalesced) and one load of x serves
-// kRows rows; a row's 8 * bits words of the step are loaded by the warp's lanes (coalesced) and
-// each lane gathers its 8 * bits bits with shuffles; a code becomes a float as (2^23 | q) - 2^23
-// (no integer conversion instruction). Per lane and row: acc += s * sum(q x) + b * sum(x) over its
-// 8 codes; then a fixed warp tree and the warps' partial sums added in warp order.
+// A warp owns kRows weight rows over all of K, in steps of 1024 codes: in a step lane j takes the
+// 32 codes [32j, 32j + 32), BITS words of each row (one 16-byte load for 4 bits: a warp reads
+// 128 * BITS contiguous bytes of a row), one scale and bias (a group holds whole chunks) and 32
+// activations that serve all the rows. The weights of the next steps are in flight in a ring of
+// registers while a step is used. A code becomes a float as (2^23 | q) - 2^23 (no conversion
+// instruction). Per lane, row and activation row: over each 8 codes qx = sum(q x) and
+// sx = sum(x), the four partials added in order, then acc += s * qx + b * sx; then a fixed warp
+// tree. M > 1 runs tiles of MT activation rows (blockIdx.y) through the same code, so a row's
+// result does not depend on M.
+//
+// Measured (H100, 2026-12-06): 1.5-2.5x the previous kernel (a warp a K slice of 4 rows, codes
+// gathered with shuffles) and still latency-bound at about 20-45% of the read bandwidth: ncu saw
+// 3.8 warps a scheduler, 0.5 of them eligible, two thirds of the stalls on L1TEX scoreboards.
+// A byte-permute code extraction (one PRMT a code) gave wrong codes in the M-tile instantiation
+// only (correct at M = 1, same source): not used.
 #include "backend/cuda/internal.h"
+#include "core/error.h"
 
 namespace onebit::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;   // warps a block, splitting K
-constexpr int kRows = 4;    // weight rows a block
-constexpr int kUnroll = 2;  // steps a warp loads at once
-constexpr int kMTile = 4;   // activation rows a block when M > 1 (blockIdx.y tiles M)
-constexpr int kStep = 256;  // codes a warp step (8 a lane)
+constexpr int kWarps = 4;   // warps a block, each owning its own rows
+constexpr int kRows = 4;    // weight rows a warp
+constexpr int kMTile = 4;   // activation rows a tile when M > 1
+constexpr int kChunk = 32;  // codes a lane a step
+constexpr int kStep = 32 * kChunk;
 
-// Code i (0..7) of a lane's 8 * BITS bits as an exact float.
-template <int BITS>
-__device__ __forceinline__ float code_at(uint64_t bits, int i) {
-    const uint32_t q = static_cast<uint32_t>(bits >> (i * BITS)) & ((1u << BITS) - 1u);
-    return __fsub_rn(__uint_as_float(0x4B000000u | q), 8388608.0f);
+__device__ __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+
+// Eight 16-bit floats of a 16-byte word as float.
+template <typename T2>
+__device__ __forceinline__ void unpack8(const uint4& u, float* v) {
+    const T2* h = reinterpret_cast<const T2*>(&u);
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+        const float2 f = to_float2(h[p]);
+        v[2 * p] = f.x, v[2 * p + 1] = f.y;
+    }
 }
 
 // Activations [i, i + 8) as float (x 16-byte aligned where `vec`).
 __device__ __forceinline__ void load_x8(DType dt, const void* x, int64_t i, bool vec, float* v) {
     if (vec && dt == DType::float32) {
-        const float4 a = __ldg(reinterpret_cast<const float4*>(static_cast<const float*>(x) + i));
-        const float4 b = __ldg(reinterpret_cast<const float4*>(static_cast<const float*>(x) + i) + 1);
+        const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(x) + i);
+        const float4 a = __ldg(p), b = __ldg(p + 1);
         v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
     } else if (vec && dt == DType::float16) {
-        const uint4 u = __ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(x) + i));
-        const __half2* h = reinterpret_cast<const __half2*>(&u);
-#pragma unroll
-        for (int p = 0; p < 4; ++p) {
-            const float2 f = __half22float2(h[p]);
-            v[2 * p] = f.x, v[2 * p + 1] = f.y;
-        }
+        unpack8<__half2>(__ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(x) + i)), v);
     } else if (vec && dt == DType::bfloat16) {
-        const uint4 u = __ldg(reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(x) + i));
-        const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-#pragma unroll
-        for (int p = 0; p < 4; ++p) {
-            const float2 f = __bfloat1622float2(h[p]);
-            v[2 * p] = f.x, v[2 * p + 1] = f.y;
-        }
+        unpack8<__nv_bfloat162>(
+            __ldg(reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(x) + i)), v);
     } else {
 #pragma unroll
         for (int p = 0; p < 8; ++p) v[p] = load_as_float(dt, x, i + p);
     }
 }
 
+// Bytes a lane's BITS words are aligned to when the row is 16-byte aligned (the lane's offset in
+// a row is a multiple of 4 * BITS bytes).
+template <int BITS>
+constexpr int word_alignment() {
+    return BITS % 4 == 0 ? 16 : BITS % 2 == 0 ? 8 : 4;
+}
+
+// A lane's BITS words at p (aligned to word_alignment<BITS>() bytes where `vec`).
+template <int BITS>
+__device__ __forceinline__ void load_chunk(const uint32_t* p, bool vec, uint32_t* w) {
+    if (vec && word_alignment<BITS>() == 16) {
+#pragma unroll
+        for (int v = 0; v < BITS / 4; ++v) {
+            const uint4 u = __ldg(reinterpret_cast<const uint4*>(p) + v);
+            w[4 * v] = u.x, w[4 * v + 1] = u.y, w[4 * v + 2] = u.z, w[4 * v + 3] = u.w;
+        }
+    } else if (vec && word_alignment<BITS>() == 8) {
+#pragma unroll
+        for (int v = 0; v < BITS / 2; ++v) {
+            const uint2 u = __ldg(reinterpret_cast<const uint2*>(p) + v);
+            w[2 * v] = u.x, w[2 * v + 1] = u.y;
+        }
+    } else {
+#pragma unroll
+        for (int v = 0; v < BITS; ++v) w[v] = __ldg(p + v);
+    }
+}
+
+// Codes [8c, 8c + 8) of a lane's chunk (BITS words w) as exact floats.
+template <int BITS>
+__device__ __forceinline__ void codes8(const uint32_t* w, int c, float* q) {
+#pragma unroll
+    for (int p = 0; p < 8; ++p)
+        q[p] = __fsub_rn(__uint_as_float(0x4B000000u | chunk_code<BITS>(w, 8 * c + p)), 8388608.0f);
+}
+
+// Steps in flight a warp (the current one included): 2 KB to 8 KB of weights, 128 * BITS bytes
+// a row a step.
+template <int BITS>
+constexpr int depth() {
+    const int d = 32 / (BITS * kRows);
+    return d < 2 ? 2 : d > 4 ? 4 : d;
+}
+
+// One step of a lane: its 32 codes [k0, k0 + 32) of each row (words w, group G) against
+// activation rows [m0, m0 + mb), added to acc.
 template <int BITS, int MT>
-__global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs a) {
-    constexpr int kWords = 8 * BITS;  // a row's words a step (8..64)
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const int64_t n0 = blockIdx.x * int64_t(kRows), m0 = blockIdx.y * int64_t(MT);
-    const int mb = int(min(int64_t(MT), a.M - m0));
-    const int rows = int(min(int64_t(kRows), a.N - n0));  // >= 1: the grid covers N exactly
-    const int64_t ldw = a.w_stride(), lds = a.s_stride(), row_words = a.K * BITS / 32;
-    // K is a multiple of 32: every row's, and every lane's, activations are as aligned as x
-    const bool vec = (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
-    // The weights are constant: the block's rows are requested into L2 (a line a thread) before
-    // waiting for the kernel that writes x.
-    for (int r = 0; r < rows; ++r)
-        for (int64_t o = int64_t(threadIdx.x) * 32; o < row_words; o += kWarps * 32 * 32)
-            prefetch_l2(a.w + (n0 + r) * ldw + o);
-    wait_for_prior_grids();
-
-    float acc[MT][kRows];
+__device__ __forceinline__ void step_update(const quant::QmmArgs& a, const uint32_t (&w)[kRows][BITS],
+                                            const int64_t* sr, int G, int64_t m0, int mb, int K, int k0,
+                                            bool xvec, float (&acc)[MT][kRows]) {
+    float sc[kRows], bi[kRows];
 #pragma unroll
-    for (int i = 0; i < MT; ++i)
+    for (int r = 0; r < kRows; ++r) {
+        sc[r] = load_as_float(a.sdt, a.scales, sr[r] + G);
+        bi[r] = a.biases ? load_as_float(a.sdt, a.biases, sr[r] + G) : -0.5f * sc[r];
+    }
+    float qx[MT][kRows], sx[MT];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) acc[i][r] = 0.0f;
-    // this lane's bits of a step: words w0, w0 + 1 of the step's row words (w0 + 1 may be past
-    // them only when the lane needs w0 alone)
-    const int bit0 = 8 * BITS * lane, w0 = bit0 >> 5, off = bit0 & 31;
-
-    for (int64_t it = int64_t(warp) * kUnroll * kStep; it < a.K; it += int64_t(kWarps) * kUnroll * kStep) {
-        // every load of the kUnroll steps first
-        uint32_t lo[kUnroll][kRows], hi[kUnroll][kRows];
-        float sc[kUnroll][kRows], bi[kUnroll][kRows], xv[kUnroll][MT][8];
-        bool active[kUnroll];
+    for (int c = 0; c < kChunk / 8; ++c) {
+        float xv[MT][8];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int64_t base = it + u * kStep, k0 = base + 8 * lane, wb = base * BITS / 32;
-            active[u] = k0 < a.K;  // K is a multiple of 32: a lane's 8 codes are all in or all out
-            const int64_t G = active[u] ? k0 / a.group_size : 0;
+        for (int i = 0; i < MT; ++i)
+            if (i < mb) load_x8(a.xdt, a.x, (m0 + i) * K + k0 + 8 * c, xvec, xv[i]);
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) {
-                lo[u][r] = hi[u][r] = 0;
-                sc[u][r] = bi[u][r] = 0.0f;
-                if (r >= rows) continue;
-                const uint32_t* wr = a.w + (n0 + r) * ldw + wb;
-                if (lane < kWords && wb + lane < row_words) lo[u][r] = __ldg(wr + lane);
-                if (kWords > 32 && 32 + lane < kWords && wb + 32 + lane < row_words) hi[u][r] = __ldg(wr + 32 + lane);
-                if (!active[u]) continue;
-                sc[u][r] = load_as_float(a.sdt, a.scales, (n0 + r) * lds + G);
-                bi[u][r] = a.biases ? load_as_float(a.sdt, a.biases, (n0 + r) * lds + G) : -0.5f * sc[u][r];
-            }
+        for (int i = 0; i < MT; ++i) {
+            if (i >= mb) continue;
+            float t = xv[i][0];
 #pragma unroll
-            for (int i = 0; i < MT; ++i)
-                if (i < mb && active[u]) load_x8(a.xdt, a.x, (m0 + i) * a.K + k0, vec, xv[u][i]);
+            for (int p = 1; p < 8; ++p) t = __fadd_rn(t, xv[i][p]);
+            sx[i] = c == 0 ? t : __fadd_rn(sx[i], t);
         }
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            float sx[MT];
+        for (int r = 0; r < kRows; ++r) {
+            float q[8];
+            codes8<BITS>(w[r], c, q);
 #pragma unroll
             for (int i = 0; i < MT; ++i) {
-                sx[i] = 0.0f;
-                if (i >= mb || !active[u]) continue;
+                if (i >= mb) continue;
+                float d = __fmul_rn(xv[i][0], q[0]);
 #pragma unroll
-                for (int p = 0; p < 8; ++p) sx[i] = __fadd_rn(sx[i], xv[u][i][p]);
-            }
-#pragma unroll
-            for (int r = 0; r < kRows; ++r) {
-                // every lane shuffles (full mask); inactive lanes' values are unused
-                const uint32_t a0 = __shfl_sync(0xffffffffu, lo[u][r], w0 & 31);
-                const uint32_t a1 = __shfl_sync(0xffffffffu, lo[u][r], (w0 + 1) & 31);
-                uint32_t first = a0, second = a1;
-                if (kWords > 32) {
-                    const uint32_t b0 = __shfl_sync(0xffffffffu, hi[u][r], w0 & 31);
-                    const uint32_t b1 = __shfl_sync(0xffffffffu, hi[u][r], (w0 + 1) & 31);
-                    first = w0 < 32 ? a0 : b0, second = w0 + 1 < 32 ? a1 : b1;
-                } else if (w0 + 1 >= 32) {
-                    second = 0;
-                }
-                if (r >= rows || !active[u]) continue;
-                const uint64_t bits = ((uint64_t(second) << 32) | first) >> off;
-                float q[8];
-#pragma unroll
-                for (int p = 0; p < 8; ++p) q[p] = code_at<BITS>(bits, p);
-#pragma unroll
-                for (int i = 0; i < MT; ++i) {
-                    if (i >= mb) continue;
-                    float qx = 0.0f;
-#pragma unroll
-                    for (int p = 0; p < 8; ++p) qx = __fmaf_rn(xv[u][i][p], q[p], qx);
-                    acc[i][r] = __fmaf_rn(sc[u][r], qx, __fmaf_rn(bi[u][r], sx[i], acc[i][r]));
-                }
+                for (int p = 1; p < 8; ++p) d = __fmaf_rn(xv[i][p], q[p], d);
+                qx[i][r] = c == 0 ? d : __fadd_rn(qx[i][r], d);
             }
         }
     }
-    __shared__ float part[kWarps][MT][kRows];
 #pragma unroll
     for (int i = 0; i < MT; ++i)
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            float v = acc[i][r];
-            for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-            if (lane == 0) part[warp][i][r] = v;
-        }
-    __syncthreads();
-    if (threadIdx.x < MT * kRows) {
-        const int i = threadIdx.x / kRows, r = threadIdx.x % kRows;
-        if (i >= mb || r >= rows) return;
-        float v = part[0][i][r];
+        for (int r = 0; r < kRows; ++r)
+            if (i < mb) acc[i][r] = __fmaf_rn(sc[r], qx[i][r], __fmaf_rn(bi[r], sx[i], acc[i][r]));
+}
+
+template <int BITS, int MT>
+__global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs a, int group_shift) {
+    const int lane = threadIdx.x & 31;
+    const int64_t n0 = (int64_t(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
+    const int rows = int(min(int64_t(kRows), a.N - n0));  // may be <= 0: the last block's warps
+    const int K = int(a.K);                               // < 2^30 (the launcher checks)
+    // K is a multiple of 32: every row's, and every lane's, activations are as aligned as x
+    const bool xvec = (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
+    constexpr int kAlign = word_alignment<BITS>();
+    const int64_t ldw = a.w_stride();
+    const bool wvec = (reinterpret_cast<uintptr_t>(a.w) % kAlign) == 0 && (ldw * 4) % kAlign == 0;
+    const uint32_t* wr[kRows];  // the warp's rows (the last one repeated past N: never used)
+    int64_t sr[kRows];          // their first scale's index
 #pragma unroll
-        for (int w = 1; w < kWarps; ++w) v = __fadd_rn(v, part[w][i][r]);
-        store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n0 + r, v);
+    for (int r = 0; r < kRows; ++r) {
+        const int64_t n = n0 + max(0, min(r, rows - 1));
+        wr[r] = a.w + n * ldw, sr[r] = n * a.s_stride();
+    }
+    // The weights are constant: the warp's rows are requested into L2 (a line a lane) before
+    // waiting for the kernel that writes x.
+    const int row_words = K / 32 * BITS;
+    for (int r = 0; r < rows; ++r)
+        for (int o = lane * 32; o < row_words; o += 32 * 32) prefetch_l2(wr[r] + o);
+    wait_for_prior_grids();
+    if (rows <= 0) return;
+
+    {
+        const int64_t m0 = int64_t(blockIdx.y) * MT;  // this block's tile of activation rows
+        const int mb = int(min(int64_t(MT), a.M - m0));
+        float acc[MT][kRows];
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) acc[i][r] = 0.0f;
+        // K is a multiple of 32: a lane's chunk is all in or all out, and in one group. The
+        // weights of the next kDepth steps are in flight in a ring of registers: step s's slot
+        // is refilled with step s + kDepth's as soon as step s is used.
+        constexpr int kDepth = depth<BITS>();
+        uint32_t ring[kDepth][kRows][BITS];
+        auto fetch = [&](int step, uint32_t (&slot)[kRows][BITS]) {
+            const int k = step * kStep + kChunk * lane;
+#pragma unroll
+            for (int r = 0; r < kRows; ++r)
+                if (k < K) load_chunk<BITS>(wr[r] + k / 32 * BITS, wvec, slot[r]);
+        };
+#pragma unroll
+        for (int u = 0; u < kDepth; ++u) fetch(u, ring[u]);
+        for (int s0 = 0; s0 * kStep < K; s0 += kDepth) {
+#pragma unroll
+            for (int u = 0; u < kDepth; ++u) {
+                const int k0 = (s0 + u) * kStep + kChunk * lane;
+                if (k0 < K) step_update<BITS, MT>(a, ring[u], sr, k0 >> group_shift, m0, mb, K, k0, xvec, acc);
+                fetch(s0 + u + kDepth, ring[u]);
+            }
+        }
+        // a fixed tree over the lanes; lane i * kRows + r writes (i, r)
+#pragma unroll
+        for (int i = 0; i < MT; ++i)
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                float v = acc[i][r];
+#pragma unroll
+                for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+                if (lane == i * kRows + r && i < mb && r < rows)
+                    store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n0 + r, v);
+            }
     }
 }
 
@@ -173,15 +227,20 @@ __global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs 
 
 void qmm_t_gemv(const quant::QmmArgs& a) {
     if (a.M == 0 || a.N == 0) return;
-    const unsigned blocks = static_cast<unsigned>((a.N + kRows - 1) / kRows);
+    if (a.K >= (int64_t(1) << 30) || (a.group_size & (a.group_size - 1)))
+        fail("cuda", "qmm_t_gemv: K (", a.K, ") must be below 2^30 and the group size (", a.group_size,
+             ") a power of two");
+    constexpr int64_t per_block = int64_t(kWarps) * kRows;
+    const unsigned blocks = static_cast<unsigned>((a.N + per_block - 1) / per_block);
+    const int shift = __builtin_ctz(unsigned(a.group_size));
     // M = 1 on its own instantiation (fewer registers); its per-row arithmetic is the M-tile's
     with_bits(a.bits, [&](auto B) {
         if (a.M == 1)
-            launch_dependent(qmm_t_gemv_kernel<B.value, 1>, dim3(blocks), dim3(kWarps * 32), 0, a);
+            launch_dependent(qmm_t_gemv_kernel<B.value, 1>, dim3(blocks), dim3(kWarps * 32), 0, a, shift);
         else
             launch_dependent(qmm_t_gemv_kernel<B.value, kMTile>,
                              dim3(blocks, static_cast<unsigned>((a.M + kMTile - 1) / kMTile)),
-                             dim3(kWarps * 32), 0, a);
+                             dim3(kWarps * 32), 0, a, shift);
     });
     check_launch("qmm_t_gemv");
 }
