@@ -50,9 +50,11 @@ __device__ __forceinline__ void load_x8(DType dt, const void* x, int64_t i, bool
     if (vec && dt == DType::float32) {
         const float4* p = reinterpret_cast<const float4*>(static_cast<const float*>(x) + i);
         const float4 a = __ldg(p), b = __ldg(p + 1);
-        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z,
+        v[7] = b.w;
     } else if (vec && dt == DType::float16) {
-        unpack8<__half2>(__ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(x) + i)), v);
+        unpack8<__half2>(__ldg(reinterpret_cast<const uint4*>(static_cast<const __half*>(x) + i)),
+                         v);
     } else if (vec && dt == DType::bfloat16) {
         unpack8<__nv_bfloat162>(
             __ldg(reinterpret_cast<const uint4*>(static_cast<const __nv_bfloat16*>(x) + i)), v);
@@ -109,9 +111,10 @@ constexpr int depth() {
 // One step of a lane: its 32 codes [k0, k0 + 32) of each row (words w, group G) against
 // activation rows [m0, m0 + mb), added to acc.
 template <int BITS, int MT>
-__device__ __forceinline__ void step_update(const quant::QmmArgs& a, const uint32_t (&w)[kRows][BITS],
-                                            const int64_t* sr, int G, int64_t m0, int mb, int K, int k0,
-                                            bool xvec, float (&acc)[MT][kRows]) {
+__device__ __forceinline__ void step_update(const quant::QmmArgs& a,
+                                            const uint32_t (&w)[kRows][BITS], const int64_t* sr,
+                                            int G, int64_t m0, int mb, int K, int k0, bool xvec,
+                                            float (&acc)[MT][kRows]) {
     float sc[kRows], bi[kRows];
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
@@ -155,7 +158,8 @@ __device__ __forceinline__ void step_update(const quant::QmmArgs& a, const uint3
 }
 
 template <int BITS, int MT>
-__global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs a, int group_shift) {
+__global__ void __launch_bounds__(kWarps * 32)
+    qmm_t_gemv_kernel(quant::QmmArgs a, int group_shift) {
     const int lane = threadIdx.x & 31;
     const int64_t n0 = (int64_t(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
     const int rows = int(min(int64_t(kRows), a.N - n0));  // may be <= 0: the last block's warps
@@ -193,7 +197,7 @@ __global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs 
         // is refilled with step s + kDepth's as soon as step s is used.
         constexpr int kDepth = depth<BITS>();
         uint32_t ring[kDepth][kRows][BITS];
-        auto fetch = [&](int step, uint32_t (&slot)[kRows][BITS]) {
+        auto fetch = [&](int step, uint32_t(&slot)[kRows][BITS]) {
             const int k = step * kStep + kChunk * lane;
 #pragma unroll
             for (int r = 0; r < kRows; ++r)
@@ -205,7 +209,9 @@ __global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs 
 #pragma unroll
             for (int u = 0; u < kDepth; ++u) {
                 const int k0 = (s0 + u) * kStep + kChunk * lane;
-                if (k0 < K) step_update<BITS, MT>(a, ring[u], sr, k0 >> group_shift, m0, mb, K, k0, xvec, acc);
+                if (k0 < K)
+                    step_update<BITS, MT>(a, ring[u], sr, k0 >> group_shift, m0, mb, K, k0, xvec,
+                                          acc);
                 fetch(s0 + u + kDepth, ring[u]);
             }
         }
@@ -228,15 +234,16 @@ __global__ void __launch_bounds__(kWarps * 32) qmm_t_gemv_kernel(quant::QmmArgs 
 void qmm_t_gemv(const quant::QmmArgs& a) {
     if (a.M == 0 || a.N == 0) return;
     if (a.K >= (int64_t(1) << 30) || (a.group_size & (a.group_size - 1)))
-        fail("cuda", "qmm_t_gemv: K (", a.K, ") must be below 2^30 and the group size (", a.group_size,
-             ") a power of two");
+        fail("cuda", "qmm_t_gemv: K (", a.K, ") must be below 2^30 and the group size (",
+             a.group_size, ") a power of two");
     constexpr int64_t per_block = int64_t(kWarps) * kRows;
     const unsigned blocks = static_cast<unsigned>((a.N + per_block - 1) / per_block);
     const int shift = __builtin_ctz(unsigned(a.group_size));
     // M = 1 on its own instantiation (fewer registers); its per-row arithmetic is the M-tile's
     with_bits(a.bits, [&](auto B) {
         if (a.M == 1)
-            launch_dependent(qmm_t_gemv_kernel<B.value, 1>, dim3(blocks), dim3(kWarps * 32), 0, a, shift);
+            launch_dependent(qmm_t_gemv_kernel<B.value, 1>, dim3(blocks), dim3(kWarps * 32), 0, a,
+                             shift);
         else
             launch_dependent(qmm_t_gemv_kernel<B.value, kMTile>,
                              dim3(blocks, static_cast<unsigned>((a.M + kMTile - 1) / kMTile)),
