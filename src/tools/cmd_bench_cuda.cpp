@@ -1,7 +1,8 @@
 // `onebit bench kernels --device cuda`: the CUDA quantized matmuls on the Bonsai layer shapes,
 // against the device's read bandwidth measured in the same run.
-//   time_us       per call, from device events over back-to-back calls (median of 3 runs),
-//                 weights rotated over enough copies that they never sit in the L2 cache
+//   time_us       per call, from device events over back-to-back calls (median of 3 runs;
+//                 M <= 64: the calls replayed from a CUDA graph), weights rotated over enough
+//                 copies that they never sit in the L2 cache
 //   weight_gbps   packed weights + float16 scales and biases read per second
 //   bw_fraction   weight_gbps / measured read bandwidth
 //   gops          2 M N K / time
@@ -49,11 +50,14 @@ void call(void* ctx, int rep) {
     c->kernel->qmm(a);
 }
 
+// Decode-sized calls (M <= kDecodeMaxM) replayed from a CUDA graph, as the model's decode step
+// runs them; prefill-sized ones launched one by one, as its prefill is.
 double median_ms(Case& c, double min_seconds) {
-    const double first = cuda::time_ms_per_call(call, &c, 3);
+    const bool graph = c.a.M <= cuda::kDecodeMaxM;
+    const double first = cuda::time_ms_per_call(call, &c, 3, graph);
     const int reps = std::clamp(int(min_seconds * 1e3 / 3 / std::max(first, 1e-4)), 10, 5000);
     std::vector<double> t;
-    for (int i = 0; i < 3; ++i) t.push_back(cuda::time_ms_per_call(call, &c, reps));
+    for (int i = 0; i < 3; ++i) t.push_back(cuda::time_ms_per_call(call, &c, reps, graph));
     std::sort(t.begin(), t.end());
     return t[1];
 }

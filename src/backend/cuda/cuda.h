@@ -138,8 +138,9 @@ namespace onebit::cuda {
 // Device read bandwidth in GB/s: a kernel streaming `bytes` of device memory (median of runs).
 double measure_read_bandwidth_gbps(size_t bytes);
 // Milliseconds per call of fn (which queues device work), timed with device events over `reps`
-// back-to-back calls after one warm-up call.
-double time_ms_per_call(void (*fn)(void* ctx, int rep), void* ctx, int reps);
+// back-to-back calls after one warm-up call; with `graph` the calls are captured once into a CUDA
+// graph and replayed (as the model's decode step runs them), else launched one by one.
+double time_ms_per_call(void (*fn)(void* ctx, int rep), void* ctx, int reps, bool graph);
 
 }  // namespace onebit::cuda
 

@@ -44,7 +44,7 @@ const std::vector<Kernel>& kernels() {
 
 namespace onebit::cuda {
 double measure_read_bandwidth_gbps(size_t) { not_built(); }
-double time_ms_per_call(void (*)(void*, int), void*, int) { not_built(); }
+double time_ms_per_call(void (*)(void*, int), void*, int, bool) { not_built(); }
 }  // namespace onebit::cuda
 
 namespace onebit::cuda {
