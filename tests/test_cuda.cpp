@@ -237,6 +237,49 @@ TEST_P(CudaQmm, UnalignedOperandsGiveTheSameBits) {
     }
 }
 
+// qmm_t_gemv with each K split (the warps sharing rows, chosen from N; forced here): within the
+// oracle's bound, and each row of a batch bit-identical to M = 1 under the same split.
+TEST(CudaGemv, EverySplitMatchesOracleAndIsBatchInvariant) {
+    REQUIRE_GPU();
+    const cuda::Kernel* k = nullptr;
+    for (const auto& kk : cuda::kernels())
+        if (std::string(kk.name) == "qmm_t_gemv") k = &kk;
+    ASSERT_NE(k, nullptr);
+    struct Unset {
+        ~Unset() { unsetenv("ONEBIT_CUDA_GEMV_SPLIT"); }
+    } unset;
+    std::mt19937 rng(std::random_device{}());
+    for (const char* split : {"1", "2", "4"}) {
+        setenv("ONEBIT_CUDA_GEMV_SPLIT", split, 1);
+        for (int bits : {1, 3, 4, 8})
+            for (Shape3 sh : {Shape3{1, 37, 4096 + 128}, Shape3{6, 37, 9728}, Shape3{5, 9, 128}}) {
+                SCOPED_TRACE(::testing::Message() << "split " << split << " bits " << bits << " M "
+                                                  << sh.M << " N " << sh.N << " K " << sh.K);
+                Problem p = make_problem(DType::float32, true, sh, 128, bits, rng, 0.3f);
+                cuda::Buffer dx = to_device(p.x), dw = to_device(p.w), ds = to_device(p.s),
+                             db = to_device(p.b), dy(size_t(sh.M * sh.N) * 4);
+                Tensor y(DType::float32, {sh.M, sh.N});
+                dy.fill(0xff);
+                k->qmm(on_device(args_for(p, y, true, sh, 128, bits), dx, dw, ds, db, dy));
+                from_device(dy, y);
+                check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, 128,
+                                     bits, y.view(), false, false);
+                if (::testing::Test::HasFatalFailure()) break;
+                for (int64_t m = 0; m < sh.M; ++m) {
+                    Tensor y1(DType::float32, {1, sh.N});
+                    quant::QmmArgs a =
+                        on_device(args_for(p, y1, true, {1, sh.N, sh.K}, 128, bits), dx, dw, ds, db, dy);
+                    a.x = static_cast<const float*>(dx.data()) + m * sh.K;
+                    dy.fill(0xff);
+                    k->qmm(a);
+                    from_device(dy, y1);
+                    ASSERT_EQ(std::memcmp(y1.data(), y.ptr<float>() + m * sh.N, sh.N * 4), 0) << "row " << m;
+                }
+            }
+        if (::testing::Test::HasFatalFailure()) break;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registered, CudaQmm,
                          ::testing::ValuesIn(registered({cuda::Op::qmm_t, cuda::Op::qmm_n})),
                          kernel_name);

@@ -3,21 +3,25 @@
 // through. Within FORMAT.md's float32 bound and batch invariant (each activation row's arithmetic
 // is the same whatever M is).
 //
-// A warp owns kRows weight rows over all of K, in steps of 1024 codes: in a step lane j takes the
-// 32 codes [32j, 32j + 32), BITS words of each row (one 16-byte load for 4 bits: a warp reads
-// 128 * BITS contiguous bytes of a row), one scale and bias (a group holds whole chunks) and 32
-// activations that serve all the rows. The weights of the next steps are in flight in a ring of
-// registers while a step is used. A code becomes a float as (2^23 | q) - 2^23 (no conversion
-// instruction). Per lane, row and activation row: over each 8 codes qx = sum(q x) and
-// sx = sum(x), the four partials added in order, then acc += s * qx + b * sx; then a fixed warp
-// tree. M > 1 runs tiles of MT activation rows (blockIdx.y) through the same code, so a row's
-// result does not depend on M.
+// A warp owns kRows weight rows, in steps of 1024 codes: in a step lane j takes the 32 codes
+// [32j, 32j + 32), BITS words of each row (one 16-byte load for 4 bits: a warp reads 128 * BITS
+// contiguous bytes of a row), one scale and bias (a group holds whole chunks) and 32 activations
+// that serve all the rows. When N is small, 2 or 4 warps of a block share rows and take every
+// 2nd / 4th step (gemv_splits: a function of N and the device, never of M). The weights of a
+// warp's next steps are in flight in a ring of registers while a step is used. A code becomes a
+// float as (2^23 | q) - 2^23 (no conversion instruction). Per lane, row and activation row: over
+// each 8 codes qx = sum(q x) and sx = sum(x), the four partials added in order, then
+// acc += s * qx + b * sx; then a fixed warp tree and the splits' sums in split order. M > 1 runs
+// tiles of MT activation rows (blockIdx.y) through the same code, so a row's result does not
+// depend on M.
 //
-// Measured (H100, 2026-12-06): 1.5-2.5x the previous kernel (a warp a K slice of 4 rows, codes
-// gathered with shuffles) and still latency-bound at about 20-45% of the read bandwidth: ncu saw
+// Measured (H100, 2026-12-06; BENCHMARKS.md): M = 1 1.4-2.3x the previous kernel (8 codes a lane,
+// gathered with shuffles) and still latency-bound at about 15-46% of the read bandwidth: ncu saw
 // 3.8 warps a scheduler, 0.5 of them eligible, two thirds of the stalls on L1TEX scoreboards.
 // A byte-permute code extraction (one PRMT a code) gave wrong codes in the M-tile instantiation
 // only (correct at M = 1, same source): not used.
+#include <cstdlib>
+
 #include "backend/cuda/internal.h"
 #include "core/error.h"
 
@@ -25,7 +29,7 @@ namespace onebit::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;   // warps a block, each owning its own rows
+constexpr int kWarps = 4;   // warps a block (sharing rows in groups of gemv_splits)
 constexpr int kRows = 4;    // weight rows a warp
 constexpr int kMTile = 4;   // activation rows a tile when M > 1
 constexpr int kChunk = 32;  // codes a lane a step
@@ -159,9 +163,11 @@ __device__ __forceinline__ void step_update(const quant::QmmArgs& a,
 
 template <int BITS, int MT>
 __global__ void __launch_bounds__(kWarps * 32)
-    qmm_t_gemv_kernel(quant::QmmArgs a, int group_shift) {
-    const int lane = threadIdx.x & 31;
-    const int64_t n0 = (int64_t(blockIdx.x) * kWarps + threadIdx.x / 32) * kRows;
+    qmm_t_gemv_kernel(quant::QmmArgs a, int group_shift, int splits) {
+    // `splits` (1, 2 or 4) warps of the block share rows, warp `split` of them taking the steps
+    // split, split + splits, ...; their partial sums are added in split order
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, split = warp % splits;
+    const int64_t n0 = (int64_t(blockIdx.x) * (kWarps / splits) + warp / splits) * kRows;
     const int rows = int(min(int64_t(kRows), a.N - n0));  // may be <= 0: the last block's warps
     const int K = int(a.K);                               // < 2^30 (the launcher checks)
     // K is a multiple of 32: every row's, and every lane's, activations are as aligned as x
@@ -176,57 +182,84 @@ __global__ void __launch_bounds__(kWarps * 32)
         const int64_t n = n0 + max(0, min(r, rows - 1));
         wr[r] = a.w + n * ldw, sr[r] = n * a.s_stride();
     }
-    // The weights are constant: the warp's rows are requested into L2 (a line a lane) before
-    // waiting for the kernel that writes x.
+    // The weights are constant: the warp's share of its rows is requested into L2 (a line a
+    // lane) before waiting for the kernel that writes x.
     const int row_words = K / 32 * BITS;
     for (int r = 0; r < rows; ++r)
-        for (int o = lane * 32; o < row_words; o += 32 * 32) prefetch_l2(wr[r] + o);
+        for (int o = (split * 32 + lane) * 32; o < row_words; o += splits * 32 * 32)
+            prefetch_l2(wr[r] + o);
     wait_for_prior_grids();
-    if (rows <= 0) return;
 
-    {
-        const int64_t m0 = int64_t(blockIdx.y) * MT;  // this block's tile of activation rows
-        const int mb = int(min(int64_t(MT), a.M - m0));
-        float acc[MT][kRows];
+    const int64_t m0 = int64_t(blockIdx.y) * MT;  // this block's tile of activation rows
+    const int mb = int(min(int64_t(MT), a.M - m0));
+    float acc[MT][kRows];
 #pragma unroll
-        for (int i = 0; i < MT; ++i)
+    for (int i = 0; i < MT; ++i)
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) acc[i][r] = 0.0f;
+        for (int r = 0; r < kRows; ++r) acc[i][r] = 0.0f;
+    if (rows > 0) {
         // K is a multiple of 32: a lane's chunk is all in or all out, and in one group. The
-        // weights of the next kDepth steps are in flight in a ring of registers: step s's slot
-        // is refilled with step s + kDepth's as soon as step s is used.
+        // weights of the warp's next kDepth steps are in flight in a ring of registers: the
+        // slot of its step j is refilled with step j + kDepth's as soon as step j is used.
         constexpr int kDepth = depth<BITS>();
         uint32_t ring[kDepth][kRows][BITS];
-        auto fetch = [&](int step, uint32_t(&slot)[kRows][BITS]) {
-            const int k = step * kStep + kChunk * lane;
+        auto k_of = [&](int j) { return (split + splits * j) * kStep + kChunk * lane; };
+        auto fetch = [&](int j, uint32_t(&slot)[kRows][BITS]) {
+            const int k = k_of(j);
 #pragma unroll
             for (int r = 0; r < kRows; ++r)
                 if (k < K) load_chunk<BITS>(wr[r] + k / 32 * BITS, wvec, slot[r]);
         };
 #pragma unroll
         for (int u = 0; u < kDepth; ++u) fetch(u, ring[u]);
-        for (int s0 = 0; s0 * kStep < K; s0 += kDepth) {
+        for (int j0 = 0; (split + splits * j0) * kStep < K; j0 += kDepth) {
 #pragma unroll
             for (int u = 0; u < kDepth; ++u) {
-                const int k0 = (s0 + u) * kStep + kChunk * lane;
+                const int k0 = k_of(j0 + u);
                 if (k0 < K)
                     step_update<BITS, MT>(a, ring[u], sr, k0 >> group_shift, m0, mb, K, k0, xvec,
                                           acc);
-                fetch(s0 + u + kDepth, ring[u]);
+                fetch(j0 + u + kDepth, ring[u]);
             }
         }
-        // a fixed tree over the lanes; lane i * kRows + r writes (i, r)
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int r = 0; r < kRows; ++r) {
-                float v = acc[i][r];
-#pragma unroll
-                for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-                if (lane == i * kRows + r && i < mb && r < rows)
-                    store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n0 + r, v);
-            }
     }
+    // a fixed tree over the lanes, then the splits' sums in split order
+    __shared__ float part[kWarps][MT][kRows];
+#pragma unroll
+    for (int i = 0; i < MT; ++i)
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+            float v = acc[i][r];
+#pragma unroll
+            for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+            if (lane == 0) part[warp][i][r] = v;
+        }
+    __syncthreads();
+    // thread t of a row group's first warp writes (i, r) = (t / kRows, t % kRows)
+    if (split == 0 && lane < MT * kRows) {
+        const int i = lane / kRows, r = lane % kRows;
+        if (i >= mb || r >= rows) return;
+        float v = part[warp][i][r];
+        for (int s = 1; s < splits; ++s) v = __fadd_rn(v, part[warp + s][i][r]);
+        store_from_float(a.ydt, a.y, (m0 + i) * a.y_stride() + n0 + r, v);
+    }
+}
+
+// Warps sharing rows: enough that the grid has about 8 warps an SM (1, 2 or 4; a function of N
+// and the device only, so a row's arithmetic does not depend on M). ONEBIT_CUDA_GEMV_SPLIT
+// (1, 2, 4) forces it, for the tests.
+int gemv_splits(int64_t N) {
+    if (const char* e = std::getenv("ONEBIT_CUDA_GEMV_SPLIT")) {
+        const int v = std::atoi(e);
+        if (v != 1 && v != 2 && v != 4)
+            fail("cuda", "ONEBIT_CUDA_GEMV_SPLIT takes 1, 2 or 4, got '", e, "'");
+        return v;
+    }
+    static const int64_t target = 8 * int64_t(device_info().sm_count);
+    const int64_t groups = (N + kRows - 1) / kRows;
+    int s = 1;
+    while (s < kWarps && groups * s < target) s *= 2;
+    return s;
 }
 
 }  // namespace
@@ -236,18 +269,19 @@ void qmm_t_gemv(const quant::QmmArgs& a) {
     if (a.K >= (int64_t(1) << 30) || (a.group_size & (a.group_size - 1)))
         fail("cuda", "qmm_t_gemv: K (", a.K, ") must be below 2^30 and the group size (",
              a.group_size, ") a power of two");
-    constexpr int64_t per_block = int64_t(kWarps) * kRows;
+    const int splits = gemv_splits(a.N);
+    const int64_t per_block = int64_t(kWarps / splits) * kRows;
     const unsigned blocks = static_cast<unsigned>((a.N + per_block - 1) / per_block);
     const int shift = __builtin_ctz(unsigned(a.group_size));
     // M = 1 on its own instantiation (fewer registers); its per-row arithmetic is the M-tile's
     with_bits(a.bits, [&](auto B) {
         if (a.M == 1)
             launch_dependent(qmm_t_gemv_kernel<B.value, 1>, dim3(blocks), dim3(kWarps * 32), 0, a,
-                             shift);
+                             shift, splits);
         else
             launch_dependent(qmm_t_gemv_kernel<B.value, kMTile>,
                              dim3(blocks, static_cast<unsigned>((a.M + kMTile - 1) / kMTile)),
-                             dim3(kWarps * 32), 0, a, shift);
+                             dim3(kWarps * 32), 0, a, shift, splits);
     });
     check_launch("qmm_t_gemv");
 }
