@@ -14,6 +14,7 @@
 #include "backend/cuda/cuda.h"
 #include "core/error.h"
 #include "qmm_cases.h"
+#include "scoped_env.h"
 
 using namespace onebit;
 using namespace onebit::test;
@@ -137,14 +138,6 @@ void check_gemm_prefill(const Problem& p, const Tensor& y, Shape3 sh, int g, boo
     }
 }
 
-// ONEBIT_CUDA_GEMM_SLAB_ROWS for one scope (nullptr: left unset).
-struct SlabRows {
-    explicit SlabRows(const char* rows) {
-        if (rows) setenv("ONEBIT_CUDA_GEMM_SLAB_ROWS", rows, 1);
-    }
-    ~SlabRows() { unsetenv("ONEBIT_CUDA_GEMM_SLAB_ROWS"); }
-};
-
 class CudaQmm : public ::testing::TestWithParam<const cuda::Kernel*> {};
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaQmm);
 
@@ -153,7 +146,8 @@ TEST_P(CudaQmm, MatchesOracleOverShapeSweep) {
     const cuda::Kernel& k = *GetParam();
     const bool transpose = k.op == cuda::Op::qmm_t;
     const bool int8 = k.precision == cuda::Precision::int8;
-    const SlabRows slabs(k.min_m ? "48" : nullptr);  // a prefill GEMM's slabs crossed
+    // a prefill GEMM's slabs crossed
+    const ScopedEnv slabs("ONEBIT_CUDA_GEMM_SLAB_ROWS", k.min_m ? "48" : nullptr);
     sweep_kernel(k.name, transpose, k.max_m, int8,
                  [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
                  [&](Case& c) {
@@ -245,13 +239,10 @@ TEST(CudaGemv, EverySplitMatchesOracleAndIsBatchInvariant) {
     for (const auto& kk : cuda::kernels())
         if (std::string(kk.name) == "qmm_t_gemv") k = &kk;
     ASSERT_NE(k, nullptr);
-    struct Unset {
-        ~Unset() { unsetenv("ONEBIT_CUDA_GEMV_SPLIT"); }
-    } unset;
     std::mt19937 rng(std::random_device{}());
     for (const char* split : {"1", "2", "4"}) {
-        setenv("ONEBIT_CUDA_GEMV_SPLIT", split, 1);
-        for (int bits : {1, 3, 4, 8})
+        const ScopedEnv env("ONEBIT_CUDA_GEMV_SPLIT", split);
+        for (int bits : quant::kSupportedBits)
             for (Shape3 sh : {Shape3{1, 37, 4096 + 128}, Shape3{6, 37, 9728}, Shape3{5, 9, 128}}) {
                 SCOPED_TRACE(::testing::Message() << "split " << split << " bits " << bits << " M "
                                                   << sh.M << " N " << sh.N << " K " << sh.K);
@@ -356,13 +347,10 @@ class CudaPackedOneBit : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
     REQUIRE_GPU();
-    struct Env {  // ONEBIT_CUDA_PREFILL for this test only
-        explicit Env(const char* mode) { setenv("ONEBIT_CUDA_PREFILL", mode, 1); }
-        ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
-    } env(GetParam());
+    const ScopedEnv env("ONEBIT_CUDA_PREFILL", GetParam());
     const bool gemm = cuda::prefill_mode() == cuda::PrefillMode::gemm;
     // the GEMM's weights in slabs of 48 rows: results cross slab boundaries, in and out of tiles
-    const SlabRows slabs(gemm ? "48" : nullptr);
+    const ScopedEnv slabs("ONEBIT_CUDA_GEMM_SLAB_ROWS", gemm ? "48" : nullptr);
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     const int g = 128;

@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "ops/nn.h"
 #include "model_fixtures.h"
+#include "scoped_env.h"
 #include "scratch_dir.h"
 #include "tokenizer/tokenizer.h"
 
@@ -50,12 +51,6 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
     return diff / scale;
 }
 
-// ONEBIT_CUDA_PREFILL for one test.
-struct PrefillEnv {
-    explicit PrefillEnv(const char* mode) { setenv("ONEBIT_CUDA_PREFILL", mode, 1); }
-    ~PrefillEnv() { unsetenv("ONEBIT_CUDA_PREFILL"); }
-};
-
 // sqrt(sum (a - b)^2 / sum a^2).
 double rms_diff(const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0, den = 0;
@@ -69,7 +64,7 @@ TEST(CudaModel, LogitsMatchTheCpu) {
     // the packed matmuls' exact prefill kernel (70 tokens reach it): the batched rows it
     // computes must still equal token-by-token decode bit for bit (the default GEMM prefill:
     // PrefillGemm below)
-    const PrefillEnv env("exact");
+    const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "exact");
     struct Case {
         int bits, group;
         bool int8;
@@ -311,11 +306,11 @@ TEST(CudaModel, PrefillGemm) {
     o.sampler.temperature = 0;
     std::string gemm, exact;
     {
-        const PrefillEnv env("gemm");
+        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "gemm");
         engine::generate(m, t, ids, o, [&](std::string_view s) { gemm += s; });
     }
     {
-        const PrefillEnv env("exact");
+        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "exact");
         engine::generate(m, t, ids, o, [&](std::string_view s) { exact += s; });
     }
     EXPECT_EQ(gemm, exact);

@@ -20,6 +20,7 @@
 #include "ops/nn.h"
 #include "qmm_cases.h"
 #include "quant/reference.h"
+#include "scoped_env.h"
 
 using namespace onebit;
 using namespace onebit::test;
@@ -469,10 +470,8 @@ void check_packed_product(const OneBitMatrix& w, const cuda::PackedActivations& 
 // are the ones each row gets alone (chunked blocks), bit for bit through the decode kernel.
 TEST(CudaNn, NormPackOfManyRowsIsEachRowsAlone) {
     REQUIRE_GPU();
-    struct Env {  // the decode kernel for every M: it reads the bit planes too
-        Env() { setenv("ONEBIT_CUDA_PREFILL", "decode", 1); }
-        ~Env() { unsetenv("ONEBIT_CUDA_PREFILL"); }
-    } env;
+    // the decode kernel for every M: it reads the bit planes too
+    const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "decode");
     const uint32_t seed = std::random_device{}();
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);

@@ -16,7 +16,7 @@
 // depend on M.
 //
 // Measured (H100, 2026-12-06; BENCHMARKS.md): M = 1 1.4-2.3x the previous kernel (8 codes a lane,
-// gathered with shuffles) and still latency-bound at about 15-46% of the read bandwidth: ncu saw
+// gathered with shuffles) and still latency-bound at about 4-46% of the read bandwidth: ncu saw
 // 3.8 warps a scheduler, 0.5 of them eligible, two thirds of the stalls on L1TEX scoreboards.
 // A byte-permute code extraction (one PRMT a code) gave wrong codes in the M-tile instantiation
 // only (correct at M = 1, same source): not used.
