@@ -18,10 +18,12 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "backend/cpu/dispatch.h"
 #include "backend/cpu/kernels.h"
@@ -29,8 +31,9 @@
 #include "backend/cpu/registry.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "quant/format.h"
 #include "qmm_cases.h"
+#include "quant/format.h"
+#include "scoped_env.h"
 #include "test_util.h"
 
 using namespace onebit;
@@ -57,11 +60,12 @@ TEST_P(QmmVariant, MatchesOracleOverShapeSweep) {
     if (full_sweep() && k.isa == cpu::Isa::scalar)
         GTEST_SKIP() << "the scalar reference is too slow for the full sweep; the pruned sweep "
                         "and test_qmm_sweep check it";
-    sweep_kernel(k.name, transpose, k.max_m, k.precision == cpu::Precision::int8,
-                 [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
-                 [&](Case& c) {
-                     cpu::run_qmm(k, args_for(c.p, c.y, transpose, c.sh, c.g, c.bits, c.symmetric));
-                 });
+    sweep_kernel(
+        k.name, transpose, k.max_m, k.precision == cpu::Precision::int8,
+        [&](int bits, int g, DType dt) { return k.supports(bits, g, dt); },
+        [&](Case& c) {
+            cpu::run_qmm(k, args_for(c.p, c.y, transpose, c.sh, c.g, c.bits, c.symmetric));
+        });
 }
 
 // Rows of a batch equal the M = 1 results bit for bit, for 1 and 2 threads.
@@ -177,26 +181,30 @@ namespace {
 #if defined(__x86_64__)
 // The vectorized activation quantization is bit-identical to the reference's.
 TEST(PackedWeights, ActivationQuantizationBitIdentical) {
-    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+    if (!cpu::cpu_has(cpu::Isa::avx2)) GTEST_SKIP() << "no AVX2 here";
+    using Fn = void (*)(const float*, int64_t, int, int8_t*, float*, float*) noexcept;
+    std::vector<Fn> fns = {cpu::quantize_activations_int8_avx2};
+    if (cpu::cpu_has(cpu::Isa::avx512)) fns.push_back(cpu::quantize_activations_int8_avx512);
     std::mt19937 rng(std::random_device{}());
-    for (int g : quant::kSupportedGroupSizes) {
-        const int64_t K = 4096 + g;
-        std::vector<float> x(K), dx1(K / g), dx2(K / g), xs(K / g);
-        std::vector<int8_t> q1(K), q2(K);
-        std::normal_distribution<float> nd;
-        for (auto& v : x) v = nd(rng) * (rng() % 4 ? 1.0f : 100.0f);
-        for (int i = 0; i < g; ++i) x[i] = 0.0f;  // an all-zero group
-        x[g + 3] = 127.0f * 0.5f;                 // ties around rounding steps
-        quant::quantize_activations_int8(x.data(), K, g, q1.data(), dx1.data());
-        cpu::quantize_activations_int8_avx512(x.data(), K, g, q2.data(), dx2.data(), xs.data());
-        EXPECT_EQ(q1, q2) << g;
-        EXPECT_EQ(std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4), 0) << g;
-        for (int64_t G = 0; G < K / g; ++G) {  // group sums in the reference's serial order
-            float s = 0.0f;
-            for (int i = 0; i < g; ++i) s += x[G * g + i];
-            ASSERT_EQ(std::memcmp(&s, &xs[G], 4), 0) << "g " << g << " group " << G;
+    for (Fn fn : fns)
+        for (int g : quant::kSupportedGroupSizes) {
+            const int64_t K = 4096 + g;
+            std::vector<float> x(K), dx1(K / g), dx2(K / g), xs(K / g);
+            std::vector<int8_t> q1(K), q2(K);
+            std::normal_distribution<float> nd;
+            for (auto& v : x) v = nd(rng) * (rng() % 4 ? 1.0f : 100.0f);
+            for (int i = 0; i < g; ++i) x[i] = 0.0f;  // an all-zero group
+            x[g + 3] = 127.0f * 0.5f;                 // ties around rounding steps
+            quant::quantize_activations_int8(x.data(), K, g, q1.data(), dx1.data());
+            fn(x.data(), K, g, q2.data(), dx2.data(), xs.data());
+            EXPECT_EQ(q1, q2) << g << (fn == fns[0] ? " avx2" : " avx512");
+            EXPECT_EQ(std::memcmp(dx1.data(), dx2.data(), dx1.size() * 4), 0) << g;
+            for (int64_t G = 0; G < K / g; ++G) {  // group sums in the reference's serial order
+                float s = 0.0f;
+                for (int i = 0; i < g; ++i) s += x[G * g + i];
+                ASSERT_EQ(std::memcmp(&s, &xs[G], 4), 0) << "g " << g << " group " << G;
+            }
         }
-    }
 }
 #endif
 
@@ -207,7 +215,8 @@ std::string packed_trace(uint32_t seed, int g, DType dt, Shape3 sh, bool symmetr
         .GetString();
 }
 
-cpu::PackedWeights pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmetric, int bits = 1) {
+cpu::PackedWeights pack(const Problem& p, Shape3 sh, int g, DType dt, bool symmetric,
+                        int bits = 1) {
     return cpu::pack_weights(p.w.ptr<uint32_t>(), p.s.data(), symmetric ? nullptr : p.b.data(), dt,
                              sh.N, sh.K, g, bits);
 }
@@ -216,40 +225,48 @@ cpu::PackedWeights pack(const Problem& p, Shape3 sh, int g, DType dt, bool symme
 // (interleaved codes, int8), against the oracle with the int8 variants' bound or FORMAT.md's
 // float32 bound: N not a multiple of the 16-row blocks, odd K, symmetric form, batch invariance.
 TEST(PackedWeights, MatchesOracleAndIsBatchInvariant) {
-    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX2 or AVX-512 here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
-    for (int bits : {1, 2, 4, 8})
-        for (int g : quant::kSupportedGroupSizes)
-            for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
-                for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
-                                  Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
-                    for (cpu::Precision precision : {cpu::Precision::int8, cpu::Precision::float32}) {
-                        if (!cpu::packable(bits, precision)) continue;
-                        const bool symmetric = rng() & 1;
-                        SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric, bits));
-                        Problem p = make_problem(dt, true, sh, g, bits, rng, 0.5f);
-                        cpu::PackedWeights packed = pack(p, sh, g, dt, symmetric, bits);
-                        Tensor y(dt, {sh.M, sh.N});
-                        test::poison(y.view());
-                        cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
-                        check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true,
-                                             g, bits, y.view(), symmetric,
-                                             precision == cpu::Precision::int8);
-                        if (HasFatalFailure()) return;
-                        for (int64_t m = 0; m < sh.M; m += 13) {  // rows of the batch equal M = 1
-                            Tensor y1(dt, {1, sh.N});
-                            cpu::qmm_packed(
-                                packed, static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt),
-                                dt, 1, y1.data(), dt, precision);
-                            ASSERT_EQ(std::memcmp(y1.data(),
-                                                  static_cast<uint8_t*>(y.data()) +
-                                                      m * sh.N * dtype_size(dt),
-                                                  y1.nbytes()),
-                                      0)
-                                << "row " << m;
+    // the machine's own kernels, then (on an AVX-512 machine) the AVX2 lookup-table kernel
+    for (const char* isa : {static_cast<const char*>(nullptr), "avx2"})
+        for (int bits : {1, 2, 4, 8})
+            for (int g : quant::kSupportedGroupSizes)
+                for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
+                    for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{3, 16, int64_t(g)},
+                                      Shape3{64, 7, 4096 + g}, Shape3{2, 300, 9728}})
+                        for (cpu::Precision precision :
+                             {cpu::Precision::int8, cpu::Precision::float32}) {
+                            if (isa && cpu::active_isa() == cpu::Isa::avx2) continue;  // done
+                            test::ScopedEnv force("ONEBIT_CPU_ISA", isa);
+                            if (!cpu::packable(bits, precision)) continue;
+                            const bool symmetric = rng() & 1;
+                            SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric, bits) + " isa " +
+                                         cpu::isa_name(cpu::active_isa()));
+                            Problem p = make_problem(dt, true, sh, g, bits, rng, 0.5f);
+                            cpu::PackedWeights packed = pack(p, sh, g, dt, symmetric, bits);
+                            Tensor y(dt, {sh.M, sh.N});
+                            test::poison(y.view());
+                            cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y.data(), dt, precision);
+                            check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(),
+                                                 true, g, bits, y.view(), symmetric,
+                                                 precision == cpu::Precision::int8);
+                            if (HasFatalFailure()) return;
+                            for (int64_t m = 0; m < sh.M;
+                                 m += 13) {  // rows of the batch equal M = 1
+                                Tensor y1(dt, {1, sh.N});
+                                cpu::qmm_packed(
+                                    packed,
+                                    static_cast<uint8_t*>(p.x.data()) + m * sh.K * dtype_size(dt),
+                                    dt, 1, y1.data(), dt, precision);
+                                ASSERT_EQ(std::memcmp(y1.data(),
+                                                      static_cast<uint8_t*>(y.data()) +
+                                                          m * sh.N * dtype_size(dt),
+                                                      y1.nbytes()),
+                                          0)
+                                    << "row " << m;
+                            }
                         }
-                    }
 }
 
 void expect_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {
@@ -265,36 +282,131 @@ void expect_error(const std::function<void()>& f, std::initializer_list<const ch
 // Packed 2-, 4- and 8-bit weights take int8 activations only, and bits the layout has no kernel
 // for are refused: clear errors, not a wrong result.
 TEST(PackedWeights, RefusesWhatItCannotRun) {
-    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+    if (!cpu::packed_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     std::mt19937 rng(7);
     const Shape3 sh{1, 16, 256};
     Problem p = make_problem(DType::float32, true, sh, 64, 4, rng, 0.5f);
     cpu::PackedWeights packed = pack(p, sh, 64, DType::float32, false, 4);
     Tensor y(DType::float32, {1, 16});
-    expect_error([&] {
-        cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
-                        cpu::Precision::float32);
-    }, {"[cpu]", "4-bit", "int8"});
-    expect_error([&] {
-        cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
-                        cpu::Precision::int8, cpu::PackedPath::vnni);
-    }, {"[cpu]", "path must be automatic"});
+    expect_error(
+        [&] {
+            cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
+                            cpu::Precision::float32);
+        },
+        {"[cpu]", "4-bit", "int8"});
+    expect_error(
+        [&] {
+            cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32,
+                            cpu::Precision::int8, cpu::PackedPath::vnni);
+        },
+        {"[cpu]", "path must be automatic"});
     Problem p3 = make_problem(DType::float32, true, sh, 64, 3, rng, 0.5f);
     expect_error([&] { pack(p3, sh, 64, DType::float32, false, 3); },
-                       {"[cpu]", "1, 2, 4 or 8 bits, got 3"});
+                 {"[cpu]", "1, 2, 4 or 8 bits, got 3"});
+}
+
+// The lookup-table kernels' narrowest sums at their limits: every weight bit set (or clear)
+// against activations that all quantize to +127 or -127, so each quad's subset sum is +-508
+// and a group's partial sums reach the ends of their ranges (the AVX2 kernel's byte sums
+// included). Any wrap-around would be off by far more than the int8 bound.
+TEST(PackedWeights, ExtremeSubsetSumsAreExact) {
+    if (!cpu::packable(1, cpu::Precision::int8)) GTEST_SKIP() << "no packed 1-bit kernel here";
+    std::mt19937 rng(11);
+    for (const char* isa : {static_cast<const char*>(nullptr), "avx2"}) {
+        if (isa && cpu::active_isa() == cpu::Isa::avx2) continue;
+        test::ScopedEnv force("ONEBIT_CPU_ISA", isa);
+        for (int g : quant::kSupportedGroupSizes) {
+            const Shape3 sh{3, 37, 4096 + g};
+            Problem p = make_problem(DType::float32, true, sh, g, 1, rng, 0.0f);
+            auto* x = p.x.ptr<float>();
+            for (int64_t i = 0; i < sh.K; ++i) {
+                x[i] = 1.0f;                                   // row 0: +127 everywhere
+                x[sh.K + i] = -1.0f;                           // row 1: -127 everywhere
+                x[2 * sh.K + i] = (i / g) % 2 ? 2.0f : -2.0f;  // row 2: groups alternate
+            }
+            auto* w = p.w.ptr<uint32_t>();
+            for (int64_t n = 0; n < sh.N; ++n)
+                for (int64_t j = 0; j < sh.K / 32; ++j)
+                    w[n * (sh.K / 32) + j] = n % 3 == 0   ? 0xffffffffu
+                                             : n % 3 == 1 ? 0u
+                                                          : w[n * (sh.K / 32) + j];
+            for (bool symmetric : {false, true}) {
+                SCOPED_TRACE(packed_trace(0, g, DType::float32, sh, symmetric) + " isa " +
+                             cpu::isa_name(cpu::active_isa()));
+                cpu::PackedWeights packed = pack(p, sh, g, DType::float32, symmetric);
+                Tensor y(DType::float32, {sh.M, sh.N});
+                test::poison(y.view());
+                cpu::qmm_packed(packed, p.x.data(), DType::float32, sh.M, y.data(), DType::float32,
+                                cpu::Precision::int8);
+                check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
+                                     y.view(), symmetric, true);
+                if (HasFatalFailure()) return;
+            }
+        }
+    }
+}
+
+// Where only the AVX2 lookup-table kernel runs (forced on an AVX-512 machine too), what it
+// cannot run is refused by name: float32 activations, more bits, the VNNI path.
+TEST(PackedWeights, Avx2RefusesWhatItCannotRun) {
+    if (!cpu::cpu_has(cpu::Isa::avx2)) GTEST_SKIP() << "no AVX2 here";
+    std::optional<cpu::PackedWeights> vnni_layout;  // packed for the AVX-512 kernels, if here
+    if (cpu::packed_vnni_available()) {
+        std::mt19937 rng(5);
+        const Shape3 sh{1, 16, 256};
+        Problem p = make_problem(DType::float32, true, sh, 64, 1, rng, 0.5f);
+        vnni_layout = pack(p, sh, 64, DType::float32, false);
+    }
+    test::ScopedEnv force("ONEBIT_CPU_ISA", "avx2");
+    if (vnni_layout) {
+        std::vector<float> x(256, 1.0f), y(16);
+        expect_error(
+            [&] {
+                cpu::qmm_packed(*vnni_layout, x.data(), DType::float32, 1, y.data(), DType::float32,
+                                cpu::Precision::int8);
+            },
+            {"[cpu]", "packed for the AVX-512 VNNI / VBMI kernels", "avx2", "pack them again"});
+    }
+    ASSERT_TRUE(cpu::packed_available());
+    EXPECT_FALSE(cpu::packed_vnni_available());
+    EXPECT_TRUE(cpu::packable(1, cpu::Precision::int8));
+    EXPECT_FALSE(cpu::packable(1, cpu::Precision::float32));
+    EXPECT_FALSE(cpu::packable(4, cpu::Precision::int8));
+    std::mt19937 rng(7);
+    const Shape3 sh{1, 16, 256};
+    Problem p = make_problem(DType::float32, true, sh, 64, 1, rng, 0.5f);
+    cpu::PackedWeights packed = pack(p, sh, 64, DType::float32, false);
+    Tensor y(DType::float32, {1, 16});
+    auto run = [&](cpu::Precision precision, cpu::PackedPath path) {
+        cpu::qmm_packed(packed, p.x.data(), DType::float32, 1, y.data(), DType::float32, precision,
+                        path);
+    };
+    expect_error([&] { run(cpu::Precision::float32, cpu::PackedPath::automatic); },
+                 {"[cpu]", "1-bit", "int8 activations", "avx2"});
+    expect_error([&] { run(cpu::Precision::int8, cpu::PackedPath::vnni); },
+                 {"[cpu]", "VNNI path", "avx2"});
+    Problem p4 = make_problem(DType::float32, true, sh, 64, 4, rng, 0.5f);
+    cpu::PackedWeights packed4 = pack(p4, sh, 64, DType::float32, false, 4);
+    expect_error(
+        [&] {
+            cpu::qmm_packed(packed4, p4.x.data(), DType::float32, 1, y.data(), DType::float32,
+                            cpu::Precision::int8);
+        },
+        {"[cpu]", "4-bit", "AVX-512 VNNI"});
 }
 
 // The VNNI prefill kernel over the packed layout gives exactly the lookup-table kernel's bits
 // (so switching between them by M keeps batch invariance), and is within the int8 bound: every
 // group size and dtype, M not a multiple of its row tile, N not a multiple of 16, odd K.
 TEST(PackedWeights, VnniPrefillEqualsLookupTable) {
-    if (!cpu::packed_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
+    if (!cpu::packed_vnni_available()) GTEST_SKIP() << "no AVX-512 VNNI / VBMI here";
     const uint32_t seed = std::random_device{}();
     std::mt19937 rng(seed);
     for (int g : quant::kSupportedGroupSizes)
         for (DType dt : {DType::float32, DType::float16, DType::bfloat16})
-            for (Shape3 sh : {Shape3{1, 37, 2560}, Shape3{2, 1, 4096 + g}, Shape3{7, 16, int64_t(g)},
-                              Shape3{64, 33, 2560}, Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
+            for (Shape3 sh :
+                 {Shape3{1, 37, 2560}, Shape3{2, 1, 4096 + g}, Shape3{7, 16, int64_t(g)},
+                  Shape3{64, 33, 2560}, Shape3{300, 7, 4096 + g}, Shape3{17, 300, 9728}}) {
                 const bool symmetric = rng() & 1;
                 SCOPED_TRACE(packed_trace(seed, g, dt, sh, symmetric));
                 Problem p = make_problem(dt, true, sh, g, 1, rng, 0.5f);
@@ -303,9 +415,9 @@ TEST(PackedWeights, VnniPrefillEqualsLookupTable) {
                 test::poison(y_lut.view());
                 test::poison(y_vnni.view());
                 cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y_lut.data(), dt,
-                                        cpu::Precision::int8, cpu::PackedPath::lookup_table);
+                                cpu::Precision::int8, cpu::PackedPath::lookup_table);
                 cpu::qmm_packed(packed, p.x.data(), dt, sh.M, y_vnni.data(), dt,
-                                        cpu::Precision::int8, cpu::PackedPath::vnni);
+                                cpu::Precision::int8, cpu::PackedPath::vnni);
                 check_against_oracle(p.x.view(), p.w.view(), p.s.view(), p.b.view(), true, g, 1,
                                      y_vnni.view(), symmetric, true);
                 if (HasFatalFailure()) return;
@@ -331,17 +443,22 @@ TEST(Attention, EveryKernelAgainstFloat64AndBatchInvariant) {
         if (k.op != cpu::Op::attention || !cpu::cpu_can_run(k)) continue;
         for (Case c : {Case{20, 5, 4, 2, 24}, Case{40, 100, 16, 8, 128}, Case{3, 0, 3, 1, 136},
                        Case{1, 300, 8, 2, 64}, Case{17, 2, 2, 2, 8}}) {
-            SCOPED_TRACE(::testing::Message() << k.name << " seed " << seed << " t " << c.t << " past "
-                                              << c.past << " heads " << c.nh << "/" << c.nkv << " d " << c.d);
+            SCOPED_TRACE(::testing::Message()
+                         << k.name << " seed " << seed << " t " << c.t << " past " << c.past
+                         << " heads " << c.nh << "/" << c.nkv << " d " << c.d);
             const int64_t cap = c.past + c.t, d = c.d, nh = c.nh, nkv = c.nkv;
-            std::vector<float> q(c.t * nh * d), kc(cap * nkv * d), vc(cap * nkv * d), out(c.t * nh * d, NAN);
+            std::vector<float> q(c.t * nh * d), kc(cap * nkv * d), vc(cap * nkv * d),
+                out(c.t * nh * d, NAN);
             for (float& v : q) v = 2.0f * nd(rng);
             for (float& v : kc) v = nd(rng);
             for (float& v : vc) v = nd(rng);
             std::vector<int32_t> pos(c.t);
             for (int64_t s = 0; s < c.t; ++s) pos[s] = static_cast<int32_t>(c.past + s);
-            cpu::AttentionTask a{q.data(), c.t, nh, nkv, d, kc.data(), vc.data(), pos.data(), out.data(),
-                                 1.0f / std::sqrt(static_cast<float>(d))};
+            cpu::AttentionTask a{q.data(),   c.t,
+                                 nh,         nkv,
+                                 d,          kc.data(),
+                                 vc.data(),  pos.data(),
+                                 out.data(), 1.0f / std::sqrt(static_cast<float>(d))};
             cpu::run_attention(k, a);
             for (int64_t s = 0; s < c.t; ++s)
                 for (int64_t h = 0; h < nh; ++h) {
@@ -368,10 +485,12 @@ TEST(Attention, EveryKernelAgainstFloat64AndBatchInvariant) {
                 }
             for (int64_t s = 0; s < c.t; s += 7) {  // a token alone: the same bits
                 std::vector<float> one(nh * d, NAN);
-                cpu::AttentionTask a1{q.data() + s * nh * d, 1, nh, nkv, d, kc.data(), vc.data(),
-                                      pos.data() + s, one.data(), a.scale};
+                cpu::AttentionTask a1{
+                    q.data() + s * nh * d, 1,          nh,     nkv, d, kc.data(), vc.data(),
+                    pos.data() + s,        one.data(), a.scale};
                 cpu::run_attention(k, a1);
-                ASSERT_EQ(std::memcmp(one.data(), out.data() + s * nh * d, one.size() * 4), 0) << "token " << s;
+                ASSERT_EQ(std::memcmp(one.data(), out.data() + s * nh * d, one.size() * 4), 0)
+                    << "token " << s;
             }
         }
     }

@@ -105,15 +105,14 @@ double time_kernel(const cpu::Kernel& kern, const Weights& wt, const Tensor& x, 
 
 // Median seconds per call of a repacked 1-bit kernel, rotating over copies.
 double time_packed(const std::vector<cpu::PackedWeights>& packed, const Tensor& x, Tensor& y,
-                   int64_t m, double min_seconds, cpu::Precision precision,
-                   cpu::PackedPath path) {
+                   int64_t m, double min_seconds, cpu::Precision precision, cpu::PackedPath path) {
     std::vector<double> times;
     size_t c = 0;
     double start = now_s();
     for (int rep = 0;; ++rep) {
         double t0 = now_s();
-        cpu::qmm_packed(packed[c], x.data(), DType::float32, m, y.data(), DType::float32,
-                                precision, path);
+        cpu::qmm_packed(packed[c], x.data(), DType::float32, m, y.data(), DType::float32, precision,
+                        path);
         double t = now_s() - t0;
         if (rep > 0) times.push_back(t);
         c = (c + 1) % packed.size();
@@ -169,8 +168,9 @@ void run_bench(const BenchOptions& o) {
             std::vector<cpu::PackedWeights> packed;
             bool want_int8 = false, want_f32 = false;
             for (const auto& p : o.precisions) want_int8 |= p == "int8", want_f32 |= p == "float32";
-            if ((bits == 1 && cpu::packed_available()) ||
-                (want_int8 && cpu::packable(bits, cpu::Precision::int8)))
+            const bool pack_int8 = want_int8 && cpu::packable(bits, cpu::Precision::int8),
+                       pack_f32 = want_f32 && cpu::packable(bits, cpu::Precision::float32);
+            if (pack_int8 || pack_f32)
                 for (size_t c = 0; c < wt.w.size(); ++c)
                     packed.push_back(cpu::pack_weights(wt.w[c].ptr<uint32_t>(), wt.s[c].data(),
                                                        o.symmetric ? nullptr : wt.b[c].data(),
@@ -178,8 +178,9 @@ void run_bench(const BenchOptions& o) {
                                                        o.group_size, bits));
             const double bytes = weight_bytes(shape.n, shape.k, bits, o.group_size, o.symmetric);
             bw = cpu::measure_read_bandwidth_gbps(bw_bytes);
-            if (!o.json) std::printf("read bandwidth before %s %lldx%lld: %.1f GB/s\n", shape.model,
-                                     static_cast<long long>(shape.n), static_cast<long long>(shape.k), bw);
+            if (!o.json)
+                std::printf("read bandwidth before %s %lldx%lld: %.1f GB/s\n", shape.model,
+                            static_cast<long long>(shape.n), static_cast<long long>(shape.k), bw);
             for (int64_t m : o.ms) {
                 Tensor x(DType::float32, {m, shape.k}), y(DType::float32, {m, shape.n});
                 std::normal_distribution<float> nd;
@@ -197,28 +198,30 @@ void run_bench(const BenchOptions& o) {
                     cpu::PackedPath path = cpu::PackedPath::automatic;
                 };
                 std::vector<Run> runs;
-                if (!packed.empty() && want_int8 && bits == 1) {
-                    runs.push_back({"qmm_t_1bit_packed_lut_i8", nullptr, cpu::Precision::int8,
-                                    cpu::PackedPath::lookup_table});
-                    runs.push_back({"qmm_t_1bit_packed_vnni_i8", nullptr, cpu::Precision::int8,
-                                    cpu::PackedPath::vnni});
+                if (pack_int8 && bits == 1) {
+                    runs.push_back({cpu::packed_vnni_available() ? "qmm_t_1bit_packed_lut_i8"
+                                                                 : "qmm_t_1bit_packed_lut_avx2_i8",
+                                    nullptr, cpu::Precision::int8, cpu::PackedPath::lookup_table});
+                    if (cpu::packed_vnni_available())
+                        runs.push_back({"qmm_t_1bit_packed_vnni_i8", nullptr, cpu::Precision::int8,
+                                        cpu::PackedPath::vnni});
                 }
-                if (!packed.empty() && want_int8 && bits > 1)
+                if (pack_int8 && bits > 1)
                     runs.push_back({bits == 2   ? "qmm_t_2bit_packed_codes_i8"
                                     : bits == 4 ? "qmm_t_4bit_packed_codes_i8"
                                                 : "qmm_t_8bit_packed_codes_i8",
                                     nullptr, cpu::Precision::int8});
-                if (!packed.empty() && want_f32 && bits == 1)
+                if (pack_f32 && bits == 1)
                     runs.push_back({"qmm_t_1bit_packed_lut_f32", nullptr, cpu::Precision::float32});
                 for (const cpu::Kernel* kern : variants)
                     runs.push_back({kern->name, kern, kern->precision});
                 for (const Run& run : runs) {
                     const char* name = run.name;
                     const cpu::Kernel* kern = run.kernel;
-                    double t = kern ? time_kernel(*kern, wt, x, y, m, shape.n, shape.k,
-                                                  o.group_size, bits, o.min_seconds, o.symmetric)
-                                    : time_packed(packed, x, y, m, o.min_seconds, run.precision,
-                                                  run.path);
+                    double t =
+                        kern ? time_kernel(*kern, wt, x, y, m, shape.n, shape.k, o.group_size, bits,
+                                           o.min_seconds, o.symmetric)
+                             : time_packed(packed, x, y, m, o.min_seconds, run.precision, run.path);
                     const char* precision = cpu::precision_name(run.precision);
                     double gbps = bytes / t / 1e9, gflops = 2.0 * m * shape.n * shape.k / t / 1e9;
                     nlohmann::json r = {{"op", "quantized_matmul"},
@@ -275,8 +278,7 @@ void add_bench_command(CLI::App& app, Runner& run) {
     k->add_option("--group-size", o->group_size, "group size")->capture_default_str();
     k->add_option("--threads", o->threads, "threads (default: all cores)");
     k->add_option("--min-seconds", o->min_seconds, "time per case")->capture_default_str();
-    k->add_option("--shape", o->shapes, "only these N x K shapes, e.g. 12288x4096")
-        ->delimiter(',');
+    k->add_option("--shape", o->shapes, "only these N x K shapes, e.g. 12288x4096")->delimiter(',');
     k->add_option("--device", o->device, "cpu or cuda")
         ->check(CLI::IsMember({"cpu", "cuda"}))
         ->capture_default_str();

@@ -48,6 +48,12 @@ void qmm_t_int8_avx512vnni(const QmmTask& t) noexcept;
 // AVX2 + FMA + F16C (kernels_avx2.cpp)
 void qmm_t_1bit_avx2(const QmmTask& t) noexcept;
 void qmm_t_int8_1bit_avx2(const QmmTask& t) noexcept;  // int8 activations
+// The AVX2 lookup-table kernel's helpers (tmac_avx2.cpp): quantize_activations_int8_avx512's
+// equal (bit-identical to the reference, group sums in its serial order); one activation row's
+// tables for quads [q0, q1) (whole chunks of 8) at their place in its [K/32][8][32]-byte layout.
+void quantize_activations_int8_avx2(const float* x, int64_t K, int g, int8_t* xq, float* dx,
+                                    float* xsum) noexcept;
+void tmac_tables_avx2(const int8_t* xq, int64_t q0, int64_t q1, uint8_t* tables) noexcept;
 void qmm_t_avx2(const QmmTask& t) noexcept;
 void qmm_n_avx2(const QmmTask& t) noexcept;
 void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,

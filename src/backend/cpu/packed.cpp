@@ -28,21 +28,32 @@ void prefill_one_bit_avx512vnni(const PackedWeights& p, const int8_t* xq, const 
                                 DType ydt, uint8_t* scratch) noexcept;
 void tmac_one_bit_f32_avx512(const PackedWeights& p, const float* tables, const float* xsum,
                              int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
+void tmac_one_bit_avx2(const PackedWeights& p, const uint8_t* tables, const float* dx,
+                       const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
+                       DType ydt) noexcept;
 #endif
+
+bool packed_vnni_available() {
+#if defined(__x86_64__)
+    return cpu_has(Isa::avx512) && active_isa() == Isa::avx512 && cpu_has_features(kVnni | kVbmi);
+#else
+    return false;
+#endif
+}
 
 bool packed_available() {
 #if defined(__x86_64__)
-    return cpu_has(Isa::avx512) && active_isa() == Isa::avx512 &&
-           cpu_has_features(kVnni | kVbmi);
+    const Isa isa = active_isa();
+    return cpu_has(Isa::avx2) && (isa == Isa::avx2 || isa == Isa::avx512);
 #else
     return false;
 #endif
 }
 
 bool packable(int bits, Precision precision) {
-    if (!packed_available()) return false;
-    if (bits == 1) return true;
-    return (bits == 2 || bits == 4 || bits == 8) && precision == Precision::int8;
+    if (packed_vnni_available())
+        return bits == 1 || ((bits == 2 || bits == 4 || bits == 8) && precision == Precision::int8);
+    return packed_available() && bits == 1 && precision == Precision::int8;
 }
 
 PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
@@ -56,6 +67,7 @@ PackedWeights pack_weights(const uint32_t* weight, const void* scales, const voi
     p.bits = bits;
     p.sdt = sdt;
     p.symmetric = biases == nullptr;
+    p.byte_rows = bits == 1 && !packed_vnni_available();
     const int64_t nb = p.blocks(), ng = K / g, code_bytes = 2 * g * bits;
     const int64_t es = static_cast<int64_t>(dtype_size(sdt));
     p.group_stride = code_bytes + 16 * es * (p.symmetric ? 1 : 2);
@@ -70,8 +82,11 @@ PackedWeights pack_weights(const uint32_t* weight, const void* scales, const voi
         for (int64_t G = 0; G < ng; ++G) {
             uint8_t* rec = base + (b * ng + G) * p.group_stride;
             if (bits == 1) {
-                for (int64_t jj = 0; jj < g / 8; ++jj)
-                    rec[(jj / 4) * 64 + r * 4 + jj % 4] = row[G * (g / 8) + jj];
+                for (int64_t jj = 0; jj < g / 8; ++jj) {  // byte t = jj % 4 of line jj / 4
+                    const int64_t t = jj % 4;
+                    const int64_t at = p.byte_rows ? (t % 2) * 32 + (t / 2) * 16 + r : r * 4 + t;
+                    rec[(jj / 4) * 64 + at] = row[G * (g / 8) + jj];
+                }
             } else {
                 for (int64_t i = 0; i < g; ++i) {  // code i of the group
                     const uint32_t code = quant::get_code(row, G * g + i, bits);
@@ -139,10 +154,11 @@ void packed_float32(const PackedWeights& p, const void* x, DType xdt, int64_t M,
     });
 }
 
-// int8 activations: per row the lookup tables [K/32][4][64] (tmac_tables_avx512), the activation
-// scales and the group sums of x.
+// int8 activations: per row the lookup tables (K * 8 bytes: [K/32][4][64], tmac_tables_avx512,
+// or [K/32][8][32], tmac_tables_avx2), the activation scales and the group sums of x.
 void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                  bool vnni) {
+    const bool avx2 = !packed_vnni_available();  // the AVX2 lookup-table kernel alone
     const int64_t K = p.K, g = p.group_size, ng = K / g;
     thread_local std::vector<float> dx_buf, xsum_buf;
     thread_local std::vector<int8_t> xq_buf;
@@ -158,11 +174,19 @@ void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, vo
     uint8_t* tables = tables_buf.data();
     for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
         const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
-        quantize_activations_int8_avx512(xf, (G1 - G0) * g, static_cast<int>(g),
-                                         xq + m * K + G0 * g, dx + m * ng + G0, xsum + m * ng + G0);
+        (avx2 ? quantize_activations_int8_avx2 : quantize_activations_int8_avx512)(
+            xf, (G1 - G0) * g, static_cast<int>(g), xq + m * K + G0 * g, dx + m * ng + G0,
+            xsum + m * ng + G0);
         if (use_tables)
-            tmac_tables_avx512(xq + m * K, G0 * g / 4, G1 * g / 4, tables + m * K * 8);
+            (avx2 ? tmac_tables_avx2 : tmac_tables_avx512)(xq + m * K, G0 * g / 4, G1 * g / 4,
+                                                           tables + m * K * 8);
     });
+    if (avx2) {
+        parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {
+            tmac_one_bit_avx2(p, tables, dx, xsum, M, b0, b1, y, ydt);
+        });
+        return;
+    }
     if (p.bits > 1) {
         parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {  // 4 blocks at once
             qmm_codes_avx512vnni(p, xq, dx, xsum, M, b0, b1, y, ydt);
@@ -189,9 +213,21 @@ void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, vo
 void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                 Precision precision, PackedPath path) {
 #if defined(__x86_64__)
-    if (!packable(p.bits, precision))
-        fail("cpu", "packed ", p.bits, "-bit weights take ",
-             p.bits == 1 ? "int8 or float32" : "int8", " activations on an AVX-512 VNNI / VBMI CPU");
+    if (!packable(p.bits, precision)) {
+        if (packed_vnni_available() || p.bits > 1)
+            fail("cpu", "packed ", p.bits, "-bit weights take ",
+                 p.bits == 1 ? "int8 or float32" : "int8",
+                 " activations on an AVX-512 VNNI / VBMI CPU");
+        fail("cpu", "packed 1-bit weights take int8 activations on this CPU (",
+             isa_name(active_isa()), "; float32 activations need AVX-512 VNNI / VBMI)");
+    }
+    if (p.bits == 1 && p.byte_rows == packed_vnni_available())
+        fail("cpu", "these 1-bit weights were packed for the ",
+             p.byte_rows ? "AVX2" : "AVX-512 VNNI / VBMI", " kernels but the active ISA is ",
+             isa_name(active_isa()), ": pack them again");
+    if (path == PackedPath::vnni && !packed_vnni_available())
+        fail("cpu", "the packed VNNI path needs AVX-512 VNNI / VBMI (active ISA ",
+             isa_name(active_isa()), ")");
     if (p.bits > 1 && path != PackedPath::automatic)
         fail("cpu", "packed ", p.bits, "-bit weights have one kernel: the path must be automatic");
     if (precision == Precision::float32) {
@@ -206,12 +242,12 @@ void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, voi
                            std::min(kChunk, M - m0), static_cast<uint8_t*>(y) + m0 * p.N * ys, ydt);
         return;
     }
-    const bool vnni = path == PackedPath::vnni ||
-                      (path == PackedPath::automatic && M >= kPackedVnniMinM);
+    const bool vnni = path == PackedPath::vnni || (path == PackedPath::automatic &&
+                                                   packed_vnni_available() && M >= kPackedVnniMinM);
     packed_int8(p, x, xdt, M, y, ydt, vnni);
 #else
     (void)p, (void)x, (void)xdt, (void)M, (void)y, (void)ydt, (void)precision, (void)path;
-    fail("cpu", "the packed kernels need AVX-512 (see packed_available)");
+    fail("cpu", "the packed kernels need AVX2 or AVX-512 (see packed_available)");
 #endif
 }
 

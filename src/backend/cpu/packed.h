@@ -5,7 +5,9 @@
 //
 // 1 bit: g/32 lines; line c holds the group's bits 32c .. 32c+31 of each row (byte t of a lane:
 // weights 32c + 8t .. 32c + 8t + 7), read by the lookup-table kernel (tmac_avx512.cpp) and the
-// VNNI prefill kernel (prefill_avx512_vnni.cpp).
+// VNNI prefill kernel (prefill_avx512_vnni.cpp). Packed where only AVX2 runs (byte_rows), a
+// line holds the same bytes ordered by byte, then row: byte t of row r at (t % 2) 32 + (t / 2) 16
+// + r, so each 16-byte lane is one byte of the 16 rows (tmac_avx2.cpp's pshufb tables).
 // 2, 4 and 8 bits (codes_avx512.cpp): g * bits / 32 lines; line l holds 32 / bits codes of each
 // row: bits [bits * q, bits * q + bits) of byte t are the code of weight l * 32 / bits + 4q + t, so
 // masking the line to part q gives bytes (times 2^(bits * q)) that one vpdpbusd takes against
@@ -30,6 +32,7 @@ struct PackedWeights {
     int bits = 1;
     DType sdt = DType::float16;
     bool symmetric = false;    // biases are -scale / 2 and not stored
+    bool byte_rows = false;    // 1 bit in the AVX2 kernel's line order (above)
     int64_t group_stride = 0;  // bytes of one (block, group) record
     Buffer data;               // [blocks][K/g] records
 
@@ -38,22 +41,28 @@ struct PackedWeights {
     size_t stream_bytes() const { return data.size(); }
 };
 
-// Whether this CPU runs the packed kernels (AVX-512 with VNNI and VBMI: vpermb lookups and
-// vpdpbusd sums); elsewhere prepared weights keep the original layout and its kernels.
+// Whether the active ISA runs packed kernels: all of them with AVX-512 VNNI and VBMI (vpermb
+// lookups, vpdpbusd sums; packed_vnni_available), the 1-bit int8 lookup-table kernel with AVX2
+// (tmac_avx2.cpp; also where AVX-512 lacks VNNI / VBMI or ONEBIT_CPU_ISA=avx2). Elsewhere
+// prepared weights keep the original layout and its kernels.
 bool packed_available();
-// Whether weights of `bits` are packed for activations of that precision: 1 bit for both
-// (int8 and float32 kernels), 2, 4 and 8 bits for int8 activations (float32 activations keep the
-// original layout), and only where packed_available().
+bool packed_vnni_available();
+// Whether weights of `bits` are packed for activations of that precision here: with VNNI, 1 bit
+// for both (int8 and float32 kernels) and 2, 4 and 8 bits for int8 activations (float32
+// activations keep the original layout); with AVX2, 1 bit for int8 activations.
 bool packable(int bits, Precision precision);
 
 // Repacks weight [N, K * bits / 32] (uint32), scales and biases [N, K/g] of dtype sdt; biases
-// nullptr means the symmetric form. bits 1, 2, 4 or 8. Inputs validated by the caller.
+// nullptr means the symmetric form. bits 1, 2, 4 or 8. Inputs validated by the caller. 1 bit is
+// laid out for the kernels of the active ISA (byte_rows without VNNI); qmm_packed refuses
+// weights packed for the other.
 PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
                            DType sdt, int64_t N, int64_t K, int g, int bits = 1);
 
 // Kernels for int8 activations over the packed 1-bit layout: lookup tables of activation subset
-// sums (tmac_avx512.cpp, fastest for small M) and bits expanded to bytes for VNNI dot products
-// (prefill_avx512_vnni.cpp, large M). Both give bit-identical results. automatic picks by M.
+// sums (tmac_avx512.cpp, fastest for small M; tmac_avx2.cpp, every M on AVX2) and bits expanded
+// to bytes for VNNI dot products (prefill_avx512_vnni.cpp, large M). All give bit-identical
+// results on one machine. automatic picks by M (VNNI) or the lookup table (AVX2).
 // Packed 2-, 4- and 8-bit weights have one kernel (codes_avx512.cpp) for every M: automatic.
 enum class PackedPath : uint8_t { automatic, lookup_table, vnni };
 // The smallest M for which automatic picks vnni (when the CPU has VNNI and VBMI).
@@ -63,8 +72,8 @@ inline constexpr int64_t kPackedVnniMinM = 16;
 // quant::qmm_t_int8_ref (same bound); Precision::float32 (1 bit only): float tables of
 // activation subset sums, within FORMAT.md's float32 bound (path must be automatic). Each row of
 // the result is computed the same way whatever M is (batch invariant). Splits row blocks over the
-// thread pool. Throws [cpu] when path names a kernel this CPU cannot run or the precision is not
-// one the weights were packed for.
+// thread pool. Throws [cpu] when path names a kernel this CPU cannot run or the precision or bits
+// are not packable here.
 void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                 Precision precision, PackedPath path = PackedPath::automatic);
 
