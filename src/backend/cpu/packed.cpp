@@ -182,9 +182,16 @@ void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, vo
                                                            tables + m * K * 8);
     });
     if (avx2) {
-        parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {
-            tmac_one_bit_avx2(p, tables, dx, xsum, M, b0, b1, y, ydt);
-        });
+        // activation rows in chunks whose tables (K * 8 bytes a row) stay in cache while every
+        // block reads them; each row's result is computed the same way in any chunk
+        const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 20) / (K * 8));
+        const size_t ys = dtype_size(ydt);
+        for (int64_t m0 = 0; m0 < M; m0 += chunk)
+            parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {
+                tmac_one_bit_avx2(p, tables + m0 * K * 8, dx + m0 * ng, xsum + m0 * ng,
+                                  std::min(chunk, M - m0), b0, b1,
+                                  static_cast<uint8_t*>(y) + m0 * p.N * ys, ydt);
+            });
         return;
     }
     if (p.bits > 1) {
