@@ -5,13 +5,13 @@
 // Matches the reference within FORMAT.md's bound (tests/test_backend_consistency.cpp).
 // int8 activations, 1 bit (qmm_t_int8_1bit_avx2): each 32-bit word of weight bits is spread to
 // 32 bytes of 0 / 1 (byte shuffle, bit mask, unsigned min), and vpmaddubsw of those against xq
-// sums the selected pairs into int16 (at most 4 x 254 per group of 128: no overflow), vpmaddwd widens once
-// per group, and the group sum is scaled by scale * dx in float. Integer sums are exact, so the
-// result matches qmm_t_int8_ref up to float32 rounding.
+// sums the selected pairs into int16 (at most 4 x 254 per group of 128: no overflow), vpmaddwd
+// widens once per group, and the group sum is scaled by scale * dx in float. Integer sums are
+// exact, so the result matches qmm_t_int8_ref up to float32 rounding.
 #include <immintrin.h>
 
+#include "backend/cpu/avx2_common.h"
 #include "backend/cpu/kernels.h"
-#include "backend/cpu/simd_common.h"
 
 namespace onebit::cpu {
 
@@ -63,14 +63,6 @@ struct Unpack32 {
         }
     }
 };
-
-inline __m256 load8(DType dt, const void* p, int64_t i) {
-    if (dt == DType::float32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
-    __m128i h =
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
-    if (dt == DType::float16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 inline float bias_dot(DType sdt, const void* biases, const float* xsum, int64_t n_groups) {
     __m256 acc = _mm256_setzero_ps();
@@ -124,7 +116,8 @@ inline void one_bit_rows(const QmmTask& t, int64_t n0, int64_t m) {
                 word[r] = _mm256_set1_epi32(static_cast<int>(a.w[(n0 + r) * ldw + k / 32]));
             for (int c = 0; c < 4; ++c) {
                 __m256 xv[MT];
-                for (int i = 0; i < MT; ++i) xv[i] = _mm256_loadu_ps(t.xf + (m + i) * a.K + k + 8 * c);
+                for (int i = 0; i < MT; ++i)
+                    xv[i] = _mm256_loadu_ps(t.xf + (m + i) * a.K + k + 8 * c);
                 for (int r = 0; r < R; ++r) {
                     const __m256 sel = _mm256_castsi256_ps(_mm256_sllv_epi32(word[r], shift[c]));
                     for (int i = 0; i < MT; ++i)
@@ -298,7 +291,8 @@ inline void int8_one_bit_rows(const QmmTask& t, const Strides& st, int64_t n0, i
             const int64_t wi = gi * (G / 32) + j;
             __m256i xv[MT];
             for (int i = 0; i < MT; ++i)
-                xv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.xq + (m + i) * a.K + wi * 32));
+                xv[i] = _mm256_loadu_si256(
+                    reinterpret_cast<const __m256i*>(t.xq + (m + i) * a.K + wi * 32));
             for (int r = 0; r < R; ++r) {
                 __m256i v =
                     _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(words[r][wi])), sel);

@@ -23,19 +23,12 @@
 
 #include <cstring>
 
+#include "backend/cpu/avx2_common.h"
 #include "backend/cpu/packed.h"
-#include "backend/cpu/simd_common.h"
 
 namespace onebit::cpu {
 
 namespace {
-
-inline __m256 load8(DType dt, const uint8_t* p) {
-    if (dt == DType::float32) return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    if (dt == DType::float16) return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
 
 // 8 int16 sums per lane (rows 0-7 twice, from different quads) -> the 8 rows' float32 totals.
 inline __m256 fold(__m256i acc) {
@@ -90,12 +83,12 @@ void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, 
                     l1, _mm256_slli_epi16(_mm256_srai_epi16(_mm256_unpackhi_epi8(zero, h), 8), 6))};
             const __m256 dxg = _mm256_set1_ps(dxm[gi]);
             for (int r = 0; r < 2; ++r) {
-                const __m256 s = load8(p.sdt, rec + kCodeBytes + 8 * r * es);
+                const __m256 s = load8(p.sdt, rec + kCodeBytes, 8 * r);
                 acc[r] = _mm256_fmadd_ps(fold(s16[r]), _mm256_mul_ps(s, dxg), acc[r]);
                 if (p.symmetric)
                     accb[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(-0.5f * xsm[gi]), accb[r]);
                 else
-                    accb[r] = _mm256_fmadd_ps(load8(p.sdt, rec + kCodeBytes + (16 + 8 * r) * es),
+                    accb[r] = _mm256_fmadd_ps(load8(p.sdt, rec + kCodeBytes + 16 * es, 8 * r),
                                               _mm256_set1_ps(xsm[gi]), accb[r]);
             }
         }
