@@ -468,6 +468,29 @@ void check_packed_product(const OneBitMatrix& w, const cuda::PackedActivations& 
                          false, true);
 }
 
+// The attention kernels read head rows as float4s: a head_dim that is not a multiple of 4 is a
+// clear error, not a misaligned read.
+TEST(CudaNn, AttentionRefusesHeadDimNotAMultipleOf4) {
+    REQUIRE_GPU();
+    const int64_t d = 6, capacity = 4;
+    cuda::Buffer q(d * 4), k(capacity * d * 4), v(capacity * d * 4), out(d * 4);
+    const std::vector<float*> kp{static_cast<float*>(k.data())}, vp{static_cast<float*>(v.data())};
+    const std::vector<int32_t> pos{0};
+    cuda::Buffer dkp = upload(kp), dvp = upload(vp), dp = upload(pos);
+    const cuda::nn::CacheRows rows{static_cast<float* const*>(dkp.data()),
+                                   static_cast<float* const*>(dvp.data()), 0};
+    try {
+        cuda::nn::attention(static_cast<float*>(q.data()), 1, 1, 1, d, rows,
+                            static_cast<const int32_t*>(dp.data()), capacity,
+                            static_cast<float*>(out.data()), 1.0f);
+        FAIL() << "head_dim 6 accepted";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("head_dim a multiple of 4"), std::string::npos)
+            << e.what();
+        EXPECT_EQ(std::string(e.what()).rfind("[cuda]", 0), 0u) << e.what();
+    }
+}
+
 // Past a decode batch norm_pack packs whole rows in one block each (a prefill); the packed rows
 // are the ones each row gets alone (chunked blocks), bit for bit through the decode kernel.
 TEST(CudaNn, NormPackOfManyRowsIsEachRowsAlone) {

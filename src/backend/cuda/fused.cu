@@ -16,29 +16,70 @@ constexpr int kThreads = 128;      // 4 warps: one 512-k chunk of packed activat
 constexpr int kNormThreads = 512;  // norm_pack: 16 warps share the row's sum, 4 pack
 
 // Block (kNormThreads) per (row m, 512-k chunk c) of x [rows, n]: z = x + y (y may be null) over
-// the whole row for the RMS (every block of the row sums it the same way; many warps, so each
-// thread has few dependent loads), then warps 0-3 pack the chunk's four groups of
-// z * inv_rms * weight, and write z to out (when not null) for the chunk. With whole_rows (many
-// rows: a prefill), one block takes the whole row (gridDim.y 1) and its 16 warps pack all of the
-// row's groups: the row is summed once instead of once a chunk, with the same bits.
+// the whole row for the RMS (every block of the row sums it the same way: for 16-byte aligned
+// rows, thread t sums elements [4 i, 4 i + 4) for i = t, t + kNormThreads, ..., four such loads in
+// flight), then warps 0-3 pack the chunk's four groups of z * inv_rms * weight, and write z to out
+// (when not null) for the chunk. The chunk's weights are constant, so they are loaded before the
+// wait for the kernel before (programmatic launch). With whole_rows (many rows: a prefill), one
+// block takes the whole row (gridDim.y 1) and its 16 warps pack all of the row's groups: the row
+// is summed once instead of once a chunk, with the same bits.
 __global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
                                  int64_t n, float eps, int64_t C, ActivationOut o, bool whole_rows) {
-    wait_for_prior_grids();
     __shared__ float scratch[32];
     const int64_t m = blockIdx.x, c = blockIdx.y;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    float wv[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // chunked: this warp's group's weights
+    if (!whole_rows && warp < 4)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int64_t i = (c * 4 + warp) * 128 + 32 * j + lane;
+            if (i < n) wv[j] = weight[i];
+        }
+    wait_for_prior_grids();
     const float* xr = x + m * n;
     const float* yr = y ? y + m * n : nullptr;
     float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        const float z = yr ? xr[i] + yr[i] : xr[i];
-        ss = __fmaf_rn(z, z, ss);
+    if (n % 4 == 0 && (reinterpret_cast<uintptr_t>(xr) | reinterpret_cast<uintptr_t>(yr)) % 16 == 0) {
+        const auto* x4 = reinterpret_cast<const float4*>(xr);
+        const auto* y4 = reinterpret_cast<const float4*>(yr);
+        const int64_t n4 = n / 4;
+#pragma unroll 4
+        for (int64_t i = threadIdx.x; i < n4; i += blockDim.x) {
+            float4 z = x4[i];
+            if (y4) {
+                const float4 b = y4[i];
+                z.x += b.x, z.y += b.y, z.z += b.z, z.w += b.w;
+            }
+            ss = __fmaf_rn(z.x, z.x, ss);
+            ss = __fmaf_rn(z.y, z.y, ss);
+            ss = __fmaf_rn(z.z, z.z, ss);
+            ss = __fmaf_rn(z.w, z.w, ss);
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            const float z = yr ? xr[i] + yr[i] : xr[i];
+            ss = __fmaf_rn(z, z, ss);
+        }
     }
     ss = block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / float(n) + eps);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    const int64_t first = whole_rows ? warp : c * 4 + warp, step = whole_rows ? blockDim.x / 32 : 4;
-    const int64_t end = whole_rows ? C * 4 : c * 4 + 4;
-    for (int64_t G = first; G < end; G += step)
+    if (!whole_rows) {
+        if (warp >= 4) return;
+        const int64_t G = c * 4 + warp;
+        float v[4];  // as pack_group_of gives them
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int64_t i = G * 128 + 32 * j + lane;
+            v[j] = 0.0f;
+            if (i >= n) continue;
+            const float z = yr ? xr[i] + yr[i] : xr[i];
+            if (out) out[m * n + i] = z;
+            v[j] = z * inv * wv[j];
+        }
+        pack_group(v, lane, m, C, G, o);
+        return;
+    }
+    for (int64_t G = warp; G < C * 4; G += blockDim.x / 32)
         pack_group_of(n, lane, m, C, G, o, [&](int64_t i) {
             const float z = yr ? xr[i] + yr[i] : xr[i];
             if (out) out[m * n + i] = z;
@@ -60,39 +101,43 @@ __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int6
 
 // Block (head_dim threads) per (token s, head hh): heads [0, n_head) of q, then [0, n_kv) of k.
 // Optional RMSNorm with the head's weight, then RoPE at positions[s]; k heads (and their v rows)
-// go to the caches' row positions[s].
+// go to the caches' row positions[s]. What no kernel of a step writes (the norm weight, the
+// position, the rotation, the cache pointers) is read before the wait for the kernel before.
 __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, const float* q_w,
                                           const float* k_w, int64_t n_head, int64_t n_kv,
                                           int64_t hd, float eps, const int32_t* positions,
                                           const float* inv_freq, float factor, CacheRows cache) {
-    wait_for_prior_grids();
     extern __shared__ float row[];  // [hd]
     __shared__ float scratch[32];
     const int64_t s = blockIdx.x, hh = blockIdx.y, i = threadIdx.x, half = hd / 2;
     const bool is_k = hh >= n_head;
     const int64_t head = is_k ? hh - n_head : hh;
-    float* r = is_k ? k + (s * n_kv + head) * hd : q + (s * n_head + head) * hd;
     const float* w = is_k ? k_w : q_w;
+    const float wi = w ? w[i] : 0.0f;
+    const int32_t pos = positions[s];
+    float cs = 0.0f, sn = 0.0f;
+    if (i < half) {
+        const float angle = float(pos) * inv_freq[i];
+        cs = cosf(angle) * factor, sn = sinf(angle) * factor;
+    }
+    float* k_cache = is_k ? cache.k[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
+    float* v_cache = is_k ? cache.v[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
+    wait_for_prior_grids();
+    float* r = is_k ? k + (s * n_kv + head) * hd : q + (s * n_head + head) * hd;
     float val = r[i];
     if (w) {
         const float ss = block_sum(__fmaf_rn(val, val, 0.0f), scratch);
-        val = val * (1.0f / sqrtf(ss / float(hd) + eps)) * w[i];
+        val = val * (1.0f / sqrtf(ss / float(hd) + eps)) * wi;
     }
     row[i] = val;
     __syncthreads();
-    const int32_t pos = positions[s];
     if (i < half) {
-        const float angle = float(pos) * inv_freq[i];
-        const float cs = cosf(angle) * factor, sn = sinf(angle) * factor;
         const float a = row[i], b = row[i + half];
         const float lo = a * cs - b * sn, hi = b * cs + a * sn;
         r[i] = lo, r[i + half] = hi;
-        if (is_k) {
-            float* k_cache = cache.k[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd;
-            k_cache[i] = lo, k_cache[i + half] = hi;
-        }
+        if (is_k) k_cache[i] = lo, k_cache[i + half] = hi;
     }
-    if (is_k) cache.v[s][cache.offset + (int64_t(pos) * n_kv + head) * hd + i] = v[(s * n_kv + head) * hd + i];
+    if (is_k) v_cache[i] = v[(s * n_kv + head) * hd + i];
 }
 
 }  // namespace

@@ -77,79 +77,105 @@ struct SplitArgs {
     int* count = nullptr;   // [t, n_head / G] blocks done, zero between calls
 };
 
+// Threads of an attention block: 8 warps, so a decode step's few blocks keep many loads in flight.
+constexpr int kAttentionThreads = 256;
+// Rows a warp has in flight in each phase.
+constexpr int kAttentionRows = 8;
+
 // Block per (query token s, group of G heads sharing KV head kvh, chunk z): per head, scores over
-// the chunk's cache rows in shared memory (a warp per row, its loads coalesced and shared by the
-// G heads), softmax (max subtracted), then each thread sums its output dimensions over the rows
-// (each value row read once for the G heads). Every head's arithmetic is the same whatever G is
-// (the same per-lane order, trees and thread split), so G = 1 and G > 1 give the same bits.
-// Without a split (sp.chunk 0, or a row of at most one chunk) the chunk is the whole row 0 ..
-// positions[s] and the result is written directly. Split (flash-decoding), each chunk's block
+// the chunk's cache rows in shared memory (a warp per 8 consecutive rows, lane l reading float4 l,
+// l + 32, ... of each; the loads shared by the G heads), softmax (max subtracted), then the output:
+// warp w sums rows w, w + warps, ... (8 in flight, lane l owning float4 l, l + 32, ... of the
+// output), and the warps' partial sums are added in warp order. Every head's arithmetic is the
+// same whatever G is (the same per-lane order, trees and warp split), so G = 1 and G > 1 give the
+// same bits. Without a split (sp.chunk 0, or a row of at most one chunk) the chunk is the whole row
+// 0 .. positions[s] and the result is written directly. Split (flash-decoding), each chunk's block
 // writes its (max m, sum Z, unnormalized output) and the last of the row's blocks to finish
 // merges them in chunk order: M = max m, out = (sum_c acc_c e^(m_c - M)) / (sum_c Z_c e^(m_c - M)),
 // so a row's bits depend only on its length. With o (its dxs not null; head_dim 128: a head's
 // output is one group of the packed layout), the block that writes a head's output also packs it
 // as pack_activations would, and the last head's block zeroes the padding groups up to the
-// 512-k chunk.
+// 512-k chunk. d is a multiple of 4 (run_attention checks).
 // SPLIT: the kernel built for split steps (the other one has none of its work).
 template <int G, bool SPLIT>
-__global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d,
-                                 CacheRows cache, const int32_t* positions, float* out,
-                                 float scale, ActivationOut o, int64_t C, SplitArgs sp) {
-    wait_for_prior_grids();
-    extern __shared__ float smem[];  // [G][d] queries, then [G][rows] scores
+__global__ void __launch_bounds__(kAttentionThreads)
+attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
+                 const int32_t* positions, float* out, float scale, ActivationOut o, int64_t C,
+                 SplitArgs sp, int64_t score_slots) {
+    // [G][d] queries, then [G][score_slots] scores, then [warps][G][d] the warps' output sums
+    extern __shared__ float smem[];
     __shared__ float scratch[32];
     __shared__ int s_last;
     const int64_t s = blockIdx.x, h0 = blockIdx.y * int64_t(G), kvh = h0 / (n_head / n_kv);
-    // the position, the cache pointers and the queries are independent loads: all issued before
-    // any is used (one dependent global load costs a decode step several percent)
+    // Before the wait for the kernel before (programmatic launch), only what no kernel of a step
+    // writes: the position and the cache pointers (uploaded with the step), and L2 prefetches of
+    // the chunk's key and value rows (the newest row may still be being written: a prefetch moves
+    // a line into L2, where that write lands, and writes no register). Then the queries.
     const float* k_base = cache.k[s];
     const float* v_base = cache.v[s];
     const int64_t len = int64_t(positions[s]) + 1;
-    float* qs = smem;
-    for (int64_t i = threadIdx.x; i < G * d; i += blockDim.x) qs[i] = q[(s * n_head + h0) * d + i];
     const int64_t P = SPLIT ? (len + sp.chunk - 1) / sp.chunk : 1, z = SPLIT ? blockIdx.z : 0;
-    if (SPLIT && z >= P) return;  // the whole block: this row has fewer chunks
     const int64_t j0 = SPLIT && P > 1 ? z * sp.chunk : 0;
     const int64_t rows = SPLIT && P > 1 ? min(sp.chunk, len - j0) : len;
-    const float* k_cache = k_base + cache.offset + j0 * n_kv * d;
-    const float* v_cache = v_base + cache.offset + j0 * n_kv * d;
+    if (!SPLIT || z < P) {
+        const int64_t lines = (d * 4 + 127) / 128, per = rows * lines;  // 128-byte lines a row
+        for (int64_t e = threadIdx.x; e < 2 * per; e += blockDim.x) {
+            const int64_t j = e % per / lines, l = e % lines;
+            const float* base = e < per ? k_base : v_base;
+            prefetch_l2(reinterpret_cast<const char*>(
+                            base + cache.offset + ((j0 + j) * n_kv + kvh) * d) + l * 128);
+        }
+    }
+    wait_for_prior_grids();
+    if (SPLIT && z >= P) return;  // the whole block: this row has fewer chunks
+    float* qs = smem;
+    for (int64_t i = threadIdx.x; i < G * d; i += blockDim.x) qs[i] = q[(s * n_head + h0) * d + i];
+    const int64_t d4 = d / 4, row4 = n_kv * d4;  // float4s a head row, a cache row
+    const float4* k4 = reinterpret_cast<const float4*>(k_base + cache.offset + j0 * n_kv * d) + kvh * d4;
+    const float4* v4 = reinterpret_cast<const float4*>(v_base + cache.offset + j0 * n_kv * d) + kvh * d4;
+    const float4* q4 = reinterpret_cast<const float4*>(qs);
     float* sc = smem + G * d;
+    float* part = sc + G * score_slots;
     __syncthreads();
-    // a warp per key row: lane l sums components l, l + 32, ... in order, then a fixed warp tree
-    const int lane = threadIdx.x & 31, warps = blockDim.x / 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    constexpr int R = kAttentionRows;
     float mx[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) mx[g] = -INFINITY;
-    // four rows a warp at a time (their loads in flight together), each summed as above
-    constexpr int kRows = 4;
-    for (int64_t j0w = threadIdx.x / 32; j0w < rows; j0w += kRows * warps) {
-        float dot[kRows][G];
-        const float* kr[kRows];
+    // scores: warp w takes rows [w R, w R + R), then R warps later; lane l sums float4s l, l + 32,
+    // ... (components x, y, z, w in order), then a fixed warp tree
+    for (int64_t jb = warp * R; jb < rows; jb += int64_t(R) * warps) {
+        float dot[R][G];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            const int64_t j = j0w + r * warps;
-            kr[r] = k_cache + ((j < rows ? j : j0w) * n_kv + kvh) * d;
+        for (int r = 0; r < R; ++r)
 #pragma unroll
             for (int g = 0; g < G; ++g) dot[r][g] = 0.0f;
+        for (int64_t c = lane; c < d4; c += 32) {
+            float4 kv[R];
+#pragma unroll
+            for (int r = 0; r < R; ++r) kv[r] = k4[min(jb + r, rows - 1) * row4 + c];
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                const float4 qq = q4[g * d4 + c];
+#pragma unroll
+                for (int r = 0; r < R; ++r) {
+                    float a = dot[r][g];
+                    a = __fmaf_rn(qq.x, kv[r].x, a);
+                    a = __fmaf_rn(qq.y, kv[r].y, a);
+                    a = __fmaf_rn(qq.z, kv[r].z, a);
+                    dot[r][g] = __fmaf_rn(qq.w, kv[r].w, a);
+                }
+            }
         }
-        for (int64_t i = lane; i < d; i += 32) {
-            float kv[kRows];
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) kv[r] = kr[r][i];
-#pragma unroll
-            for (int r = 0; r < kRows; ++r)
-#pragma unroll
-                for (int g = 0; g < G; ++g) dot[r][g] = __fmaf_rn(qs[g * d + i], kv[r], dot[r][g]);
-        }
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-            const int64_t j = j0w + r * warps;
+        for (int r = 0; r < R; ++r) {
+            const int64_t j = jb + r;
             if (j >= rows) break;  // the same for the whole warp
 #pragma unroll
             for (int g = 0; g < G; ++g) {
                 float v = dot[r][g];
                 for (int o = 16; o; o >>= 1) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-                if (lane == 0) sc[g * rows + j] = v * scale;
+                if (lane == 0) sc[g * score_slots + j] = v * scale;
                 mx[g] = fmaxf(mx[g], v * scale);
             }
         }
@@ -160,34 +186,56 @@ __global__ void attention_kernel(const float* q, int64_t n_head, int64_t n_kv, i
         const float m = block_max(mx[g], scratch);  // its barrier also publishes the scores
         float sum = 0.0f;
         for (int64_t j = threadIdx.x; j < rows; j += blockDim.x) {
-            sc[g * rows + j] = expf(sc[g * rows + j] - m);
-            sum += sc[g * rows + j];
+            sc[g * score_slots + j] = expf(sc[g * score_slots + j] - m);
+            sum += sc[g * score_slots + j];
         }
         mg[g] = m;
         zg[g] = block_sum(sum, scratch);  // ends with a barrier: every score is written
         inv[g] = 1.0f / zg[g];
     }
+    // the output: warp w sums rows w, w + warps, ... (R loads in flight), lane l float4s l, l + 32
+    for (int64_t c = lane; c < d4; c += 32) {
+        float4 acc[G];
+#pragma unroll
+        for (int g = 0; g < G; ++g) acc[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        int64_t j = warp;
+        for (; j + int64_t(R - 1) * warps < rows; j += int64_t(R) * warps) {
+            float4 v[R];
+#pragma unroll
+            for (int u = 0; u < R; ++u) v[u] = v4[(j + u * warps) * row4 + c];
+#pragma unroll
+            for (int u = 0; u < R; ++u)
+#pragma unroll
+                for (int g = 0; g < G; ++g) {
+                    const float p = sc[g * score_slots + j + u * warps];
+                    acc[g].x = __fmaf_rn(p, v[u].x, acc[g].x);
+                    acc[g].y = __fmaf_rn(p, v[u].y, acc[g].y);
+                    acc[g].z = __fmaf_rn(p, v[u].z, acc[g].z);
+                    acc[g].w = __fmaf_rn(p, v[u].w, acc[g].w);
+                }
+        }
+        for (; j < rows; j += warps) {
+            const float4 v = v4[j * row4 + c];
+#pragma unroll
+            for (int g = 0; g < G; ++g) {
+                const float p = sc[g * score_slots + j];
+                acc[g].x = __fmaf_rn(p, v.x, acc[g].x);
+                acc[g].y = __fmaf_rn(p, v.y, acc[g].y);
+                acc[g].z = __fmaf_rn(p, v.z, acc[g].z);
+                acc[g].w = __fmaf_rn(p, v.w, acc[g].w);
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; ++g) reinterpret_cast<float4*>(part + (warp * G + g) * d)[c] = acc[g];
+    }
+    __syncthreads();
     const int64_t stride = d + 2;  // a partial: m, Z, then the output
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         float acc[G];
 #pragma unroll
-        for (int g = 0; g < G; ++g) acc[g] = 0.0f;
-        // rows in the same order, 8 value loads in flight at a time
-        int64_t j = 0;
-        for (; j + 8 <= rows; j += 8) {
-            float v[8];
-#pragma unroll
-            for (int u = 0; u < 8; ++u) v[u] = v_cache[((j + u) * n_kv + kvh) * d + i];
-#pragma unroll
-            for (int u = 0; u < 8; ++u)
-#pragma unroll
-                for (int g = 0; g < G; ++g)
-                    acc[g] = __fmaf_rn(sc[g * rows + j + u], v[u], acc[g]);
-        }
-        for (; j < rows; ++j) {
-            const float v = v_cache[(j * n_kv + kvh) * d + i];
-#pragma unroll
-            for (int g = 0; g < G; ++g) acc[g] = __fmaf_rn(sc[g * rows + j], v, acc[g]);
+        for (int g = 0; g < G; ++g) {
+            acc[g] = part[g * d + i];
+            for (int w = 1; w < warps; ++w) acc[g] = __fadd_rn(acc[g], part[(w * G + g) * d + i]);
         }
 #pragma unroll
         for (int g = 0; g < G; ++g) {
@@ -385,7 +433,8 @@ size_t shared_memory_optin() {
 template <int G, bool SPLIT>
 void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                       CacheRows cache, const int32_t* positions, size_t smem, float* out,
-                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp) {
+                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp,
+                      int64_t slots) {
     static size_t raised = 48 << 10;  // the default dynamic shared-memory limit
     if (smem > raised) {
         check(cudaFuncSetAttribute(attention_kernel<G, SPLIT>,
@@ -395,18 +444,21 @@ void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, i
     }
     const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head / G),
                     static_cast<unsigned>(sp.splits));
-    launch_dependent(attention_kernel<G, SPLIT>, grid, 128, smem, q, n_head, n_kv, d, cache,
-                     positions, out, scale, o, C, sp);
+    launch_dependent(attention_kernel<G, SPLIT>, grid, kAttentionThreads, smem, q, n_head, n_kv, d,
+                     cache, positions, out, scale, o, C, sp, slots);
 }
 
 template <int G>
 void launch_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                       CacheRows cache, const int32_t* positions, size_t smem, float* out,
-                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp) {
+                      float scale, ActivationOut o, int64_t C, const SplitArgs& sp,
+                      int64_t slots) {
     if (sp.chunk)
-        launch_attention<G, true>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp);
+        launch_attention<G, true>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C,
+                                  sp, slots);
     else
-        launch_attention<G, false>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp);
+        launch_attention<G, false>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C,
+                                   sp, slots);
 }
 
 // The split's counters (workspace slot 8), zeroed when (re)allocated; the merging blocks leave
@@ -429,15 +481,18 @@ int* split_counters(size_t n) {
 void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                    CacheRows cache, const int32_t* positions, int64_t capacity, float* out,
                    float scale, ActivationOut o, int64_t C, const AttentionSplit& split) {
+    if (d % 4) fail("cuda", "attention needs head_dim a multiple of 4, got ", d);
     if (split.longest > capacity)
         fail("cuda", "attention: a row of ", split.longest, " positions in a cache of ", capacity);
     SplitArgs sp;
     sp.splits = split.longest > kAttentionChunk ? (split.longest + kAttentionChunk - 1) / kAttentionChunk : 1;
     if (sp.splits > 65535) fail("cuda", "attention over ", split.longest, " positions in one step");
     if (sp.splits > 1) sp.chunk = kAttentionChunk;
-    const int64_t rows = sp.chunk ? sp.chunk : capacity;  // score slots a block
+    // score slots a block, a multiple of 4 (the warps' float4 sums follow them)
+    const int64_t rows = ((sp.chunk ? sp.chunk : capacity) + 3) / 4 * 4;
     const size_t optin = shared_memory_optin();
-    const size_t one = size_t(d + rows) * sizeof(float);
+    // a head's queries, scores and warps' output sums
+    const size_t one = size_t(d + rows + kAttentionThreads / 32 * d) * sizeof(float);
     if (one > optin)
         fail("cuda", "attention over ", capacity, " positions needs ", one,
              " bytes of shared memory; ", device_info().name, " gives a block ", optin);
@@ -455,10 +510,10 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
     }
     const size_t smem = size_t(G) * one;
     switch (G) {
-        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
-        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
-        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
-        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp); break;
+        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
+        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
+        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
+        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
     }
     check_launch("attention");
 }
