@@ -15,6 +15,14 @@
 #   scripts/cuda_device.sh memcheck [OUT]
 #                                       the three test binaries under compute-sanitizer's
 #                                       memcheck (needs the toolkit's compute-sanitizer)
+#   scripts/cuda_device.sh timeline [OUT] [bench model options]
+#                                       a decode run (default: synthetic Bonsai-8B, int8, tg128)
+#                                       recorded by Nsight Systems with its graphs' kernels
+#                                       traced; OUT gets the kernel trace (trace.csv) and the
+#                                       per-kernel marginal times (timeline.txt,
+#                                       scripts/step_timeline.py). nsys's importer needs
+#                                       libdw / libelf, which `build` stages in .devlib/nsys/
+#                                       when this machine has them (Debian: libdw1)
 #
 # The GPU machine needs none of the -dev packages: the binaries link the CUDA runtime and
 # GoogleTest statically, and cuBLAS from the toolkit there. Copy build-cuda/onebit, build-cuda/tests/test_cuda{,_model} and .devlib/
@@ -38,6 +46,12 @@ build)
     for lib in libpcre2-8.so.0 libutf8proc.so.2 libcpp-httplib.so.0.11 libssl.so.3 libcrypto.so.3 \
                libbrotlidec.so.1 libbrotlienc.so.1 libbrotlicommon.so.1; do
         cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')" .devlib/
+    done
+    # for `timeline` (optional): what nsys's report importer loads and the device may lack
+    mkdir -p .devlib/nsys
+    for lib in libdw.so.1 libelf.so.1 libz.so.1 liblzma.so.5 libbz2.so.1.0; do
+        f="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
+        [ -n "$f" ] && cp -L "$f" .devlib/nsys/
     done
     ;;
 run)
@@ -72,8 +86,27 @@ memcheck)
     done
     exit $status
     ;;
+timeline)
+    out="${2:-cuda-results}"
+    mkdir -p "$out"
+    shift 2 || shift $#
+    export LD_LIBRARY_PATH="$PWD/.devlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}$(cublas_dir)"
+    nsys="$(command -v nsys || find /opt/nvidia /usr/local -name nsys -type f -path '*target-linux-x64*' 2>/dev/null | head -1)"
+    [ -n "$nsys" ] || { echo "cuda_device: no nsys here" >&2; exit 1; }
+    [ $# -gt 0 ] || set -- --synthetic bonsai-8b --int8
+    rm -f "$out/step.nsys-rep" "$out/step.qdstrm"
+    # the importer runs at the end of the recording; with the staged libraries on its path
+    LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$PWD/.devlib/nsys" "$nsys" profile --cuda-graph-trace=node \
+        -o "$out/step" build-cuda/onebit bench model --device cuda --reps 1 "$@" >"$out/nsys.log" 2>&1
+    [ -f "$out/step.nsys-rep" ] || { tail -n 5 "$out/nsys.log" >&2; exit 1; }
+    LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$PWD/.devlib/nsys" "$nsys" stats --report cuda_gpu_trace \
+        --format csv -o "$out/trace" "$out/step.nsys-rep" >>"$out/nsys.log" 2>&1
+    mv "$out/trace_cuda_gpu_trace.csv" "$out/trace.csv"
+    grep -E "^\|" "$out/nsys.log" || true
+    python3 scripts/step_timeline.py "$out/trace.csv" "$out/window.csv" | tee "$out/timeline.txt"
+    ;;
 *)
-    echo "usage: scripts/cuda_device.sh build | run [OUT] | memcheck [OUT]" >&2
+    echo "usage: scripts/cuda_device.sh build | run [OUT] | memcheck [OUT] | timeline [OUT] [options]" >&2
     exit 2
     ;;
 esac
