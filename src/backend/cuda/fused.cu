@@ -39,7 +39,8 @@ __global__ void norm_pack_kernel(const float* x, const float* y, float* out, con
     const float* xr = x + m * n;
     const float* yr = y ? y + m * n : nullptr;
     float ss = 0.0f;
-    if (n % 4 == 0 && (reinterpret_cast<uintptr_t>(xr) | reinterpret_cast<uintptr_t>(yr)) % 16 == 0) {
+    if (n % 4 == 0 &&
+        (reinterpret_cast<uintptr_t>(xr) | reinterpret_cast<uintptr_t>(yr)) % 16 == 0) {
         const auto* x4 = reinterpret_cast<const float4*>(xr);
         const auto* y4 = reinterpret_cast<const float4*>(yr);
         const int64_t n4 = n / 4;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "backend/cuda/internal.h"
 #include "backend/cuda/reduce.cuh"
@@ -122,8 +123,8 @@ attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d, CacheR
         for (int64_t e = threadIdx.x; e < 2 * per; e += blockDim.x) {
             const int64_t j = e % per / lines, l = e % lines;
             const float* base = e < per ? k_base : v_base;
-            prefetch_l2(reinterpret_cast<const char*>(
-                            base + cache.offset + ((j0 + j) * n_kv + kvh) * d) + l * 128);
+            const float* row = base + cache.offset + ((j0 + j) * n_kv + kvh) * d;
+            prefetch_l2(reinterpret_cast<const char*>(row) + l * 128);
         }
     }
     wait_for_prior_grids();
@@ -131,8 +132,10 @@ attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d, CacheR
     float* qs = smem;
     for (int64_t i = threadIdx.x; i < G * d; i += blockDim.x) qs[i] = q[(s * n_head + h0) * d + i];
     const int64_t d4 = d / 4, row4 = n_kv * d4;  // float4s a head row, a cache row
-    const float4* k4 = reinterpret_cast<const float4*>(k_base + cache.offset + j0 * n_kv * d) + kvh * d4;
-    const float4* v4 = reinterpret_cast<const float4*>(v_base + cache.offset + j0 * n_kv * d) + kvh * d4;
+    const float4* k4 =
+        reinterpret_cast<const float4*>(k_base + cache.offset + j0 * n_kv * d) + kvh * d4;
+    const float4* v4 =
+        reinterpret_cast<const float4*>(v_base + cache.offset + j0 * n_kv * d) + kvh * d4;
     const float4* q4 = reinterpret_cast<const float4*>(qs);
     float* sc = smem + G * d;
     float* part = sc + G * score_slots;
@@ -226,7 +229,8 @@ attention_kernel(const float* q, int64_t n_head, int64_t n_kv, int64_t d, CacheR
             }
         }
 #pragma unroll
-        for (int g = 0; g < G; ++g) reinterpret_cast<float4*>(part + (warp * G + g) * d)[c] = acc[g];
+        for (int g = 0; g < G; ++g)
+            reinterpret_cast<float4*>(part + (warp * G + g) * d)[c] = acc[g];
     }
     __syncthreads();
     const int64_t stride = d + 2;  // a partial: m, Z, then the output
@@ -509,11 +513,15 @@ void run_attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int6
         sp.count = split_counters(size_t(t * n_head / G));
     }
     const size_t smem = size_t(G) * one;
+    const auto go = [&](auto g) {
+        launch_attention<decltype(g)::value>(q, t, n_head, n_kv, d, cache, positions, smem, out,
+                                             scale, o, C, sp, rows);
+    };
     switch (G) {
-        case 8: launch_attention<8>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
-        case 4: launch_attention<4>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
-        case 2: launch_attention<2>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
-        default: launch_attention<1>(q, t, n_head, n_kv, d, cache, positions, smem, out, scale, o, C, sp, rows); break;
+        case 8: go(std::integral_constant<int, 8>{}); break;
+        case 4: go(std::integral_constant<int, 4>{}); break;
+        case 2: go(std::integral_constant<int, 2>{}); break;
+        default: go(std::integral_constant<int, 1>{}); break;
     }
     check_launch("attention");
 }
