@@ -44,8 +44,8 @@ struct AttentionSplit {
     int64_t longest = 0;
 };
 // out [t, n_head, d]: query s attends to rows 0 .. positions[s] of its KV head in its cache
-// (layer [capacity, n_kv, d]). Without a split, capacity bounds the positions (shared memory per
-// block).
+// (layer [capacity, n_kv, d]); d a multiple of 4 (rows are read as float4s). Without a split,
+// capacity bounds the positions (shared memory per block).
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d, CacheRows cache,
                const int32_t* positions, int64_t capacity, float* out, float scale,
                AttentionSplit split = {});
