@@ -550,6 +550,15 @@ TEST(CudaNn, FusedNormPackAndSiluPack) {
                 rows, n, 1e-6f);
             check_packed_product(w, xb, nx, rows, n, "norm_pack alone");
             if (HasFatalFailure()) return;
+            // a row not 16-byte aligned takes the scalar sum (same result within the bound)
+            std::vector<float> shifted(rows * n + 1, 0.0f);
+            std::copy(x.begin(), x.end(), shifted.begin() + 1);
+            cuda::Buffer dxs = upload(shifted);
+            const cuda::PackedActivations xu = cuda::nn::norm_pack(
+                static_cast<float*>(dxs.data()) + 1, nullptr, nullptr,
+                static_cast<float*>(dnw.data()), rows, n, 1e-6f);
+            check_packed_product(w, xu, nx, rows, n, "norm_pack of an unaligned row");
+            if (HasFatalFailure()) return;
 
             const auto g = normal(rows * n, rng, 2.0f), u = normal(rows * n, rng);
             std::vector<float> sw(rows * n);

@@ -31,9 +31,12 @@ void* workspace(int slot, size_t bytes);
 // Programmatic dependent launch (Hopper and later; off with ONEBIT_CUDA_PDL=0): a kernel launched
 // by launch_dependent may be scheduled while the kernel before it in the stream still runs, so
 // the launch latency of the decode step's ~10 kernels a layer overlaps their predecessors. Such a
-// kernel calls wait_for_prior_grids() before it touches memory: it returns once the previous
-// kernel has completed and its writes are visible (and lets the next kernel be scheduled early in
-// turn). Elsewhere it is a plain launch and the wait a no-op.
+// kernel calls wait_for_prior_grids() before it reads anything a kernel of the stream writes and
+// before it writes at all: it returns once the previous kernel has completed and its writes are
+// visible (and lets the next kernel be scheduled early in turn). Before the wait it may read only
+// what no kernel writes (weights, the step's uploaded positions and cache pointers) and issue L2
+// prefetches (they write no register), which is how the packed matmuls, attention, norm_pack and
+// qk_norm_rope_store hide their first loads. Elsewhere it is a plain launch and the wait a no-op.
 bool programmatic_launch();
 
 // The packed matmul past kDecodeMaxM rows on cuBLAS (gemm.cu; cuda.h: PrefillMode::gemm), with
