@@ -54,6 +54,9 @@ void qmm_t_int8_1bit_avx2(const QmmTask& t) noexcept;  // int8 activations
 void quantize_activations_int8_avx2(const float* x, int64_t K, int g, int8_t* xq, float* dx,
                                     float* xsum) noexcept;
 void tmac_tables_avx2(const int8_t* xq, int64_t q0, int64_t q1, uint8_t* tables) noexcept;
+// float32 tables of octets (8 activations) [o0, o1) at their place in the row's [K/8][3][8]
+// layout (x at octet o0's first value; see tmac_avx2.cpp).
+void tmac_tables_f32_avx2(const float* x, int64_t o0, int64_t o1, float* tables) noexcept;
 void qmm_t_avx2(const QmmTask& t) noexcept;
 void qmm_n_avx2(const QmmTask& t) noexcept;
 void dequantize_avx2(const uint32_t* w, const void* s, const void* b, DType sdt, int64_t rows,

@@ -28,6 +28,8 @@ void prefill_one_bit_avx512vnni(const PackedWeights& p, const int8_t* xq, const 
                                 DType ydt, uint8_t* scratch) noexcept;
 void tmac_one_bit_f32_avx512(const PackedWeights& p, const float* tables, const float* xsum,
                              int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
+void tmac_one_bit_f32_avx2(const PackedWeights& p, const float* tables, const float* xsum,
+                           int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept;
 void tmac_one_bit_avx2(const PackedWeights& p, const uint8_t* tables, const float* dx,
                        const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                        DType ydt) noexcept;
@@ -53,7 +55,8 @@ bool packed_available() {
 bool packable(int bits, Precision precision) {
     if (packed_vnni_available())
         return bits == 1 || ((bits == 2 || bits == 4 || bits == 8) && precision == Precision::int8);
-    return packed_available() && bits == 1 && precision == Precision::int8;
+    (void)precision;  // AVX2: both (tmac_avx2.cpp)
+    return packed_available() && bits == 1;
 }
 
 PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
@@ -130,13 +133,15 @@ const float* float_values(const void* x, DType xdt, int64_t i0, int64_t n) {
     return xf.data();
 }
 
-// float32 activations: float subset-sum tables [M][K/4][16] and group sums of x.
+// float32 activations: float subset-sum tables (a row's: [K/4][16], tmac_tables_f32_avx512, or
+// [K/8][3][8], tmac_tables_f32_avx2) and group sums of x.
 void packed_float32(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y,
                     DType ydt) {
-    const int64_t K = p.K, g = p.group_size, ng = K / g;
+    const bool avx2 = !packed_vnni_available();  // tmac_avx2.cpp's kernel
+    const int64_t K = p.K, g = p.group_size, ng = K / g, row = avx2 ? K / 8 * 24 : K / 4 * 16;
     thread_local std::vector<float> sums_buf, tables_buf;
     sums_buf.resize(M * ng);
-    tables_buf.resize(M * (K / 4) * 16);
+    tables_buf.resize(M * row);
     // thread_local names would resolve to each worker's own buffers: pass pointers
     float* sums = sums_buf.data();
     float* tables = tables_buf.data();
@@ -147,10 +152,14 @@ void packed_float32(const PackedWeights& p, const void* x, DType xdt, int64_t M,
             for (int64_t i = 0; i < g; ++i) s += xf[(G - G0) * g + i];
             sums[m * ng + G] = s;
         }
-        tmac_tables_f32_avx512(xf, G0 * g / 4, G1 * g / 4, tables + m * (K / 4) * 16);
+        if (avx2)
+            tmac_tables_f32_avx2(xf, G0 * g / 8, G1 * g / 8, tables + m * row);
+        else
+            tmac_tables_f32_avx512(xf, G0 * g / 4, G1 * g / 4, tables + m * row);
     });
     parallel_for(p.blocks(), 1, [&](int64_t b0, int64_t b1) {
-        tmac_one_bit_f32_avx512(p, tables, sums, M, b0, b1, y, ydt);
+        (avx2 ? tmac_one_bit_f32_avx2 : tmac_one_bit_f32_avx512)(p, tables, sums, M, b0, b1, y,
+                                                                 ydt);
     });
 }
 
@@ -225,8 +234,8 @@ void qmm_packed(const PackedWeights& p, const void* x, DType xdt, int64_t M, voi
             fail("cpu", "packed ", p.bits, "-bit weights take ",
                  p.bits == 1 ? "int8 or float32" : "int8",
                  " activations on an AVX-512 VNNI / VBMI CPU");
-        fail("cpu", "packed 1-bit weights take int8 activations on this CPU (",
-             isa_name(active_isa()), "; float32 activations need AVX-512 VNNI / VBMI)");
+        fail("cpu", "the packed 1-bit kernels need AVX2 or AVX-512 (active ISA ",
+             isa_name(active_isa()), ")");
     }
     if (p.bits == 1 && p.byte_rows == packed_vnni_available())
         fail("cpu", "these 1-bit weights were packed for the ",

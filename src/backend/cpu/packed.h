@@ -42,14 +42,15 @@ struct PackedWeights {
 };
 
 // Whether the active ISA runs packed kernels: all of them with AVX-512 VNNI and VBMI (vpermb
-// lookups, vpdpbusd sums; packed_vnni_available), the 1-bit int8 lookup-table kernel with AVX2
-// (tmac_avx2.cpp; also where AVX-512 lacks VNNI / VBMI or ONEBIT_CPU_ISA=avx2). Elsewhere
+// lookups, vpdpbusd sums; packed_vnni_available), the 1-bit lookup-table kernels (int8 and
+// float32 activations) with AVX2 (tmac_avx2.cpp; also where AVX-512 lacks VNNI / VBMI or
+// ONEBIT_CPU_ISA=avx2). Elsewhere
 // prepared weights keep the original layout and its kernels.
 bool packed_available();
 bool packed_vnni_available();
 // Whether weights of `bits` are packed for activations of that precision here: with VNNI, 1 bit
 // for both (int8 and float32 kernels) and 2, 4 and 8 bits for int8 activations (float32
-// activations keep the original layout); with AVX2, 1 bit for int8 activations.
+// activations keep the original layout); with AVX2, 1 bit for both.
 bool packable(int bits, Precision precision);
 
 // Repacks weight [N, K * bits / 32] (uint32), scales and biases [N, K/g] of dtype sdt; biases

@@ -18,6 +18,13 @@
 // lanes L = 0, 1 for quad 8C + 2 (j / 4) + (j / 2) % 2 + 4 L (j / 4: A or B; (j / 2) % 2: low or
 // high nibble), the l (j even) or h (j odd) bytes of its 16 subset sums.
 //
+// float32 activations (tmac_one_bit_f32_avx2): per 8 activations 8o .. 8o + 7, three tables of
+// 8 floats ([K/8][3][8]): the subset sums of activations 8o .. 8o+2, of 8o+3 .. 8o+5, and of
+// 8o+6, 8o+7 (entries 0-3; 4-7 repeat them). A byte of 8 rows widened to dwords indexes them
+// by itself, shifted by 3 and by 6: vpermps reads the low three bits of each lane. 64 weights
+// of 8 rows cost a widening load, 2 shifts, 3 vpermps and 3 adds, where the bit-expansion
+// kernel (kernels_avx2.cpp) spends 24 operations.
+//
 // Loads are whole blocks of the packed buffers (padded to 16 rows), never past their ends.
 #include <immintrin.h>
 
@@ -98,6 +105,70 @@ void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, 
         for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
     }
 }
+
+// float32 activations: block b's 16 rows for activation rows [0, M); tables [M][K/8][3][8].
+template <int G>
+void block_rows_f32(const PackedWeights& p, const float* tables, const float* xsum, int64_t M,
+                    int64_t b, void* y, DType ydt) {
+    constexpr int kChunks = G / 32;        // 64-byte lines per group record
+    constexpr int64_t kCodeBytes = 2 * G;  // a record's code lines (1 bit)
+    const int64_t ng = p.K / G, stride = p.group_stride;
+    const size_t es = dtype_size(p.sdt);
+    const uint8_t* base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
+    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    for (int64_t m = 0; m < M; ++m) {
+        const float* tm = tables + m * (p.K / 8) * 24;
+        const float* xsm = xsum + m * ng;
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        __m256 accb[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t gi = 0; gi < ng; ++gi) {
+            const uint8_t* rec = base + gi * stride;
+            if (m == 0) _mm_prefetch(reinterpret_cast<const char*>(rec + 2048), _MM_HINT_T0);
+            // [r][i]: rows 8r .. 8r + 7, two sums alternating by byte
+            __m256 part[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()},
+                                 {_mm256_setzero_ps(), _mm256_setzero_ps()}};
+            for (int c = 0; c < kChunks; ++c)
+                for (int t = 0; t < 4; ++t) {
+                    // byte t of rows 0-15: weights 32c + 8t .. 32c + 8t + 7, octet o
+                    const uint8_t* bytes = rec + 64 * c + (t % 2) * 32 + (t / 2) * 16;
+                    const float* to = tm + ((gi * G + 32 * c + 8 * t) / 8) * 24;
+                    const __m256 t0 = _mm256_loadu_ps(to), t1 = _mm256_loadu_ps(to + 8),
+                                 t2 = _mm256_loadu_ps(to + 16);
+                    for (int r = 0; r < 2; ++r) {
+                        const __m256i v = _mm256_cvtepu8_epi32(
+                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * r)));
+                        const __m256 e =
+                            _mm256_add_ps(_mm256_add_ps(_mm256_permutevar8x32_ps(t0, v),
+                                                        _mm256_permutevar8x32_ps(
+                                                            t1, _mm256_srli_epi32(v, 3))),
+                                          _mm256_permutevar8x32_ps(t2, _mm256_srli_epi32(v, 6)));
+                        part[r][t % 2] = _mm256_add_ps(part[r][t % 2], e);
+                    }
+                }
+            for (int r = 0; r < 2; ++r) {
+                const __m256 s = load8(p.sdt, rec + kCodeBytes, 8 * r);
+                acc[r] = _mm256_fmadd_ps(_mm256_add_ps(part[r][0], part[r][1]), s, acc[r]);
+                if (p.symmetric)
+                    accb[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(-0.5f * xsm[gi]), accb[r]);
+                else
+                    accb[r] = _mm256_fmadd_ps(load8(p.sdt, rec + kCodeBytes + 16 * es, 8 * r),
+                                              _mm256_set1_ps(xsm[gi]), accb[r]);
+            }
+        }
+        alignas(32) float out[16];
+        _mm256_store_ps(out, _mm256_add_ps(acc[0], accb[0]));
+        _mm256_store_ps(out + 8, _mm256_add_ps(acc[1], accb[1]));
+        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+    }
+}
+
+template <int G>
+struct BlocksF32 {
+    static void run(const PackedWeights& p, const float* tables, const float* xsum, int64_t M,
+                    int64_t b0, int64_t b1, void* y, DType ydt) {
+        for (int64_t b = b0; b < b1; ++b) block_rows_f32<G>(p, tables, xsum, M, b, y, ydt);
+    }
+};
 
 template <int G>
 struct Blocks {
@@ -200,6 +271,34 @@ void tmac_one_bit_avx2(const PackedWeights& p, const uint8_t* tables, const floa
                        const float* xsum, int64_t M, int64_t b0, int64_t b1, void* y,
                        DType ydt) noexcept {
     by_group<Blocks>(p.group_size, p, tables, dx, xsum, M, b0, b1, y, ydt);
+}
+
+void tmac_tables_f32_avx2(const float* x, int64_t o0, int64_t o1, float* t) noexcept {
+    // entry i of a table: the sum of its activations b (0-2; 0-1 for the third table) with bit b
+    // of i set, added in order of b
+    alignas(32) float masks[3][8];
+    for (int b = 0; b < 3; ++b)
+        for (int i = 0; i < 8; ++i) masks[b][i] = (i >> b & 1) ? 1.0f : 0.0f;
+    const __m256 m0 = _mm256_load_ps(masks[0]), m1 = _mm256_load_ps(masks[1]),
+                 m2 = _mm256_load_ps(masks[2]);
+    for (int64_t o = o0; o < o1; ++o) {
+        const float* xs = x + 8 * (o - o0);
+        float* d = t + o * 24;
+        for (int k = 0; k < 2; ++k) {
+            __m256 e = _mm256_mul_ps(m0, _mm256_set1_ps(xs[3 * k]));
+            e = _mm256_fmadd_ps(m1, _mm256_set1_ps(xs[3 * k + 1]), e);
+            e = _mm256_fmadd_ps(m2, _mm256_set1_ps(xs[3 * k + 2]), e);
+            _mm256_storeu_ps(d + 8 * k, e);
+        }
+        const __m256 e = _mm256_fmadd_ps(m1, _mm256_set1_ps(xs[7]),
+                                         _mm256_mul_ps(m0, _mm256_set1_ps(xs[6])));
+        _mm256_storeu_ps(d + 16, e);
+    }
+}
+
+void tmac_one_bit_f32_avx2(const PackedWeights& p, const float* tables, const float* xsum,
+                           int64_t M, int64_t b0, int64_t b1, void* y, DType ydt) noexcept {
+    by_group<BlocksF32>(p.group_size, p, tables, xsum, M, b0, b1, y, ydt);
 }
 
 }  // namespace onebit::cpu
