@@ -43,15 +43,49 @@ inline __m256 fold(__m256i acc) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(s));
 }
 
+// Block b of the packed weights (16 rows, padded): its group records, scales and biases as two
+// ymm of 8 rows (r = 0: rows 0-7, 1: rows 8-15), and the store of its results (the AVX2 side of
+// packed_avx512.h's Block).
+struct Block {
+    const uint8_t* base;  // record of group 0
+    int64_t rows, ng, stride, code_bytes;
+    size_t es;
+    DType sdt;
+    bool symmetric;
+    Block(const PackedWeights& p, int64_t b, int g)
+        : ng(p.K / g),
+          stride(p.group_stride),
+          code_bytes(2 * g),
+          es(dtype_size(p.sdt)),
+          sdt(p.sdt),
+          symmetric(p.symmetric) {
+        base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
+        rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    }
+    const uint8_t* record(int64_t gi) const { return base + gi * stride; }
+    __m256 scale(int64_t gi, int r) const { return load8(sdt, record(gi) + code_bytes, 8 * r); }
+    // accb + bias * xsum_g for rows 8r .. 8r + 7 (-scale / 2 in the symmetric form)
+    __m256 add_bias(int64_t gi, int r, __m256 s, float xsum_g, __m256 accb) const {
+        if (symmetric) return _mm256_fmadd_ps(s, _mm256_set1_ps(-0.5f * xsum_g), accb);
+        return _mm256_fmadd_ps(load8(sdt, record(gi) + code_bytes + 16 * es, 8 * r),
+                               _mm256_set1_ps(xsum_g), accb);
+    }
+    // y[m, 16 b + r] = v[r / 8] lane r % 8, for the block's real rows
+    void store(const PackedWeights& p, int64_t b, int64_t m, __m256 v0, __m256 v1, void* y,
+               DType ydt) const {
+        alignas(32) float out[16];
+        _mm256_store_ps(out, v0);
+        _mm256_store_ps(out + 8, v1);
+        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+    }
+};
+
 template <int G>
 void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, const float* xsum,
                 int64_t M, int64_t b, void* y, DType ydt) {
-    constexpr int kChunks = G / 32;        // 64-byte lines per group record
-    constexpr int64_t kCodeBytes = 2 * G;  // a record's code lines (1 bit)
-    const int64_t ng = p.K / G, stride = p.group_stride;
-    const size_t es = dtype_size(p.sdt);
-    const uint8_t* base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
-    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    constexpr int kChunks = G / 32;  // 64-byte lines per group record
+    const Block blk(p, b, G);
+    const int64_t ng = blk.ng;
     const __m256i nib = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
     for (int64_t m = 0; m < M; ++m) {
         const uint8_t* tm = tables + m * p.K * 8;
@@ -60,7 +94,7 @@ void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, 
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256 accb[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t gi = 0; gi < ng; ++gi) {
-            const uint8_t* rec = base + gi * stride;
+            const uint8_t* rec = blk.record(gi);
             if (m == 0) _mm_prefetch(reinterpret_cast<const char*>(rec + 2048), _MM_HINT_T0);
             __m256i l0 = zero, l1 = zero, h = zero;  // l: rows 0-7, 8-15 (int16); h: bytes
             for (int c = 0; c < kChunks; ++c) {
@@ -90,19 +124,13 @@ void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, 
                     l1, _mm256_slli_epi16(_mm256_srai_epi16(_mm256_unpackhi_epi8(zero, h), 8), 6))};
             const __m256 dxg = _mm256_set1_ps(dxm[gi]);
             for (int r = 0; r < 2; ++r) {
-                const __m256 s = load8(p.sdt, rec + kCodeBytes, 8 * r);
+                const __m256 s = blk.scale(gi, r);
                 acc[r] = _mm256_fmadd_ps(fold(s16[r]), _mm256_mul_ps(s, dxg), acc[r]);
-                if (p.symmetric)
-                    accb[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(-0.5f * xsm[gi]), accb[r]);
-                else
-                    accb[r] = _mm256_fmadd_ps(load8(p.sdt, rec + kCodeBytes + 16 * es, 8 * r),
-                                              _mm256_set1_ps(xsm[gi]), accb[r]);
+                accb[r] = blk.add_bias(gi, r, s, xsm[gi], accb[r]);
             }
         }
-        alignas(32) float out[16];
-        _mm256_store_ps(out, _mm256_add_ps(acc[0], accb[0]));
-        _mm256_store_ps(out + 8, _mm256_add_ps(acc[1], accb[1]));
-        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+        blk.store(p, b, m, _mm256_add_ps(acc[0], accb[0]), _mm256_add_ps(acc[1], accb[1]), y,
+                  ydt);
     }
 }
 
@@ -110,19 +138,16 @@ void block_rows(const PackedWeights& p, const uint8_t* tables, const float* dx, 
 template <int G>
 void block_rows_f32(const PackedWeights& p, const float* tables, const float* xsum, int64_t M,
                     int64_t b, void* y, DType ydt) {
-    constexpr int kChunks = G / 32;        // 64-byte lines per group record
-    constexpr int64_t kCodeBytes = 2 * G;  // a record's code lines (1 bit)
-    const int64_t ng = p.K / G, stride = p.group_stride;
-    const size_t es = dtype_size(p.sdt);
-    const uint8_t* base = static_cast<const uint8_t*>(p.data.data()) + b * ng * stride;
-    const int64_t rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
+    constexpr int kChunks = G / 32;  // 64-byte lines per group record
+    const Block blk(p, b, G);
+    const int64_t ng = blk.ng;
     for (int64_t m = 0; m < M; ++m) {
         const float* tm = tables + m * (p.K / 8) * 24;
         const float* xsm = xsum + m * ng;
         __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         __m256 accb[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int64_t gi = 0; gi < ng; ++gi) {
-            const uint8_t* rec = base + gi * stride;
+            const uint8_t* rec = blk.record(gi);
             if (m == 0) _mm_prefetch(reinterpret_cast<const char*>(rec + 2048), _MM_HINT_T0);
             // [r][i]: rows 8r .. 8r + 7, two sums alternating by byte
             __m256 part[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()},
@@ -146,19 +171,13 @@ void block_rows_f32(const PackedWeights& p, const float* tables, const float* xs
                     }
                 }
             for (int r = 0; r < 2; ++r) {
-                const __m256 s = load8(p.sdt, rec + kCodeBytes, 8 * r);
+                const __m256 s = blk.scale(gi, r);
                 acc[r] = _mm256_fmadd_ps(_mm256_add_ps(part[r][0], part[r][1]), s, acc[r]);
-                if (p.symmetric)
-                    accb[r] = _mm256_fmadd_ps(s, _mm256_set1_ps(-0.5f * xsm[gi]), accb[r]);
-                else
-                    accb[r] = _mm256_fmadd_ps(load8(p.sdt, rec + kCodeBytes + 16 * es, 8 * r),
-                                              _mm256_set1_ps(xsm[gi]), accb[r]);
+                accb[r] = blk.add_bias(gi, r, s, xsm[gi], accb[r]);
             }
         }
-        alignas(32) float out[16];
-        _mm256_store_ps(out, _mm256_add_ps(acc[0], accb[0]));
-        _mm256_store_ps(out + 8, _mm256_add_ps(acc[1], accb[1]));
-        for (int64_t r = 0; r < rows; ++r) store_y(ydt, y, m * p.N + b * 16 + r, out[r]);
+        blk.store(p, b, m, _mm256_add_ps(acc[0], accb[0]), _mm256_add_ps(acc[1], accb[1]), y,
+                  ydt);
     }
 }
 
