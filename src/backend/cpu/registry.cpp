@@ -38,6 +38,8 @@ const std::vector<Kernel> kKernels = {
      nullptr, dequantize_avx512, nullptr},
     {"attention_avx512",     Op::attention,  Isa::avx512, 0,          0,          kF32,         kAnyM, F32, 0,
      nullptr, nullptr, nullptr, attention_avx512},
+    {"attention_avx2",       Op::attention,  Isa::avx2,   0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, attention_avx2},
     {"qmm_t_int8_1bit_avx2", Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  0,
      nullptr, nullptr, qmm_t_int8_1bit_avx2},
     {"qmm_t_1bit_avx2",      Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -71,7 +73,7 @@ const std::vector<Kernel> kKernels = {
      nullptr, nullptr, qmm_t_int8_scalar},
     {"qmm_n_scalar",         Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_scalar},
-    // plain loops, the implementation where no SIMD variant exists (AVX2, NEON)
+    // plain loops, the implementation where no SIMD variant exists (NEON)
     {"attention_scalar",     Op::attention,  Isa::scalar, 0,          0,          kF32,         kAnyM, F32, kPortable,
      nullptr, nullptr, nullptr, attention_scalar},
 };

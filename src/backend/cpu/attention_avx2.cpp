@@ -1,0 +1,143 @@
+// Causal grouped-query attention, AVX2 + FMA: one KV head and up to kAttentionBlock query tokens
+// (all the group's heads) per call, attention_scalar's loops with 8 lanes along the head
+// dimension. Scores: each key row (while it is in L1) against every query of the call, two
+// 8-lane partial sums over d, added and reduced in a fixed order. Softmax: max, then e^(s - max)
+// 8 positions at a time with a degree-6 polynomial (relative error about 2e-7, like expf; masked
+// at the row's end), summed lane-wise. Output: per query, up to 64 outputs in registers over
+// its positions, scaled by 1 / sum. Everything a query's output goes through depends only on
+// its own row and length, so a token's bits do not depend on the tokens beside it (batch
+// invariance); results differ from the plain loops by float rounding (test_backend_consistency
+// checks both against float64).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cpu/kernels.h"
+
+namespace onebit::cpu {
+
+namespace {
+
+// Lanes j < n set (n in 0 .. 8), as the mask argument of maskload / maskstore.
+inline __m256i first_lanes(int64_t n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+}
+
+inline float hsum(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// a . b over n floats.
+inline float dot(const float* a, const float* b, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), acc1);
+    }
+    for (; c < n; c += 8) {
+        const __m256i m = first_lanes(n - c);
+        acc0 = _mm256_fmadd_ps(_mm256_maskload_ps(a + c, m), _mm256_maskload_ps(b + c, m), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// e^x for -87 <= x <= 0, lane-wise (attention_avx512.cpp's range reduction and polynomial).
+inline __m256 exp8(__m256 x) {
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    f = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), f);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, f), f, _mm256_add_ps(f, _mm256_set1_ps(1.0f)));
+    // 2^n for n in [-126, 0]: the exponent field built directly
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// o[0 .. cn) = inv * sum_{p < len} w[p] * v[p * ldv + 0 .. cn), NR = ceil(cn / 8) registers.
+template <int NR>
+void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int64_t cn, float inv,
+                  float* o) {
+    const __m256i tail = first_lanes(cn - 8 * (NR - 1));
+    __m256 acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < len; ++p) {
+        const __m256 wp = _mm256_set1_ps(w[p]);
+        const float* vr = v + p * ldv;
+        for (int r = 0; r < NR - 1; ++r) acc[r] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vr + 8 * r), acc[r]);
+        acc[NR - 1] = _mm256_fmadd_ps(wp, _mm256_maskload_ps(vr + 8 * (NR - 1), tail), acc[NR - 1]);
+    }
+    const __m256 s = _mm256_set1_ps(inv);
+    for (int r = 0; r < NR - 1; ++r) _mm256_storeu_ps(o + 8 * r, _mm256_mul_ps(acc[r], s));
+    _mm256_maskstore_ps(o + 8 * (NR - 1), tail, _mm256_mul_ps(acc[NR - 1], s));
+}
+
+}  // namespace
+
+void attention_avx2(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                    float* scores) noexcept {
+    const int64_t group = a.n_head / a.n_kv, d = a.d, ld = a.n_kv * d;
+    int64_t len = 0;  // positions any query of the block attends
+    for (int64_t s = s0; s < s1; ++s) len = a.positions[s] + 1 > len ? a.positions[s] + 1 : len;
+    const int64_t nq = (s1 - s0) * group;
+    // Query i: token s0 + i / group, head kvh * group + i % group.
+    auto qrow = [&](int64_t i) { return a.q + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto limit = [&](int64_t i) { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; };
+    // scores [nq][len]
+    for (int64_t p = 0; p < len; ++p) {
+        const float* kr = a.k_cache + kvh * d + p * ld;
+        for (int64_t i = 0; i < nq; ++i)
+            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kr, d) * a.scale;
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+        float* sc = scores + i * len;
+        const int64_t li = limit(i);
+        __m256 mx8 = _mm256_set1_ps(-INFINITY);
+        for (int64_t p = 0; p < li; p += 8) {
+            const __m256i m = first_lanes(li - p);
+            const __m256 x = _mm256_maskload_ps(sc + p, m);
+            mx8 = _mm256_max_ps(mx8, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(m)));
+        }
+        const __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
+        const __m128 h2 = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(h2, _mm_shuffle_ps(h2, h2, 1))));
+        __m256 sum = _mm256_setzero_ps();
+        for (int64_t p = 0; p < li; p += 8) {
+            const __m256i m = first_lanes(li - p);
+            const __m256 x = _mm256_max_ps(_mm256_sub_ps(_mm256_maskload_ps(sc + p, m), mx),
+                                           _mm256_set1_ps(-87.0f));
+            const __m256 e = _mm256_and_ps(exp8(x), _mm256_castsi256_ps(m));
+            sum = _mm256_add_ps(sum, e);
+            _mm256_maskstore_ps(sc + p, m, e);
+        }
+        const float inv = 1.0f / hsum(sum);
+        for (int64_t c0 = 0; c0 < d; c0 += 64) {
+            const int64_t cn = d - c0 < 64 ? d - c0 : 64;
+            const float* vc = a.v_cache + kvh * d + c0;
+            float* o = orow(i) + c0;
+            switch ((cn + 7) / 8) {
+                case 1: weighted_sum<1>(sc, li, vc, ld, cn, inv, o); break;
+                case 2: weighted_sum<2>(sc, li, vc, ld, cn, inv, o); break;
+                case 3: weighted_sum<3>(sc, li, vc, ld, cn, inv, o); break;
+                case 4: weighted_sum<4>(sc, li, vc, ld, cn, inv, o); break;
+                case 5: weighted_sum<5>(sc, li, vc, ld, cn, inv, o); break;
+                case 6: weighted_sum<6>(sc, li, vc, ld, cn, inv, o); break;
+                case 7: weighted_sum<7>(sc, li, vc, ld, cn, inv, o); break;
+                default: weighted_sum<8>(sc, li, vc, ld, cn, inv, o); break;
+            }
+        }
+    }
+}
+
+}  // namespace onebit::cpu
