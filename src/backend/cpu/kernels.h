@@ -14,11 +14,13 @@ int64_t fma_burst_avx2() noexcept;
 int64_t fma_burst_neon() noexcept;
 int64_t fma_burst_scalar() noexcept;
 
-// Attention: plain loops (kernels_scalar.cpp), AVX2 (attention_avx2.cpp) and AVX-512
-// (attention_avx512.cpp).
+// Attention: plain loops (kernels_scalar.cpp), AVX2 (attention_avx2.cpp), AVX-512
+// (attention_avx512.cpp) and NEON (attention_neon.cpp).
 void attention_scalar(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                       float* scratch) noexcept;
 void attention_avx2(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                    float* scratch) noexcept;
+void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scratch) noexcept;
 void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                       float* scratch) noexcept;

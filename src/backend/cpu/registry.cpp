@@ -52,6 +52,8 @@ const std::vector<Kernel> kKernels = {
      nullptr, dequantize_avx2, nullptr},
 #endif
 #if defined(__aarch64__)
+    {"attention_neon",       Op::attention,  Isa::neon,   0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, attention_neon},
     {"qmm_t_int8_1bit_neon", Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  kDotProd,
      nullptr, nullptr, qmm_t_int8_1bit_neon},
     {"qmm_t_1bit_neon",      Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -73,7 +75,7 @@ const std::vector<Kernel> kKernels = {
      nullptr, nullptr, qmm_t_int8_scalar},
     {"qmm_n_scalar",         Op::qmm_n,      Isa::scalar, kAllBits,   kAllGroups, kFloatDtypes, kAnyM, F32, 0,
      nullptr, nullptr, qmm_n_scalar},
-    // plain loops, the implementation where no SIMD variant exists (NEON)
+    // plain loops (the reference for the SIMD variants, and what a CPU without them runs)
     {"attention_scalar",     Op::attention,  Isa::scalar, 0,          0,          kF32,         kAnyM, F32, kPortable,
      nullptr, nullptr, nullptr, attention_scalar},
 };

@@ -1,0 +1,143 @@
+// Causal grouped-query attention, NEON: attention_avx2.cpp's method with 4 lanes along the head
+// dimension. NEON has no masked loads, so a row's last (d % 4 or length % 4) values go through
+// a 4-float buffer padded with zeros (scores with -inf). Every query's bits depend only on its
+// own row and length (batch invariance); test_backend_consistency checks it against float64
+// under qemu-aarch64.
+#include <arm_neon.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "backend/cpu/kernels.h"
+
+namespace onebit::cpu {
+
+namespace {
+
+// Values p[0 .. n) (n <= 4), the other lanes `fill`.
+inline float32x4_t load_part(const float* p, int64_t n, float fill) {
+    float b[4] = {fill, fill, fill, fill};
+    std::memcpy(b, p, static_cast<size_t>(n) * sizeof(float));
+    return vld1q_f32(b);
+}
+inline void store_part(float* p, int64_t n, float32x4_t v) {
+    float b[4];
+    vst1q_f32(b, v);
+    std::memcpy(p, b, static_cast<size_t>(n) * sizeof(float));
+}
+
+// a . b over n floats.
+inline float dot(const float* a, const float* b, int64_t n) {
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        acc0 = vfmaq_f32(acc0, vld1q_f32(a + c), vld1q_f32(b + c));
+        acc1 = vfmaq_f32(acc1, vld1q_f32(a + c + 4), vld1q_f32(b + c + 4));
+    }
+    for (; c < n; c += 4) {
+        const int64_t k = n - c < 4 ? n - c : 4;
+        acc0 = vfmaq_f32(acc0, load_part(a + c, k, 0.0f), load_part(b + c, k, 0.0f));
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+
+// e^x for -87 <= x <= 0, lane-wise (attention_avx512.cpp's range reduction and polynomial).
+inline float32x4_t exp4(float32x4_t x) {
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
+    float32x4_t f = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    f = vfmsq_f32(f, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, f);
+    p = vfmaq_f32(vaddq_f32(f, vdupq_n_f32(1.0f)), vmulq_f32(p, f), f);
+    // 2^n for n in [-126, 0]: the exponent field built directly
+    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+// o[0 .. cn) = inv * sum_{p < len} w[p] * v[p * ldv + 0 .. cn), NR = ceil(cn / 4) registers.
+template <int NR>
+void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int64_t cn, float inv,
+                  float* o) {
+    const int64_t last = cn - 4 * (NR - 1);  // 1 .. 4 values in the last register
+    float32x4_t acc[NR];
+    for (int r = 0; r < NR; ++r) acc[r] = vdupq_n_f32(0.0f);
+    for (int64_t p = 0; p < len; ++p) {
+        const float wp = w[p];
+        const float* vr = v + p * ldv;
+        for (int r = 0; r < NR - 1; ++r) acc[r] = vfmaq_n_f32(acc[r], vld1q_f32(vr + 4 * r), wp);
+        const float* vl = vr + 4 * (NR - 1);
+        acc[NR - 1] = vfmaq_n_f32(acc[NR - 1], last == 4 ? vld1q_f32(vl) : load_part(vl, last, 0.0f), wp);
+    }
+    for (int r = 0; r < NR - 1; ++r) vst1q_f32(o + 4 * r, vmulq_n_f32(acc[r], inv));
+    store_part(o + 4 * (NR - 1), last, vmulq_n_f32(acc[NR - 1], inv));
+}
+
+}  // namespace
+
+void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
+                    float* scores) noexcept {
+    const int64_t group = a.n_head / a.n_kv, d = a.d, ld = a.n_kv * d;
+    int64_t len = 0;  // positions any query of the block attends
+    for (int64_t s = s0; s < s1; ++s) len = a.positions[s] + 1 > len ? a.positions[s] + 1 : len;
+    const int64_t nq = (s1 - s0) * group;
+    // Query i: token s0 + i / group, head kvh * group + i % group.
+    auto qrow = [&](int64_t i) { return a.q + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
+    auto limit = [&](int64_t i) { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; };
+    // scores [nq][len]
+    for (int64_t p = 0; p < len; ++p) {
+        const float* kr = a.k_cache + kvh * d + p * ld;
+        for (int64_t i = 0; i < nq; ++i)
+            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kr, d) * a.scale;
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+        float* sc = scores + i * len;
+        const int64_t li = limit(i);
+        float32x4_t mx4 = vdupq_n_f32(-INFINITY);
+        for (int64_t p = 0; p < li; p += 4) {
+            const int64_t k = li - p < 4 ? li - p : 4;
+            mx4 = vmaxq_f32(mx4, k == 4 ? vld1q_f32(sc + p) : load_part(sc + p, k, -INFINITY));
+        }
+        const float32x4_t mx = vdupq_n_f32(vmaxvq_f32(mx4));
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        for (int64_t p = 0; p < li; p += 4) {
+            const int64_t k = li - p < 4 ? li - p : 4;
+            // a padded lane is -inf: clamped to -87, its e^x is zeroed below
+            const float32x4_t s = k == 4 ? vld1q_f32(sc + p) : load_part(sc + p, k, -INFINITY);
+            float32x4_t e = exp4(vmaxq_f32(vsubq_f32(s, mx), vdupq_n_f32(-87.0f)));
+            if (k < 4) {
+                const uint32_t live[4] = {0xffffffffu, k > 1 ? 0xffffffffu : 0u,
+                                          k > 2 ? 0xffffffffu : 0u, 0u};
+                e = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(e), vld1q_u32(live)));
+            }
+            sum = vaddq_f32(sum, e);
+            if (k == 4)
+                vst1q_f32(sc + p, e);
+            else
+                store_part(sc + p, k, e);
+        }
+        const float inv = 1.0f / vaddvq_f32(sum);
+        for (int64_t c0 = 0; c0 < d; c0 += 32) {
+            const int64_t cn = d - c0 < 32 ? d - c0 : 32;
+            const float* vc = a.v_cache + kvh * d + c0;
+            float* o = orow(i) + c0;
+            switch ((cn + 3) / 4) {
+                case 1: weighted_sum<1>(sc, li, vc, ld, cn, inv, o); break;
+                case 2: weighted_sum<2>(sc, li, vc, ld, cn, inv, o); break;
+                case 3: weighted_sum<3>(sc, li, vc, ld, cn, inv, o); break;
+                case 4: weighted_sum<4>(sc, li, vc, ld, cn, inv, o); break;
+                case 5: weighted_sum<5>(sc, li, vc, ld, cn, inv, o); break;
+                case 6: weighted_sum<6>(sc, li, vc, ld, cn, inv, o); break;
+                case 7: weighted_sum<7>(sc, li, vc, ld, cn, inv, o); break;
+                default: weighted_sum<8>(sc, li, vc, ld, cn, inv, o); break;
+            }
+        }
+    }
+}
+
+}  // namespace onebit::cpu
