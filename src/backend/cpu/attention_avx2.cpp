@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cpu/attention_common.h"
 #include "backend/cpu/kernels.h"
 
 namespace onebit::cpu {
@@ -60,7 +61,8 @@ inline __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(_mm256_mul_ps(p, f), f, _mm256_add_ps(f, _mm256_set1_ps(1.0f)));
     // 2^n for n in [-126, 0]: the exponent field built directly
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -74,7 +76,8 @@ void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int6
     for (int64_t p = 0; p < len; ++p) {
         const __m256 wp = _mm256_set1_ps(w[p]);
         const float* vr = v + p * ldv;
-        for (int r = 0; r < NR - 1; ++r) acc[r] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vr + 8 * r), acc[r]);
+        for (int r = 0; r < NR - 1; ++r)
+            acc[r] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vr + 8 * r), acc[r]);
         acc[NR - 1] = _mm256_fmadd_ps(wp, _mm256_maskload_ps(vr + 8 * (NR - 1), tail), acc[NR - 1]);
     }
     const __m256 s = _mm256_set1_ps(inv);
@@ -86,28 +89,19 @@ void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int6
 
 void attention_avx2(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scores) noexcept {
-    const int64_t group = a.n_head / a.n_kv, d = a.d, ld = a.n_kv * d;
-    int64_t len = 0;  // positions any query of the block attends
-    for (int64_t s = s0; s < s1; ++s) len = a.positions[s] + 1 > len ? a.positions[s] + 1 : len;
-    const int64_t nq = (s1 - s0) * group;
-    // Query i: token s0 + i / group, head kvh * group + i % group.
-    auto qrow = [&](int64_t i) { return a.q + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
-    auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
-    auto limit = [&](int64_t i) { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; };
-    // scores [nq][len]
-    for (int64_t p = 0; p < len; ++p) {
-        const float* kr = a.k_cache + kvh * d + p * ld;
-        for (int64_t i = 0; i < nq; ++i)
-            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kr, d) * a.scale;
-    }
-    for (int64_t i = 0; i < nq; ++i) {
+    const AttentionQueries Q(a, kvh, s0, s1);
+    const int64_t d = a.d, ld = a.n_kv * d, len = Q.len;
+    attention_scores(
+        Q, [](const float* x, const float* y, int64_t n) { return dot(x, y, n); }, scores);
+    for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = scores + i * len;
-        const int64_t li = limit(i);
+        const int64_t li = Q.limit(i);
         __m256 mx8 = _mm256_set1_ps(-INFINITY);
         for (int64_t p = 0; p < li; p += 8) {
             const __m256i m = first_lanes(li - p);
             const __m256 x = _mm256_maskload_ps(sc + p, m);
-            mx8 = _mm256_max_ps(mx8, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(m)));
+            mx8 = _mm256_max_ps(
+                mx8, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(m)));
         }
         const __m128 h = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
         const __m128 h2 = _mm_max_ps(h, _mm_movehl_ps(h, h));
@@ -124,18 +118,11 @@ void attention_avx2(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
         const float inv = 1.0f / hsum(sum);
         for (int64_t c0 = 0; c0 < d; c0 += 64) {
             const int64_t cn = d - c0 < 64 ? d - c0 : 64;
-            const float* vc = a.v_cache + kvh * d + c0;
-            float* o = orow(i) + c0;
-            switch ((cn + 7) / 8) {
-                case 1: weighted_sum<1>(sc, li, vc, ld, cn, inv, o); break;
-                case 2: weighted_sum<2>(sc, li, vc, ld, cn, inv, o); break;
-                case 3: weighted_sum<3>(sc, li, vc, ld, cn, inv, o); break;
-                case 4: weighted_sum<4>(sc, li, vc, ld, cn, inv, o); break;
-                case 5: weighted_sum<5>(sc, li, vc, ld, cn, inv, o); break;
-                case 6: weighted_sum<6>(sc, li, vc, ld, cn, inv, o); break;
-                case 7: weighted_sum<7>(sc, li, vc, ld, cn, inv, o); break;
-                default: weighted_sum<8>(sc, li, vc, ld, cn, inv, o); break;
-            }
+            const float* vc = Q.value(0) + c0;
+            float* o = Q.out(i) + c0;
+            with_registers((cn + 7) / 8, [&](auto R) {
+                weighted_sum<decltype(R)::value>(sc, li, vc, ld, cn, inv, o);
+            });
         }
     }
 }

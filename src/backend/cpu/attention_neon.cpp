@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cpu/attention_common.h"
 #include "backend/cpu/kernels.h"
 
 namespace onebit::cpu {
@@ -71,7 +72,8 @@ void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int6
         const float* vr = v + p * ldv;
         for (int r = 0; r < NR - 1; ++r) acc[r] = vfmaq_n_f32(acc[r], vld1q_f32(vr + 4 * r), wp);
         const float* vl = vr + 4 * (NR - 1);
-        acc[NR - 1] = vfmaq_n_f32(acc[NR - 1], last == 4 ? vld1q_f32(vl) : load_part(vl, last, 0.0f), wp);
+        acc[NR - 1] =
+            vfmaq_n_f32(acc[NR - 1], last == 4 ? vld1q_f32(vl) : load_part(vl, last, 0.0f), wp);
     }
     for (int r = 0; r < NR - 1; ++r) vst1q_f32(o + 4 * r, vmulq_n_f32(acc[r], inv));
     store_part(o + 4 * (NR - 1), last, vmulq_n_f32(acc[NR - 1], inv));
@@ -81,23 +83,13 @@ void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int6
 
 void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scores) noexcept {
-    const int64_t group = a.n_head / a.n_kv, d = a.d, ld = a.n_kv * d;
-    int64_t len = 0;  // positions any query of the block attends
-    for (int64_t s = s0; s < s1; ++s) len = a.positions[s] + 1 > len ? a.positions[s] + 1 : len;
-    const int64_t nq = (s1 - s0) * group;
-    // Query i: token s0 + i / group, head kvh * group + i % group.
-    auto qrow = [&](int64_t i) { return a.q + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
-    auto orow = [&](int64_t i) { return a.out + ((s0 + i / group) * a.n_head + kvh * group + i % group) * d; };
-    auto limit = [&](int64_t i) { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; };
-    // scores [nq][len]
-    for (int64_t p = 0; p < len; ++p) {
-        const float* kr = a.k_cache + kvh * d + p * ld;
-        for (int64_t i = 0; i < nq; ++i)
-            if (p < limit(i)) scores[i * len + p] = dot(qrow(i), kr, d) * a.scale;
-    }
-    for (int64_t i = 0; i < nq; ++i) {
+    const AttentionQueries Q(a, kvh, s0, s1);
+    const int64_t d = a.d, ld = a.n_kv * d, len = Q.len;
+    attention_scores(
+        Q, [](const float* x, const float* y, int64_t n) { return dot(x, y, n); }, scores);
+    for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = scores + i * len;
-        const int64_t li = limit(i);
+        const int64_t li = Q.limit(i);
         float32x4_t mx4 = vdupq_n_f32(-INFINITY);
         for (int64_t p = 0; p < li; p += 4) {
             const int64_t k = li - p < 4 ? li - p : 4;
@@ -124,18 +116,11 @@ void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
         const float inv = 1.0f / vaddvq_f32(sum);
         for (int64_t c0 = 0; c0 < d; c0 += 32) {
             const int64_t cn = d - c0 < 32 ? d - c0 : 32;
-            const float* vc = a.v_cache + kvh * d + c0;
-            float* o = orow(i) + c0;
-            switch ((cn + 3) / 4) {
-                case 1: weighted_sum<1>(sc, li, vc, ld, cn, inv, o); break;
-                case 2: weighted_sum<2>(sc, li, vc, ld, cn, inv, o); break;
-                case 3: weighted_sum<3>(sc, li, vc, ld, cn, inv, o); break;
-                case 4: weighted_sum<4>(sc, li, vc, ld, cn, inv, o); break;
-                case 5: weighted_sum<5>(sc, li, vc, ld, cn, inv, o); break;
-                case 6: weighted_sum<6>(sc, li, vc, ld, cn, inv, o); break;
-                case 7: weighted_sum<7>(sc, li, vc, ld, cn, inv, o); break;
-                default: weighted_sum<8>(sc, li, vc, ld, cn, inv, o); break;
-            }
+            const float* vc = Q.value(0) + c0;
+            float* o = Q.out(i) + c0;
+            with_registers((cn + 3) / 4, [&](auto R) {
+                weighted_sum<decltype(R)::value>(sc, li, vc, ld, cn, inv, o);
+            });
         }
     }
 }

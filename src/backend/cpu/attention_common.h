@@ -1,0 +1,71 @@
+// What the attention kernels share (kernels_scalar.cpp, attention_avx2.cpp, attention_neon.cpp):
+// which rows a call's queries are, and the score loop. Internal linkage, as in simd_common.h:
+// each kernel file compiles its own copy with its ISA's flags.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "backend/cpu/registry.h"
+
+namespace onebit::cpu {
+namespace {
+
+// The queries of a call: one KV head, tokens [s0, s1), all the group's heads. Query i is token
+// s0 + i / group, head kvh * group + i % group; it attends cache rows 0 .. limit(i) - 1.
+struct AttentionQueries {
+    const AttentionTask& a;
+    int64_t kvh, s0, group, nq, len;  // len: positions any query of the call attends
+    AttentionQueries(const AttentionTask& task, int64_t head, int64_t first, int64_t end)
+        : a(task), kvh(head), s0(first), group(task.n_head / task.n_kv), nq((end - first) * group) {
+        len = 0;
+        for (int64_t s = first; s < end; ++s)
+            len = task.positions[s] + 1 > len ? task.positions[s] + 1 : len;
+    }
+    int64_t row(int64_t i) const {
+        return ((s0 + i / group) * a.n_head + kvh * group + i % group) * a.d;
+    }
+    const float* q(int64_t i) const { return a.q + row(i); }
+    float* out(int64_t i) const { return a.out + row(i); }
+    int64_t limit(int64_t i) const { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; }
+    const float* key(int64_t p) const { return a.k_cache + (p * a.n_kv + kvh) * a.d; }
+    const float* value(int64_t p) const { return a.v_cache + (p * a.n_kv + kvh) * a.d; }
+};
+
+// scores [nq][len]: scores[i * len + p] = dot(q_i, k_p, d) * scale for p < limit(i), key rows
+// outer so that each is read from L1 by every query of the call.
+template <typename Dot>
+void attention_scores(const AttentionQueries& Q, Dot dot, float* scores) {
+    for (int64_t p = 0; p < Q.len; ++p) {
+        const float* kr = Q.key(p);
+        for (int64_t i = 0; i < Q.nq; ++i)
+            if (p < Q.limit(i)) scores[i * Q.len + p] = dot(Q.q(i), kr, Q.a.d) * Q.a.scale;
+    }
+}
+
+// f(std::integral_constant<int, R>{}) with R = regs (1 .. 8): the register count of a kernel's
+// weighted sum as a compile-time constant.
+template <typename F>
+void with_registers(int64_t regs, F&& f) {
+    switch (regs) {
+        case 1:
+            return f(std::integral_constant<int, 1>{});
+        case 2:
+            return f(std::integral_constant<int, 2>{});
+        case 3:
+            return f(std::integral_constant<int, 3>{});
+        case 4:
+            return f(std::integral_constant<int, 4>{});
+        case 5:
+            return f(std::integral_constant<int, 5>{});
+        case 6:
+            return f(std::integral_constant<int, 6>{});
+        case 7:
+            return f(std::integral_constant<int, 7>{});
+        default:
+            return f(std::integral_constant<int, 8>{});
+    }
+}
+
+}  // namespace
+}  // namespace onebit::cpu
