@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cpu/attention_common.h"
 #include "backend/cpu/avx512_common.h"
 #include "backend/cpu/registry.h"
 
@@ -27,21 +28,14 @@ namespace onebit::cpu {
 
 namespace {
 
-// e^x for x <= 0 (and x >= -87: callers clamp), lane-wise.
+// e^x for x <= 0 (and x >= -87: callers clamp), lane-wise (attention_common.h: kExpPoly).
 inline __m512 exp_ps(__m512 x) {
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 ln2_hi = _mm512_set1_ps(0.693359375f), ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 f = _mm512_fnmadd_ps(n, ln2_hi, x);
-    f = _mm512_fnmadd_ps(n, ln2_lo, f);
-    // e^f on [-ln2/2, ln2/2] (Cephes expf coefficients)
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 f = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x);
+    f = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), f);
+    __m512 p = _mm512_set1_ps(kExpPoly[0]);
+    for (int k = 1; k < 6; ++k) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExpPoly[k]));
     p = _mm512_fmadd_ps(_mm512_mul_ps(p, f), f, _mm512_add_ps(f, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
 }

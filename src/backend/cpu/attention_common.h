@@ -1,5 +1,5 @@
 // What the attention kernels share (kernels_scalar.cpp, attention_avx2.cpp, attention_neon.cpp):
-// which rows a call's queries are, and the score loop. Internal linkage, as in simd_common.h:
+// which rows a call's queries are, the score loop and the exp polynomial's constants Internal linkage, as in simd_common.h:
 // each kernel file compiles its own copy with its ISA's flags.
 #pragma once
 
@@ -42,6 +42,15 @@ void attention_scores(const AttentionQueries& Q, Dot dot, float* scores) {
             if (p < Q.limit(i)) scores[i * Q.len + p] = dot(Q.q(i), kr, Q.a.d) * Q.a.scale;
     }
 }
+
+// The SIMD kernels' e^x (x in [-87, 0], clamped by the callers): x = n ln2 + f with n =
+// round(x log2 e) and ln 2 in two parts (kLn2Hi exact in few bits), e^f on [-ln2/2, ln2/2] as
+// 1 + f + f^2 (kExpPoly[0] f^5 + ... + kExpPoly[5]) (Cephes expf; relative error about 2e-7),
+// then times 2^n.
+inline constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f,
+                       kLn2Lo = -2.12194440e-4f;
+inline constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                      4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
 // f(std::integral_constant<int, R>{}) with R = regs (1 .. 8): the register count of a kernel's
 // weighted sum as a compile-time constant.

@@ -43,17 +43,13 @@ inline float dot(const float* a, const float* b, int64_t n) {
     return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
-// e^x for -87 <= x <= 0, lane-wise (attention_avx512.cpp's range reduction and polynomial).
+// e^x for -87 <= x <= 0, lane-wise (attention_common.h: kExpPoly).
 inline float32x4_t exp4(float32x4_t x) {
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t f = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    f = vfmsq_f32(f, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, f);
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, kLog2e));
+    float32x4_t f = vfmsq_f32(x, n, vdupq_n_f32(kLn2Hi));
+    f = vfmsq_f32(f, n, vdupq_n_f32(kLn2Lo));
+    float32x4_t p = vdupq_n_f32(kExpPoly[0]);
+    for (int k = 1; k < 6; ++k) p = vfmaq_f32(vdupq_n_f32(kExpPoly[k]), p, f);
     p = vfmaq_f32(vaddq_f32(f, vdupq_n_f32(1.0f)), vmulq_f32(p, f), f);
     // 2^n for n in [-126, 0]: the exponent field built directly
     const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);

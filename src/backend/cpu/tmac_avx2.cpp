@@ -63,9 +63,9 @@ struct Block {
         rows = p.N - b * 16 < 16 ? p.N - b * 16 : 16;
     }
     const uint8_t* record(int64_t gi) const { return base + gi * stride; }
-    // Every line of the record kAhead bytes past group gi's into L1. One line a group (what the
-    // hardware prefetcher then had to complete) ran the int8 kernel at 45 t/s on 1.7B's tg128
-    // here, every line 8 KiB ahead at 51 (BENCHMARKS.md, 2026-12-07).
+    // Every line of the record kAhead bytes past group gi's into L1. One line a record 2 KiB
+    // ahead (the hardware prefetcher left to find the rest) gave 1.7B's int8 tg128 48.0 t/s on
+    // an AVX2 VM, this 58.6 (alternating builds; BENCHMARKS.md, 2026-12-07).
     void prefetch(int64_t gi) const {
         constexpr int64_t kAhead = 8192;
         for (int64_t off = 0; off < stride; off += 64)
