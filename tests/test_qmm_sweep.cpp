@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <optional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -302,5 +303,74 @@ TEST(QuantizedMatrix, BatchInvariantForEveryM) {
                         << "M " << M << " row " << m;
                 }
             }
+        }
+}
+
+// Joined prepared weights (q / k / v, gate / up): each row of the joined matmul has the bits of
+// its part's matmul, for every M a model uses; parts that cannot join give nullopt. Packed weights
+// only (where this CPU packs them: 1 bit with AVX2 or AVX-512; the joined form is then checked).
+TEST(QuantizedMatrix, JoinedRowsMatchTheirParts) {
+    const uint32_t seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    const int64_t K = 2560, g = 128;
+    struct Part {
+        Tensor w, s, b;
+        QuantizedMatrix q;
+    };
+    auto make = [&](int64_t n, const QmmOptions& o, bool sym, int64_t k) {
+        Part p{Tensor(DType::uint32, {n, k / 32}), Tensor(DType::float16, {n, k / g}),
+               Tensor(DType::float16, {n, k / g}), {}};
+        test::fill_random_words(p.w.view(), rng);
+        test::fill_scales(p.s.view(), p.b.view(), rng, sym);
+        p.q = QuantizedMatrix::prepare(p.w.view(), p.s.view(), p.b.view(), g, 1, o);
+        return p;
+    };
+    for (bool int8 : {false, true})
+        for (bool sym : {false, true}) {
+            SCOPED_TRACE(::testing::Message()
+                         << "seed " << seed << " int8 " << int8 << " sym " << sym);
+            QmmOptions o;
+            o.int8_activations = int8;
+            Part a = make(64, o, sym, K), b = make(32, o, sym, K), c = make(21, o, sym, K);
+            const QuantizedMatrix* parts[] = {&a.q, &b.q, &c.q};
+            std::optional<QuantizedMatrix> j = QuantizedMatrix::join(parts);
+            if (!a.q.packed()) {  // nothing joins on a CPU without the packed kernels
+                EXPECT_FALSE(j.has_value());
+                continue;
+            }
+            ASSERT_TRUE(j.has_value());
+            ASSERT_EQ(j->rows(), 64 + 32 + 21);
+            ASSERT_EQ(j->cols(), K);
+            EXPECT_EQ(j->stream_bytes(),
+                      a.q.stream_bytes() + b.q.stream_bytes() + c.q.stream_bytes());
+            const Part* parts_of[] = {&a, &b, &c};
+            for (int64_t M : {1, 2, 17, 100}) {
+                Tensor x(DType::float32, {M, K});
+                test::fill_normal(x.view(), rng, 0.5f);
+                Tensor y = quantized_matmul(x.view(), *j);
+                int64_t col = 0;
+                for (const Part* p : parts_of) {
+                    Tensor yp = quantized_matmul(x.view(), p->q);
+                    const int64_t n = p->q.rows();
+                    for (int64_t m = 0; m < M; ++m)
+                        ASSERT_EQ(std::memcmp(y.ptr<float>() + m * j->rows() + col,
+                                              yp.ptr<float>() + m * n, n * 4),
+                                  0)
+                            << "M " << M << " row " << m << " part at " << col;
+                    col += n;
+                }
+            }
+            // what does not join: a part before the last with rows not a multiple of 16, another
+            // K, other options
+            const QuantizedMatrix* odd_first[] = {&c.q, &a.q};
+            EXPECT_FALSE(QuantizedMatrix::join(odd_first).has_value());
+            Part k2 = make(16, o, sym, K + g);
+            const QuantizedMatrix* other_k[] = {&a.q, &k2.q};
+            EXPECT_FALSE(QuantizedMatrix::join(other_k).has_value());
+            QmmOptions o2 = o;
+            o2.int8_activations = !int8;
+            Part d = make(16, o2, sym, K);
+            const QuantizedMatrix* other_o[] = {&a.q, &d.q};
+            EXPECT_EQ(QuantizedMatrix::join(other_o).has_value(), false);
         }
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,9 @@ struct Embedding {
 
 struct Layer {
     Linear q, k, v, o, gate, up, down;
+    // q / k / v and gate / up joined by rows (QuantizedMatrix::join) where their packed weights
+    // allow: one matmul each, the parts' prepared copies then dropped (their q empty)
+    Linear qkv, gate_up;
     std::vector<float> attn_norm, mlp_norm, q_norm, k_norm;
 };
 
@@ -183,6 +187,24 @@ struct Model::Impl {
         return l;
     }
 
+    // The parts' prepared weights joined into one Linear (QuantizedMatrix::join), their own
+    // copies dropped; an empty Linear where they do not join.
+    static Linear join(std::initializer_list<Linear*> parts) {
+        std::vector<const QuantizedMatrix*> qs;
+        for (const Linear* l : parts) {
+            if (!l->q) return {};
+            qs.push_back(&*l->q);
+        }
+        std::optional<QuantizedMatrix> joined = QuantizedMatrix::join(qs);
+        if (!joined) return {};
+        Linear j;
+        j.n = joined->rows(), j.k = joined->cols();
+        j.bytes = joined->stream_bytes();
+        j.q = std::move(joined);
+        for (Linear* l : parts) l->q.reset();
+        return j;
+    }
+
     void load(const Source& s) {
         const ModelConfig& c = config;
         const int64_t d = c.hidden_size, hd = c.head_dim;
@@ -214,6 +236,8 @@ struct Model::Impl {
             L.gate = linear(s, p + "mlp.gate_proj", c.intermediate_size, d);
             L.up = linear(s, p + "mlp.up_proj", c.intermediate_size, d);
             L.down = linear(s, p + "mlp.down_proj", d, c.intermediate_size);
+            L.qkv = join({&L.q, &L.k, &L.v});
+            L.gate_up = join({&L.gate, &L.up});
             layers.push_back(std::move(L));
         }
         final_norm = norm(s, "model.norm.weight", d);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "backend/cpu/dispatch.h"
 #include "backend/cpu/packed.h"
@@ -352,6 +353,28 @@ QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorV
         m.packed = std::make_unique<cpu::PackedWeights>(cpu::pack_weights(
             weight.ptr<uint32_t>(), scales.data, o.symmetric ? nullptr : biases.data, scales.dtype,
             m.N, K, group_size, bits));
+    return q;
+}
+
+std::optional<QuantizedMatrix> QuantizedMatrix::join(
+    std::span<const QuantizedMatrix* const> parts) {
+    if (parts.empty()) return std::nullopt;
+    std::vector<const cpu::PackedWeights*> packed;
+    for (const QuantizedMatrix* q : parts) {
+        const Impl& m = *q->impl_;
+        const Impl& a = *parts[0]->impl_;
+        if (!m.packed || m.options.int8_activations != a.options.int8_activations ||
+            m.options.symmetric != a.options.symmetric)
+            return std::nullopt;
+        packed.push_back(m.packed.get());
+    }
+    if (!cpu::joinable(packed)) return std::nullopt;
+    QuantizedMatrix q;
+    Impl& m = *q.impl_;
+    const Impl& a = *parts[0]->impl_;
+    m.group_size = a.group_size, m.bits = a.bits, m.options = a.options, m.K = a.K, m.sdt = a.sdt;
+    m.packed = std::make_unique<cpu::PackedWeights>(cpu::join_packed(packed));
+    m.N = m.packed->N;
     return q;
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 
 #include "core/tensor.h"
 
@@ -74,6 +76,11 @@ class QuantizedMatrix {
     static QuantizedMatrix prepare(const TensorView& weight, const TensorView& scales,
                                    const TensorView& biases, int group_size, int bits,
                                    const QmmOptions& options = {});
+    // Prepared weights joined by rows into one matrix (q / k / v or gate / up: one matmul, its
+    // input prepared once): its result rows are the parts' rows in order, bit for bit as each
+    // part gives them. Only packed weights join (blocks of 16 rows), with the same K, group
+    // size, bits, scale dtype and options; nullopt where the parts do not (then use them apart).
+    static std::optional<QuantizedMatrix> join(std::span<const QuantizedMatrix* const> parts);
     QuantizedMatrix();
     ~QuantizedMatrix();
     QuantizedMatrix(QuantizedMatrix&&) noexcept;

@@ -30,13 +30,9 @@ struct LayerShape {
 // The quantized matrices of Bonsai 1.7B, 4B and 8B (N x K), LM head included.
 const std::vector<LayerShape>& bonsai_shapes();
 
-// Whether the options' --shape filters keep N x K.
-inline bool shape_wanted(const BenchOptions& o, int64_t n, int64_t k) {
-    if (o.shapes.empty()) return true;
-    for (const auto& s : o.shapes)
-        if (s == std::to_string(n) + "x" + std::to_string(k)) return true;
-    return false;
-}
+// The Bonsai layer shapes, or exactly the --shape ones (any N x K, e.g. a joined q / k / v
+// 4096x2048 or the peer's 4096x14336). Throws [bench] on a malformed --shape.
+std::vector<LayerShape> wanted_shapes(const BenchOptions& o);
 
 // Packed codes + float16 scales (+ float16 biases unless symmetric) of an N x K matrix.
 inline double weight_bytes(int64_t n, int64_t k, int bits, int g, bool symmetric) {

@@ -37,6 +37,25 @@ const std::vector<LayerShape>& bonsai_shapes() {
     return s;
 }
 
+std::vector<LayerShape> wanted_shapes(const BenchOptions& o) {
+    if (o.shapes.empty()) return bonsai_shapes();
+    std::vector<LayerShape> out;
+    for (const std::string& s : o.shapes) {
+        const size_t x = s.find('x');
+        long long n = 0, k = 0;
+        if (x == std::string::npos || std::sscanf(s.c_str(), "%lldx%lld", &n, &k) != 2 ||
+            n <= 0 || k <= 0)
+            fail("bench", "--shape takes N x K as e.g. 12288x4096, got '", s, "'");
+        if (k % o.group_size)
+            fail("bench", "--shape ", s, ": K is not a multiple of the group size ", o.group_size);
+        const char* model = "-";
+        for (const auto& b : bonsai_shapes())
+            if (b.n == n && b.k == k) model = b.model;
+        out.push_back({model, n, k});
+    }
+    return out;
+}
+
 namespace {
 
 double now_s() {
@@ -160,8 +179,8 @@ void run_bench(const BenchOptions& o) {
             }
             if (o.all_variants || chosen) variants.push_back(&kk);
         }
-        for (const auto& shape : bonsai_shapes()) {
-            if (shape.k % o.group_size || !shape_wanted(o, shape.n, shape.k)) continue;
+        for (const auto& shape : wanted_shapes(o)) {
+            if (shape.k % o.group_size) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
             // the repacked kernels (1 bit: lookup tables and VNNI; 2, 4, 8 bits with int8
             // activations: interleaved codes) where this CPU has them

@@ -62,23 +62,6 @@ double median_ms(Case& c, double min_seconds) {
     return t[1];
 }
 
-// The Bonsai layer shapes, or exactly the --shape ones (any N x K, e.g. the peer's 4096x14336).
-std::vector<LayerShape> wanted_shapes(const BenchOptions& o) {
-    if (o.shapes.empty()) return bonsai_shapes();
-    std::vector<LayerShape> out;
-    for (const std::string& s : o.shapes) {
-        const size_t x = s.find('x');
-        long long n = 0, k = 0;
-        if (x == std::string::npos || std::sscanf(s.c_str(), "%lldx%lld", &n, &k) != 2 || n <= 0 || k <= 0)
-            fail("bench", "--shape takes N x K as e.g. 12288x4096, got '", s, "'");
-        const char* model = "-";
-        for (const auto& b : bonsai_shapes())
-            if (b.n == n && b.k == k) model = b.model;
-        out.push_back({model, n, k});
-    }
-    return out;
-}
-
 }  // namespace
 
 void run_bench_cuda(const BenchOptions& o) {

@@ -107,6 +107,39 @@ PackedWeights pack_weights(const uint32_t* weight, const void* scales, const voi
     return p;
 }
 
+bool joinable(std::span<const PackedWeights* const> parts) {
+    if (parts.empty()) return false;
+    const PackedWeights& a = *parts[0];
+    for (size_t i = 0; i < parts.size(); ++i) {
+        const PackedWeights& b = *parts[i];
+        if (b.K != a.K || b.group_size != a.group_size || b.bits != a.bits || b.sdt != a.sdt ||
+            b.symmetric != a.symmetric || b.byte_rows != a.byte_rows ||
+            b.group_stride != a.group_stride)
+            return false;
+        if (i + 1 < parts.size() && b.N % 16 != 0) return false;
+    }
+    return true;
+}
+
+PackedWeights join_packed(std::span<const PackedWeights* const> parts) {
+    if (!joinable(parts))
+        fail("cpu", "packed weights join only with the same K, group size, bits, scales and form, "
+                    "and whole 16-row blocks before the last");
+    PackedWeights p;
+    const PackedWeights& a = *parts[0];
+    p.K = a.K, p.group_size = a.group_size, p.bits = a.bits, p.sdt = a.sdt;
+    p.symmetric = a.symmetric, p.byte_rows = a.byte_rows, p.group_stride = a.group_stride;
+    size_t bytes = 0;
+    for (const PackedWeights* w : parts) p.N += w->N, bytes += w->data.size();
+    p.data = Buffer(bytes);
+    auto* at = static_cast<uint8_t*>(p.data.data());
+    for (const PackedWeights* w : parts) {
+        std::memcpy(at, w->data.data(), w->data.size());
+        at += w->data.size();
+    }
+    return p;
+}
+
 #if defined(__x86_64__)
 namespace {
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "backend/cpu/registry.h"
 #include "core/dtype.h"
@@ -59,6 +60,13 @@ bool packable(int bits, Precision precision);
 // weights packed for the other.
 PackedWeights pack_weights(const uint32_t* weight, const void* scales, const void* biases,
                            DType sdt, int64_t N, int64_t K, int g, int bits = 1);
+
+// Whether parts can be joined by rows (join_packed): the same K, group size, bits, scale dtype,
+// form and layout, and every part but the last a whole number of 16-row blocks.
+bool joinable(std::span<const PackedWeights* const> parts);
+// One matrix of the parts' rows in order (e.g. q / k / v, one matmul for the three): their records
+// concatenated, so each row is computed exactly as in its part. Throws [cpu] unless joinable.
+PackedWeights join_packed(std::span<const PackedWeights* const> parts);
 
 // Kernels for int8 activations over the packed 1-bit layout: lookup tables of activation subset
 // sums (tmac_avx512.cpp, fastest for small M; tmac_avx2.cpp, every M on AVX2) and bits expanded
