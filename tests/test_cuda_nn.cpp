@@ -74,6 +74,36 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
     }
 }
 
+// nn.h's bound for attention_prefill with AttentionMath::tf32, element by element of want
+// [t][n_head][d] (queries s at positions pos[s], keys / values [positions][n_kv][d]), plus
+// float32 rounding (1e-5 of the row's largest).
+std::vector<float> tf32_attention_bound(const std::vector<float>& q, const float* k,
+                                        const float* v, const std::vector<int32_t>& pos,
+                                        int64_t n_head, int64_t n_kv, int64_t d,
+                                        const std::vector<float>& want) {
+    const double u = std::ldexp(1.0, -10), scale = 1.0 / std::sqrt(double(d));
+    std::vector<float> bound(want.size());
+    for (size_t s = 0; s < pos.size(); ++s)
+        for (int64_t h = 0; h < n_head; ++h) {
+            const int64_t kvh = h / (n_head / n_kv), r = (int64_t(s) * n_head + h) * d;
+            double qk = 0.0, row = 0.0;
+            std::vector<double> vmax(d, 0.0);
+            for (int64_t j = 0; j <= pos[s]; ++j) {
+                double a = 0.0;
+                for (int64_t i = 0; i < d; ++i) {
+                    a += std::abs(double(q[r + i]) * k[(j * n_kv + kvh) * d + i]);
+                    vmax[i] = std::max(vmax[i], std::abs(double(v[(j * n_kv + kvh) * d + i])));
+                }
+                qk = std::max(qk, a);
+            }
+            for (int64_t i = 0; i < d; ++i) row = std::max(row, std::abs(double(want[r + i])));
+            const double delta = 2 * u * scale * qk;
+            for (int64_t i = 0; i < d; ++i)
+                bound[r + i] = float((std::expm1(2 * delta) + 3 * u) * vmax[i] + 1e-5 * row);
+        }
+    return bound;
+}
+
 std::vector<float> inv_freq(int64_t head_dim, double theta) {
     std::vector<float> f(head_dim / 2);
     for (int64_t j = 0; j < head_dim / 2; ++j)
@@ -342,19 +372,33 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
             ASSERT_EQ(std::memcmp(download<float>(d1, hw).data(), &gots[s * hw], hw * 4), 0)
                 << "row " << s << " alone differs from the batch";
         }
-        // a prompt's prefill on cuBLAS (positions past .. past + t - 1): the CPU's result within
-        // the same bound, with all scores at once and in blocks of 7 query rows
-        for (const int64_t budget : {cuda::nn::kPrefillScoreBytes, 7 * c.n_head * (c.past + c.t) * 4}) {
-            cuda::Buffer dpre = poisoned(want.size() * 4);
-            cuda::nn::attention_prefill(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d,
-                                        static_cast<float*>(dk.data()) + layer,
-                                        static_cast<float*>(dv.data()) + layer, c.past,
-                                        static_cast<float*>(dpre.data()),
-                                        1.0f / std::sqrt(float(c.d)), budget);
-            expect_close(download<float>(dpre, want.size()), want, c.d, 1e-5,
-                         budget == cuda::nn::kPrefillScoreBytes ? "attention_prefill"
-                                                                : "attention_prefill in blocks");
-        }
+        // a prompt's prefill on cuBLAS (positions past .. past + t - 1): float32, the CPU's
+        // result within the same bound; tf32, within nn.h's bound; with all scores at once and
+        // in blocks of 7 query rows
+        for (const auto math : {cuda::nn::AttentionMath::float32, cuda::nn::AttentionMath::tf32})
+            for (const int64_t budget :
+                 {cuda::nn::kPrefillScoreBytes, 7 * c.n_head * (c.past + c.t) * 4}) {
+                SCOPED_TRACE(budget == cuda::nn::kPrefillScoreBytes ? "attention_prefill"
+                                                                    : "attention_prefill in blocks");
+                cuda::Buffer dpre = poisoned(want.size() * 4);
+                cuda::nn::attention_prefill(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv,
+                                            c.d, static_cast<float*>(dk.data()) + layer,
+                                            static_cast<float*>(dv.data()) + layer, c.past,
+                                            static_cast<float*>(dpre.data()),
+                                            1.0f / std::sqrt(float(c.d)), budget, math);
+                const std::vector<float> pre = download<float>(dpre, want.size());
+                if (math == cuda::nn::AttentionMath::float32) {
+                    expect_close(pre, want, c.d, 1e-5, "attention_prefill, float32");
+                    continue;
+                }
+                const std::vector<float> bound =
+                    tf32_attention_bound(q, kc.data() + layer, vc.data() + layer, pos, c.n_head,
+                                         c.n_kv, c.d, want);
+                for (size_t i = 0; i < want.size(); ++i)
+                    ASSERT_LE(std::abs(double(pre[i]) - want[i]), bound[i])
+                        << "attention_prefill, tf32, element " << i << ": got " << pre[i]
+                        << ", want " << want[i];
+            }
         if (c.d != 128) continue;
         // fused with the packing of its output: the same packed activations as packing the
         // output afterwards (bit for bit through a packed matmul), and the same output

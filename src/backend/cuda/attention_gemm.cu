@@ -10,6 +10,8 @@
 //   op [n_kv][t][G][d]         = P . V
 //   out [t][n_kv * G][d]       = op, regrouped
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/blas.h"
 #include "backend/cuda/internal.h"
@@ -80,10 +82,19 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
 
 }  // namespace
 
+AttentionMath prefill_attention_math() {
+    const char* env = std::getenv("ONEBIT_CUDA_PREFILL_ATTENTION");
+    if (!env || !*env || std::strcmp(env, "tf32") == 0) return AttentionMath::tf32;
+    if (std::strcmp(env, "float32") == 0) return AttentionMath::float32;
+    fail("cuda", "ONEBIT_CUDA_PREFILL_ATTENTION must be tf32 or float32, got '", env, "'");
+}
+
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                        const float* k_layer, const float* v_layer, int64_t p0, float* out,
-                       float scale, int64_t score_bytes) {
+                       float scale, int64_t score_bytes, AttentionMath math) {
     if (t <= 0) return;
+    const cublasComputeType_t compute =
+        math == AttentionMath::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     const int64_t G = n_head / n_kv, L = p0 + t;
     auto* qp = static_cast<float*>(workspace(12, size_t(t * n_head * d) * 4));
     auto* op = static_cast<float*>(workspace(13, size_t(t * n_head * d) * 4));
@@ -111,7 +122,7 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
                        h, CUBLAS_OP_T, CUBLAS_OP_N, int(keys), int(rows * G), int(d), &scale,
                        k_layer, CUDA_R_32F, ld_kv, d, qp + s0 * G * d, CUDA_R_32F, int(d),
                        t * G * d, &zero, S, CUDA_R_32F, int(keys), rows * G * keys, int(n_kv),
-                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       compute, CUBLAS_GEMM_DEFAULT),
                    "attention scores (cublasGemmStridedBatchedEx)");
         launch_dependent(masked_softmax_kernel, dim3(static_cast<unsigned>(n_kv * rows * G)),
                          dim3(kSoftmaxThreads), 0, S, keys, rows, G, p0, s0);
@@ -121,7 +132,7 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
                        h, CUBLAS_OP_N, CUBLAS_OP_N, int(d), int(rows * G), int(keys), &one,
                        v_layer, CUDA_R_32F, ld_kv, d, S, CUDA_R_32F, int(keys), rows * G * keys,
                        &zero, op + s0 * G * d, CUDA_R_32F, int(d), t * G * d, int(n_kv),
-                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                       compute, CUBLAS_GEMM_DEFAULT),
                    "attention output (cublasGemmStridedBatchedEx)");
     }
     check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");

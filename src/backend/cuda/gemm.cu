@@ -208,6 +208,10 @@ void prepare_prefill() {
     check_blas(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, f, n, f + n * n, n, &zero,
                            f + 2 * n * n, n),
                "cublasSgemm");
+    check_blas(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &one, f, CUDA_R_32F, n,
+                            f + n * n, CUDA_R_32F, n, &zero, f + 2 * n * n, CUDA_R_32F, n,
+                            CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx (TF32)");
     check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");
     synchronize();
 }

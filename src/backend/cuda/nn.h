@@ -60,12 +60,20 @@ PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int6
 // in the cache): out [t, n_head, d] as attention gives it, on cuBLAS (float32 GEMMs for the scores
 // and the weighted sum, a masked softmax between), for prefill past kDecodeMaxM rows
 // (PrefillMode::gemm). k_layer / v_layer: the sequence's cache of this layer, [capacity, n_kv, d].
-// Within float32 rounding of attention's result, not its bits. The scores of score_bytes at most
-// are held at once (query rows in blocks; at least one row a block).
+// The scores of score_bytes at most are held at once (query rows in blocks; at least one row a
+// block). Numerics by math (ONEBIT_CUDA_PREFILL_ATTENTION, default tf32):
+//   float32  float32 GEMMs: within float32 rounding of attention's result, not its bits
+//   tf32     the GEMMs' inputs (q, k, then the softmax's p and v) rounded to TF32 (10 mantissa
+//            bits) on the tensor cores, float32 accumulation: with u = 2^-10 and
+//            delta = 2u scale max_j sum_i |q_i k_ji|, each output element within
+//            (e^(2 delta) - 1 + 3u) max_j |v_ji| of attention's (plus float32 rounding)
+enum class AttentionMath : uint8_t { float32, tf32 };
+AttentionMath prefill_attention_math();
 inline constexpr int64_t kPrefillScoreBytes = int64_t(256) << 20;
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                        const float* k_layer, const float* v_layer, int64_t p0, float* out,
-                       float scale, int64_t score_bytes = kPrefillScoreBytes);
+                       float scale, int64_t score_bytes = kPrefillScoreBytes,
+                       AttentionMath math = prefill_attention_math());
 // Rows s of k and v [t, width] into rows positions[s] of their caches (layer [capacity, width]).
 void kv_store(const float* k, const float* v, CacheRows cache, const int32_t* positions, int64_t t,
               int64_t width);

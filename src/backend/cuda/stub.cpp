@@ -77,8 +77,9 @@ void attention(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows, cons
                float*, float, AttentionSplit) {
     not_built();
 }
+AttentionMath prefill_attention_math() { not_built(); }
 void attention_prefill(const float*, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
-                       int64_t, float*, float, int64_t) {
+                       int64_t, float*, float, int64_t, AttentionMath) {
     not_built();
 }
 PackedActivations attention_pack(const float*, int64_t, int64_t, int64_t, int64_t, CacheRows,
