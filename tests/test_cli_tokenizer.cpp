@@ -250,6 +250,10 @@ TEST(CliBench, ModelDepth) {
     // --bits is the synthetic checkpoint's: a bits value the format lacks, or with --model, refused
     expect_one_line_error(run("bench model --synthetic bonsai-1.7b --bits 7"), "bits 1, 2, 3, 4, 5, 6 or 8");
     expect_one_line_error(run("bench model --model " + model + " --bits 4"), "--bits is for --synthetic");
+    // bench kernels --shape: any N x K, a malformed one or a K off the group size refused
+    expect_one_line_error(run("bench kernels --shape 100x100 --m 1"),
+                          "[bench] --shape 100x100: K is not a multiple of the group size 128");
+    expect_one_line_error(run("bench kernels --shape 12288by4096 --m 1"), "--shape takes N x K");
 }
 
 // --device cuda: the golden text where a GPU is (and the build has CUDA), else one clear error.

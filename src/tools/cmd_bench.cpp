@@ -144,6 +144,7 @@ double time_packed(const std::vector<cpu::PackedWeights>& packed, const Tensor& 
 
 void run_bench(const BenchOptions& o) {
     if (o.threads > 0) set_num_threads(o.threads);
+    const std::vector<LayerShape> shapes = wanted_shapes(o);  // a bad --shape fails first
     const size_t llc = cpu::llc_bytes();
     // The read bandwidth is measured again before each shape's cases (this VM's varies by tens
     // of percent within minutes), so each fraction divides by a figure taken beside it.
@@ -179,7 +180,7 @@ void run_bench(const BenchOptions& o) {
             }
             if (o.all_variants || chosen) variants.push_back(&kk);
         }
-        for (const auto& shape : wanted_shapes(o)) {
+        for (const auto& shape : shapes) {
             if (shape.k % o.group_size) continue;
             Weights wt = make_weights(shape.n, shape.k, o.group_size, bits, 2 * llc, rng);
             // the repacked kernels (1 bit: lookup tables and VNNI; 2, 4, 8 bits with int8
