@@ -375,6 +375,8 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         // a prompt's prefill on cuBLAS (positions past .. past + t - 1): float32, the CPU's
         // result within the same bound; tf32, within nn.h's bound; with all scores at once and
         // in blocks of 7 query rows
+        const std::vector<float> tf32_bound = tf32_attention_bound(
+            q, kc.data() + layer, vc.data() + layer, pos, c.n_head, c.n_kv, c.d, want);
         for (const auto math : {cuda::nn::AttentionMath::float32, cuda::nn::AttentionMath::tf32})
             for (const int64_t budget :
                  {cuda::nn::kPrefillScoreBytes, 7 * c.n_head * (c.past + c.t) * 4}) {
@@ -391,11 +393,8 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
                     expect_close(pre, want, c.d, 1e-5, "attention_prefill, float32");
                     continue;
                 }
-                const std::vector<float> bound =
-                    tf32_attention_bound(q, kc.data() + layer, vc.data() + layer, pos, c.n_head,
-                                         c.n_kv, c.d, want);
                 for (size_t i = 0; i < want.size(); ++i)
-                    ASSERT_LE(std::abs(double(pre[i]) - want[i]), bound[i])
+                    ASSERT_LE(std::abs(double(pre[i]) - want[i]), tf32_bound[i])
                         << "attention_prefill, tf32, element " << i << ": got " << pre[i]
                         << ", want " << want[i];
             }

@@ -208,19 +208,20 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
     const int64_t ff = c.intermediate_size;
     for (const SequenceInput& s : seqs) s.cache->ensure_host();
     std::vector<float> x(t * d), h(t * d), q(t * nh * hd), k(t * nkv * hd), v(t * nkv * hd), att(t * nh * hd),
-        o(t * d), g(t * ff), u(t * ff), joined;
+        o(t * d), g(t * ff), u, joined;  // u: up apart; joined: a joined matmul's rows
+    const int64_t wq = nh * hd, wk = nkv * hd, wqkv = wq + 2 * wk;
+    const auto joined_size = static_cast<size_t>(t * std::max(wqkv, 2 * ff));
     for (int64_t i = 0; i < t; ++i) m.embed.row(ids[i], &x[i * d]);  // [T, d]
     const float eps = static_cast<float>(c.rms_norm_eps);
     for (size_t l = 0; l < m.layers.size(); ++l) {
         const Layer& L = m.layers[l];
         const auto li = static_cast<int64_t>(l);
         nn::rms_norm(x.data(), L.attn_norm.data(), t, d, eps, h.data());
-        if (L.qkv.q) {  // [T, (nh + 2 nkv) hd], split into q, k and v
-            const int64_t wq = nh * hd, wk = nkv * hd, w = wq + 2 * wk;
-            joined.resize(static_cast<size_t>(t * std::max(w, 2 * ff)));
+        if (L.qkv.q) {  // [T, wqkv], split into q, k and v
+            joined.resize(joined_size);
             L.qkv.forward(h.data(), t, joined.data());
             for (int64_t i = 0; i < t; ++i) {
-                const float* r = &joined[i * w];
+                const float* r = &joined[i * wqkv];
                 std::copy_n(r, wq, &q[i * wq]);
                 std::copy_n(r + wq, wk, &k[i * wk]);
                 std::copy_n(r + wq + wk, wk, &v[i * wk]);
@@ -250,11 +251,12 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
         for (int64_t i = 0; i < t * d; ++i) x[i] += o[i];
         nn::rms_norm(x.data(), L.mlp_norm.data(), t, d, eps, h.data());
         if (L.gate_up.q) {  // [T, 2 ff]: each row's gate, then its up
-            joined.resize(static_cast<size_t>(t * std::max(2 * ff, (nh + 2 * nkv) * hd)));
+            joined.resize(joined_size);
             L.gate_up.forward(h.data(), t, joined.data());
             for (int64_t i = 0; i < t; ++i)
                 nn::silu_mul(&joined[i * 2 * ff], &joined[i * 2 * ff + ff], ff, &g[i * ff]);
         } else {
+            u.resize(static_cast<size_t>(t * ff));
             L.gate.forward(h.data(), t, g.data());  // [T, ff]
             L.up.forward(h.data(), t, u.data());
             nn::silu_mul(g.data(), u.data(), t * ff, g.data());

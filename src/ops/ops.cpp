@@ -359,10 +359,10 @@ QuantizedMatrix QuantizedMatrix::prepare(const TensorView& weight, const TensorV
 std::optional<QuantizedMatrix> QuantizedMatrix::join(
     std::span<const QuantizedMatrix* const> parts) {
     if (parts.empty()) return std::nullopt;
+    const Impl& a = *parts[0]->impl_;
     std::vector<const cpu::PackedWeights*> packed;
     for (const QuantizedMatrix* q : parts) {
         const Impl& m = *q->impl_;
-        const Impl& a = *parts[0]->impl_;
         if (!m.packed || m.options.int8_activations != a.options.int8_activations ||
             m.options.symmetric != a.options.symmetric)
             return std::nullopt;
@@ -371,7 +371,6 @@ std::optional<QuantizedMatrix> QuantizedMatrix::join(
     if (!cpu::joinable(packed)) return std::nullopt;
     QuantizedMatrix q;
     Impl& m = *q.impl_;
-    const Impl& a = *parts[0]->impl_;
     m.group_size = a.group_size, m.bits = a.bits, m.options = a.options, m.K = a.K, m.sdt = a.sdt;
     m.packed = std::make_unique<cpu::PackedWeights>(cpu::join_packed(packed));
     m.N = m.packed->N;
