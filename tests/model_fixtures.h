@@ -17,12 +17,19 @@
 
 namespace onebit::test {
 
+// The sizes of write_qwen3's model.
+struct Qwen3Dims {
+    int64_t d = 128, hd = 32, nh = 4, nkv = 2, ff = 256, vocab = 300;
+};
+
 // A tiny random Qwen3 folder; `bits` 0 stores dense float32 weights, else affine-quantized.
 inline void write_qwen3(const std::filesystem::path& dir, int bits, int group, bool tied, uint32_t seed,
                         const std::string& drop = {}, const std::string& reshape = {},
-                        int64_t layers = 2, DType scale_dtype = DType::float32) {
+                        int64_t layers = 2, DType scale_dtype = DType::float32,
+                        const Qwen3Dims& dims = {}) {
     std::filesystem::create_directories(dir);
-    const int64_t d = 128, hd = 32, nh = 4, nkv = 2, ff = 256, vocab = 300;
+    const int64_t d = dims.d, hd = dims.hd, nh = dims.nh, nkv = dims.nkv, ff = dims.ff,
+                  vocab = dims.vocab;
     nlohmann::ordered_json cfg = {{"model_type", "qwen3"}, {"hidden_size", d}, {"intermediate_size", ff},
                 {"num_hidden_layers", layers}, {"num_attention_heads", nh}, {"num_key_value_heads", nkv},
                 {"head_dim", hd}, {"vocab_size", vocab}, {"max_position_embeddings", 256},

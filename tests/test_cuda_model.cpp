@@ -206,6 +206,54 @@ TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
     }
 }
 
+// Bonsai's sizes where the decode step fuses stages (head_dim 128: q / k norms, RoPE and the KV
+// store inside attention; ff a multiple of 512: gate / up, SwiGLU and packing in one kernel): the
+// logits of every decode step, alone and in a batch, are the bits of the unfused kernels and of
+// the exact batched prefill's rows.
+TEST(CudaModel, FusedDecodeStagesKeepTheBits) {
+    REQUIRE_GPU();
+    const test::ScopedEnv exact("ONEBIT_CUDA_PREFILL", "exact");
+    const fs::path dir = tmpdir("fused_stages");
+    test::Qwen3Dims dims;
+    dims.d = 256, dims.hd = 128, dims.nh = 4, dims.nkv = 2, dims.ff = 1024;
+    test::write_qwen3(dir, 1, 128, true, 33, {}, {}, 2, DType::float16, dims);
+    model::LoadOptions lo;
+    lo.int8_activations = true;
+    lo.device = model::Device::cuda;
+    std::vector<int32_t> ids;
+    for (int32_t i = 0; ids.size() < 70; ++i) ids.push_back((i * 53 + 5) % 300);
+    // per run: the batched prefill's rows, each token's decode logits alone, and two sequences
+    // decoded together
+    auto run = [&](const char* fused) {
+        const test::ScopedEnv a("ONEBIT_CUDA_FUSED_ATTENTION", fused);
+        const test::ScopedEnv b("ONEBIT_CUDA_FUSED_SWIGLU", fused);
+        const model::Model m = model::Model::load(dir.string(), lo);
+        std::vector<std::vector<float>> out(3);
+        model::KVCache batched(96, m.config()), alone(96, m.config()), other(96, m.config());
+        m.forward(ids, batched, out[0], true);
+        std::vector<float> one;
+        for (size_t i = 0; i < ids.size(); ++i) {
+            m.forward(std::span<const int32_t>(&ids[i], 1), alone, one);
+            out[1].insert(out[1].end(), one.begin(), one.end());
+        }
+        m.forward(std::span<const int32_t>(ids.data(), 3), other, one);
+        for (int step = 0; step < 4; ++step) {
+            model::KVCache* caches[2] = {&alone, &other};
+            const int32_t tok[2] = {int32_t(step * 7 + 1), int32_t(step * 11 + 2)};
+            std::vector<model::Model::SequenceInput> in;
+            for (int s = 0; s < 2; ++s) in.push_back({std::span<const int32_t>(&tok[s], 1), caches[s]});
+            m.forward_batch(in, one);
+            out[2].insert(out[2].end(), one.begin(), one.end());
+        }
+        return out;
+    };
+    const auto fused = run("1"), apart = run("0");
+    EXPECT_EQ(fused[0], apart[0]) << "the prefill (not fused) is unchanged";
+    EXPECT_EQ(fused[1], apart[1]) << "decode steps alone";
+    EXPECT_EQ(fused[2], apart[2]) << "decode steps of two sequences";
+    EXPECT_EQ(fused[1], fused[0]) << "each decode step is its row of the batched prefill";
+}
+
 TEST(CudaModel, Stories260KGoldenGreedy) {
     REQUIRE_GPU();
     const std::string dir = data_dir() + "/../models/stories260K";
@@ -250,8 +298,8 @@ TEST(CudaModel, TinyQwen3OneBitGoldenGreedy) {
 // of a size. What must hold (root mean square over the rows, a steadier measure than the largest
 // difference): a 70-token prefill's logits are as close to the float32 model's as the CPU's int8
 // logits are, and so are the logits of tokens decoded after a 65-token GEMM prefill; on the
-// shipped 1-bit model a long prompt continues with the same greedy text as with the exact
-// prefill kernel.
+// shipped 1-bit model a long prompt's greedy continuation follows the exact prefill kernel's
+// until a near tie (logits within 2% of their scale at every step).
 TEST(CudaModel, PrefillGemm) {
     REQUIRE_GPU();
     for (const DType sdt : {DType::float16, DType::bfloat16}) {
@@ -301,20 +349,41 @@ TEST(CudaModel, PrefillGemm) {
     const std::string prompt((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const std::vector<int32_t> ids = t.encode(prompt);
     ASSERT_GT(ids.size(), size_t(cuda::kDecodeMaxM));
-    engine::GenerateOptions o;
-    o.max_tokens = 40;
-    o.sampler.temperature = 0;
-    std::string gemm, exact;
-    {
-        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "gemm");
-        engine::generate(m, t, ids, o, [&](std::string_view s) { gemm += s; });
+    // 40 greedy tokens after each prefill, with every step's logits
+    struct Greedy {
+        std::vector<int32_t> tokens;
+        std::vector<std::vector<float>> logits;
+    };
+    auto greedy = [&](const char* mode) {
+        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", mode);
+        model::KVCache c(static_cast<int64_t>(ids.size()) + 48, m.config());
+        Greedy g;
+        std::vector<float> l;
+        m.forward(ids, c, l);
+        for (int i = 0; i < 40; ++i) {
+            const int32_t next = nn::argmax(l.data(), static_cast<int64_t>(l.size()));
+            g.tokens.push_back(next);
+            g.logits.push_back(l);
+            m.forward(std::span<const int32_t>(&next, 1), c, l);
+        }
+        return g;
+    };
+    const Greedy gemm = greedy("gemm"), exact = greedy("exact");
+    // The two prefills differ in rounding (cuBLAS float16 / TF32 against the exact int8 kernels),
+    // so the greedy texts agree only until a near tie: every step's logits are within 2% of their
+    // scale, and where the choices part the exact run ranks the GEMM run's token within that.
+    size_t i = 0;
+    for (; i < gemm.tokens.size(); ++i) {
+        EXPECT_LE(rel_diff(exact.logits[i], gemm.logits[i]), 0.02) << "step " << i;
+        if (gemm.tokens[i] != exact.tokens[i]) break;
     }
-    {
-        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL", "exact");
-        engine::generate(m, t, ids, o, [&](std::string_view s) { exact += s; });
+    if (i < gemm.tokens.size()) {
+        double scale = 1;
+        for (float v : exact.logits[i]) scale = std::max(scale, std::fabs(double(v)));
+        const double gap = exact.logits[i][exact.tokens[i]] - exact.logits[i][gemm.tokens[i]];
+        EXPECT_LE(gap, 0.02 * scale) << "the texts part at step " << i << " without a near tie";
     }
-    EXPECT_EQ(gemm, exact);
-    EXPECT_FALSE(gemm.empty());
+    EXPECT_GE(i, size_t(3)) << "the first tokens agree";
 }
 
 TEST(CudaModel, WithoutADeviceLoadingSaysSo) {

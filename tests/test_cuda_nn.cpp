@@ -614,6 +614,57 @@ TEST(CudaNn, FusedNormPackAndSiluPack) {
         }
 }
 
+// The batch-1 gate / up matmul with SwiGLU and packing in one kernel gives the bits of the two
+// kernels it replaces (qmm_packed_one_bit, then silu_pack), seen through the down projection's
+// product; and that product is within the bound of the oracle's on silu(g) * u. Every form
+// (symmetric or not, float16 / bfloat16 scales) and K of 1 to 9 chunks (past the kernel's ring
+// of 4).
+TEST(CudaNn, GateUpSiluPackFusedIsTheTwoKernels) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    struct Case {
+        int64_t ff, k;
+    };
+    for (Case c : {Case{512, 2048}, Case{1024, 2560}, Case{2048, 4096}, Case{512, 4608},
+                   Case{1536, 512}})
+        for (bool sym : {true, false})
+            for (DType sdt : {DType::float16, DType::bfloat16}) {
+                SCOPED_TRACE(::testing::Message() << "ff " << c.ff << " K " << c.k
+                                                  << (sym ? " symmetric " : " affine ")
+                                                  << dtype_name(sdt));
+                Tensor w(DType::uint32, {2 * c.ff, c.k / 32}), s(sdt, {2 * c.ff, c.k / 128}),
+                    b(sdt, {2 * c.ff, c.k / 128});
+                fill_random_words(w.view(), rng);
+                fill_scales(s.view(), b.view(), rng, sym);
+                const cuda::PackedOneBit gu = cuda::pack_one_bit(
+                    w.ptr<uint32_t>(), s.data(), sym ? nullptr : b.data(), sdt, 2 * c.ff, c.k, 128);
+                const OneBitMatrix down = one_bit_matrix(45, c.ff, rng);
+                const auto x = normal(c.k, rng, 1.5f);
+                cuda::Buffer dx = upload(x), dg = poisoned(c.ff * 4), du = poisoned(c.ff * 4),
+                             y_two = poisoned(45 * 4), y_one = poisoned(45 * 4);
+                const auto f = [](const cuda::Buffer& b) { return static_cast<float*>(b.data()); };
+                {
+                    const test::ScopedEnv env("ONEBIT_CUDA_FUSED_SWIGLU", "0");
+                    const auto xa = cuda::pack_activations(f(dx), DType::float32, 1, c.k);
+                    cuda::qmm_packed_one_bit(down.packed,
+                                             cuda::nn::gate_up_silu_pack(gu, xa, c.ff, f(dg), f(du)),
+                                             y_two.data(), DType::float32);
+                }
+                const auto g = download<float>(dg, c.ff), u = download<float>(du, c.ff);
+                const auto xa = cuda::pack_activations(f(dx), DType::float32, 1, c.k);
+                const cuda::PackedActivations xs =
+                    cuda::nn::gate_up_silu_pack(gu, xa, c.ff, f(dg), f(du));
+                cuda::qmm_packed_one_bit(down.packed, xs, y_one.data(), DType::float32);
+                EXPECT_EQ(download<float>(y_one, 45), download<float>(y_two, 45));
+                std::vector<float> sw(c.ff);
+                nn::silu_mul(g.data(), u.data(), c.ff, sw.data());
+                check_packed_product(down, xs, sw, 1, c.ff, "fused gate / up, SwiGLU, packing");
+                if (HasFatalFailure()) return;
+            }
+}
+
 TEST(CudaNn, FusedQkNormRopeStore) {
     REQUIRE_GPU();
     const uint32_t seed = std::random_device{}();
@@ -660,6 +711,68 @@ TEST(CudaNn, FusedQkNormRopeStore) {
         EXPECT_EQ(kc_got, kc) << "k cache: the rotated rows at their positions, others untouched";
         EXPECT_EQ(vc_got, vc) << "v cache";
     }
+}
+
+// A decode step's q / k norms, RoPE, KV store and attention in one kernel give the bits of
+// qk_norm_rope_store then attention_pack: the output, the packed output (through a product), and
+// both caches, whole. Rows in caches of their own; contexts past a split chunk; heads sharing a
+// block (G > 1, many rows) or not; Qwen3's norms and Llama's none.
+TEST(CudaNn, AttentionQkPackFusedIsTheTwoKernels) {
+    REQUIRE_GPU();
+    const uint32_t seed = std::random_device{}();
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    std::mt19937 rng(seed);
+    struct Case {
+        int64_t t, n_head, n_kv, capacity;
+    };
+    for (Case c : {Case{1, 32, 8, 700}, Case{3, 16, 8, 300}, Case{40, 32, 8, 40}, Case{2, 8, 1, 9}})
+        for (bool norms : {true, false}) {
+            SCOPED_TRACE(::testing::Message() << "t " << c.t << " heads " << c.n_head << "/"
+                                              << c.n_kv << " capacity " << c.capacity
+                                              << (norms ? " q/k norms" : ""));
+            const int64_t hd = 128, width = c.n_kv * hd, layers = 2, K = c.n_head * hd;
+            const int64_t layer = c.capacity * width;  // the second layer's offset
+            const auto q = normal(c.t * K, rng, 2.0f), k = normal(c.t * width, rng, 2.0f),
+                       v = normal(c.t * width, rng);
+            const auto qn = normal(hd, rng, 0.2f, 1.0f), kn = normal(hd, rng, 0.2f, 1.0f);
+            const auto f = inv_freq(hd, 1e6);
+            std::vector<int32_t> pos(c.t);
+            std::uniform_int_distribution<int32_t> at(0, int32_t(c.capacity - 1));
+            int64_t longest = 0;
+            for (auto& p : pos) p = at(rng), longest = std::max<int64_t>(longest, p + 1);
+            pos[0] = int32_t(c.capacity - 1), longest = c.capacity;
+            std::vector<float> caches = normal(c.t * layers * layer * 2, rng);  // k, v per row
+            const OneBitMatrix wo = one_bit_matrix(45, K, rng);
+            cuda::Buffer dqn = upload(qn), dkn = upload(kn), dp = upload(pos), df = upload(f);
+            struct Run {
+                std::vector<float> out, caches, y;
+            };
+            auto run = [&](bool fused) {
+                cuda::Buffer dq = upload(q), dk = upload(k), dv = upload(v), dc = upload(caches),
+                             dout = poisoned(c.t * K * 4), dy = poisoned(c.t * 45 * 4);
+                std::vector<float*> kp(c.t), vp(c.t);
+                for (int64_t s = 0; s < c.t; ++s)
+                    kp[s] = static_cast<float*>(dc.data()) + (2 * s) * layers * layer,
+                    vp[s] = static_cast<float*>(dc.data()) + (2 * s + 1) * layers * layer;
+                cuda::Buffer dkp = upload(kp), dvp = upload(vp);
+                const cuda::nn::CacheRows rows{static_cast<float* const*>(dkp.data()),
+                                               static_cast<float* const*>(dvp.data()), layer};
+                const test::ScopedEnv env("ONEBIT_CUDA_FUSED_ATTENTION", fused ? "1" : "0");
+                const auto F = [](const cuda::Buffer& b) { return static_cast<float*>(b.data()); };
+                const cuda::PackedActivations xo = cuda::nn::attention_qk_pack(
+                    F(dq), F(dk), F(dv), norms ? F(dqn) : nullptr, norms ? F(dkn) : nullptr, c.t,
+                    c.n_head, c.n_kv, hd, 1e-6f, static_cast<const int32_t*>(dp.data()), F(df),
+                    1.0f, rows, c.capacity, F(dout), 0.088f, cuda::nn::AttentionSplit{longest});
+                cuda::qmm_packed_one_bit(wo.packed, xo, dy.data(), DType::float32);
+                return Run{download<float>(dout, c.t * K), download<float>(dc, caches.size()),
+                           download<float>(dy, c.t * 45)};
+            };
+            const Run two = run(false), one = run(true);
+            EXPECT_EQ(one.out, two.out) << "attention output";
+            EXPECT_EQ(one.y, two.y) << "the packed output through a product";
+            EXPECT_EQ(one.caches, two.caches) << "both caches: the new rows, the rest untouched";
+            EXPECT_NE(two.caches, caches) << "the new rows were stored";
+        }
 }
 
 }  // namespace

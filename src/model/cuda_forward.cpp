@@ -259,7 +259,9 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
     // not (nn.h: AttentionSplit). The split's block count is fixed in a captured graph.
     int64_t longest = 0;
     for (const Model::SequenceInput& s : seqs) longest = std::max(longest, s.cache->length + 1);
-    const cuda::nn::AttentionSplit split{t == static_cast<int64_t>(seqs.size()) ? longest : 0};
+    // a decode step: one token per sequence (each row the only one of the call in its cache)
+    const bool decode_step = t == static_cast<int64_t>(seqs.size());
+    const cuda::nn::AttentionSplit split{decode_step ? longest : 0};
     const int64_t splits = (split.longest + cuda::nn::kAttentionChunk - 1) / cuda::nn::kAttentionChunk;
     // A prompt's prefill past a decode batch (one sequence, t > kDecodeMaxM) runs its attention on
     // cuBLAS when the prefill mode is gemm (cuda.h PrefillMode; the packed matmuls follow it too).
@@ -303,30 +305,40 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                 const cuda::OutSegment qkv[3] = {{q, nh * hd}, {k, nkv * hd}, {v, nkv * hd}};
                 cuda::qmm_packed_one_bit(*L.qkv, xa, qkv, 3, DType::float32);
                 const cuda::nn::CacheRows kv{kp, vp, static_cast<int64_t>(l) * layer_floats};
-                cuda::nn::qk_norm_rope_store(
-                    q, k, v, static_cast<const float*>(L.q_norm.data()),
-                    static_cast<const float*>(L.k_norm.data()), t, nh, nkv, hd, eps, dpos,
-                    static_cast<const float*>(D.inv_freq.data()), m.rope.attention_factor, kv);
+                const auto* qn = static_cast<const float*>(L.q_norm.data());
+                const auto* kn = static_cast<const float*>(L.k_norm.data());
+                const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
+                const float factor = m.rope.attention_factor;
                 if (prefill_gemm) {
+                    cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
+                                                 inv_freq, factor, kv);
                     cuda::nn::attention_prefill(q, t, nh, nkv, hd,
                                                 F(dc0.k) + static_cast<int64_t>(l) * layer_floats,
                                                 F(dc0.v) + static_cast<int64_t>(l) * layer_floats,
                                                 p0, att, scale);
                     L.o.forward(att, t, o);
+                } else if (hd == 128 && L.o.packed && decode_step) {
+                    // q / k norms, RoPE, KV store and attention in one kernel, packing for o
+                    const auto xo = cuda::nn::attention_qk_pack(q, k, v, qn, kn, t, nh, nkv, hd,
+                                                                eps, dpos, inv_freq, factor, kv,
+                                                                capacity, att, scale, split);
+                    L.o.forward(att, t, o, &xo);
                 } else if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
+                    cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
+                                                 inv_freq, factor, kv);
                     const auto xo = cuda::nn::attention_pack(q, t, nh, nkv, hd, kv, dpos, capacity,
                                                              att, scale, split);
                     L.o.forward(att, t, o, &xo);
                 } else {
+                    cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
+                                                 inv_freq, factor, kv);
                     cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
                     L.o.forward(att, t, o);
                 }
                 const auto xm = cuda::nn::norm_pack(
                     cur, o, next, static_cast<const float*>(L.mlp_norm.data()), t, d, eps);
                 std::swap(cur, next);
-                const cuda::OutSegment gu[2] = {{g, ff}, {u, ff}};
-                cuda::qmm_packed_one_bit(*L.gate_up, xm, gu, 2, DType::float32);
-                const auto xd = cuda::nn::silu_pack(g, u, t, ff);
+                const auto xd = cuda::nn::gate_up_silu_pack(*L.gate_up, xm, ff, g, u);
                 L.down.forward(g, t, o, &xd);
             }
             cuda::nn::add(cur, o, t * d);

@@ -6,6 +6,7 @@
 #include "backend/cuda/nn.h"
 #include "backend/cuda/packed_layout.cuh"
 #include "backend/cuda/reduce.cuh"
+#include "backend/cuda/rope.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda::nn {
@@ -95,8 +96,7 @@ __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int6
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     pack_group_of(n, lane, m, C, c * 4 + warp, o, [&](int64_t i) {
-        const float gi = g[m * n + i];
-        return gi / (1.0f + expf(-gi)) * u[m * n + i];
+        return swiglu(g[m * n + i], u[m * n + i]);
     });
 }
 
@@ -117,10 +117,7 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
     const float wi = w ? w[i] : 0.0f;
     const int32_t pos = positions[s];
     float cs = 0.0f, sn = 0.0f;
-    if (i < half) {
-        const float angle = float(pos) * inv_freq[i];
-        cs = cosf(angle) * factor, sn = sinf(angle) * factor;
-    }
+    if (i < half) rope_angle(pos, inv_freq[i], factor, cs, sn);
     float* k_cache = is_k ? cache.k[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
     float* v_cache = is_k ? cache.v[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
     wait_for_prior_grids();
@@ -133,8 +130,8 @@ __global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, co
     row[i] = val;
     __syncthreads();
     if (i < half) {
-        const float a = row[i], b = row[i + half];
-        const float lo = a * cs - b * sn, hi = b * cs + a * sn;
+        float lo, hi;
+        rope_pair(row[i], row[i + half], cs, sn, lo, hi);
         r[i] = lo, r[i + half] = hi;
         if (is_k) k_cache[i] = lo, k_cache[i + half] = hi;
     }

@@ -23,9 +23,10 @@ void check_launch(const char* kernel);
 
 // Device scratch for slot (0 .. kWorkspaceSlots - 1), at least `bytes` long: grown when too
 // small (the only allocation, so steady-state calls allocate nothing), never shrunk.
-inline constexpr int kWorkspaceSlots = 15;  // 0-1, 5 packed activations, 2-4 qmm_t_1bit_mma_i8,
+inline constexpr int kWorkspaceSlots = 17;  // 0-1, 5 packed activations, 2-4 qmm_t_1bit_mma_i8,
                                             // 6 top_k_rows, argmax_rows, 7-8 split attention,
-                                            // 9-11 qmm_packed_gemm, 12-14 attention_prefill
+                                            // 9-11 qmm_packed_gemm, 12-14 attention_prefill,
+                                            // 15-16 gate_up_silu_pack's packed activations
 void* workspace(int slot, size_t bytes);
 
 // Programmatic dependent launch (Hopper and later; off with ONEBIT_CUDA_PDL=0): a kernel launched

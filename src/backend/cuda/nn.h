@@ -56,6 +56,18 @@ PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int6
                                  int64_t d, CacheRows cache, const int32_t* positions,
                                  int64_t capacity, float* out, float scale,
                                  AttentionSplit split = {});
+// A decode step's qk_norm_rope_store then attention_pack in one kernel, with their bits: q [t,
+// n_head, d], k / v [t, n_kv, d] as the q / k / v matmul wrote them (left as they are); each
+// attention block norms (q_norm / k_norm, null: none) and rotates its heads' queries and its KV
+// head's key, and the block holding a row's newest position stores its key and value rows at
+// positions[s]. Each row s must be the only row of the call in its cache (a token per sequence);
+// head_dim 128. ONEBIT_CUDA_FUSED_ATTENTION=0: the two kernels instead (q and k rewritten).
+PackedActivations attention_qk_pack(float* q, float* k, const float* v,
+                                    const float* q_norm, const float* k_norm, int64_t t,
+                                    int64_t n_head, int64_t n_kv, int64_t d, float eps,
+                                    const int32_t* positions, const float* inv_freq,
+                                    float attention_factor, CacheRows cache, int64_t capacity,
+                                    float* out, float scale, AttentionSplit split = {});
 // One sequence's prompt of t tokens at positions p0 .. p0 + t - 1 (their keys and values already
 // in the cache): out [t, n_head, d] as attention gives it, on cuBLAS (float32 GEMMs for the scores
 // and the weighted sum, a masked softmax between), for prefill past kDecodeMaxM rows
@@ -109,6 +121,13 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
                             int64_t rows, int64_t n, float eps);
 // The packed activations of silu(gate) * up, both [rows, n].
 PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, int64_t n);
+// The packed activations of silu(gate) * up, gate / up [M, ff] the rows [0, ff) / [ff, 2 ff) of
+// the packed gate_up [2 ff, K] applied to xa: the bits of qmm_packed_one_bit then silu_pack. For
+// one row (a batch-1 decode step; ff a multiple of 512) one kernel does both and g / u are not
+// written (packed_swiglu.cu; ONEBIT_CUDA_FUSED_SWIGLU=0 turns it off); else those two kernels,
+// writing g / u [M, ff] (device). The result lives in scratch until the next call.
+PackedActivations gate_up_silu_pack(const PackedOneBit& gate_up, const PackedActivations& xa,
+                                    int64_t ff, float* g, float* u);
 // q [t, n_head, hd] and k [t, n_kv, hd]: per-head RMSNorm (weights null: none, as Llama), RoPE
 // at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of their caches.
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,

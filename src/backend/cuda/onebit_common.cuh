@@ -57,6 +57,12 @@ __device__ __forceinline__ void quantize_group_planes(const float (&v)[WORDS], i
     }
 }
 
+// A row's partial summed over the row's four lanes (4 gid + tig): an xor-1 then an xor-2 step.
+__device__ __forceinline__ float quad_sum(float v) {
+    v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
 // Block epilogue: each lane's partials for rows gid / gid + 8 of activation rows i < mb are
 // summed over the row's four lanes, then over the block's WARPS warps in order, and handed to
 // store(i, n, value) for the tile's rows n = n0 + r < N. part: __shared__ [WARPS][MB][16].
@@ -67,11 +73,7 @@ __device__ __forceinline__ void store_rows(float (&part)[WARPS][MB][16], const f
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, gid = lane >> 2, tig = lane & 3;
 #pragma unroll
     for (int i = 0; i < MB; ++i) {
-        float l = lo[i], h = hi[i];
-        l = __fadd_rn(l, __shfl_xor_sync(0xffffffffu, l, 1));
-        l = __fadd_rn(l, __shfl_xor_sync(0xffffffffu, l, 2));
-        h = __fadd_rn(h, __shfl_xor_sync(0xffffffffu, h, 1));
-        h = __fadd_rn(h, __shfl_xor_sync(0xffffffffu, h, 2));
+        const float l = quad_sum(lo[i]), h = quad_sum(hi[i]);
         if (tig == 0) part[warp][i][gid] = l, part[warp][i][gid + 8] = h;
     }
     __syncthreads();

@@ -16,6 +16,9 @@ struct ActivationOut {
     int8_t* q8;
 };
 
+// SwiGLU's value, silu(g) * u, as the packing kernels quantize it.
+__device__ __forceinline__ float swiglu(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
 // Group G (128 values, v[j] = x[128 G + 32 j + lane]) of activation row m quantized and written
 // to o.
 __device__ __forceinline__ void pack_group(const float (&v)[4], int lane, int64_t m, int64_t C,

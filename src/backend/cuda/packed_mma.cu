@@ -18,9 +18,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "backend/cuda/onebit_common.cuh"
+#include "backend/cuda/packed_decode.cuh"
 #include "backend/cuda/packed_layout.cuh"
-#include "backend/cuda/packed_record.cuh"
 #include "core/error.h"
 
 namespace onebit::cuda {
@@ -60,87 +59,30 @@ __device__ __forceinline__ void store_segment(const Segments& out, DType ydt, in
     store_from_float(ydt, yp, m * rows + (n - base), v);
 }
 
-// p[u] summed over the four lanes of a row; lane tig gets the sum of element tig.
-__device__ __forceinline__ int reduce_scatter4(const int (&p)[4], int tig) {
-    const bool hi2 = tig & 2, hi1 = tig & 1;
-    int v0 = hi2 ? p[2] : p[0], v1 = hi2 ? p[3] : p[1];
-    const int s0 = hi2 ? p[0] : p[2], s1 = hi2 ? p[1] : p[3];
-    v0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-    v1 += __shfl_xor_sync(0xffffffffu, s1, 2);
-    const int mine = hi1 ? v1 : v0, send = hi1 ? v0 : v1;
-    return mine + __shfl_xor_sync(0xffffffffu, send, 1);
-}
-
 template <int MB, bool SYM, typename ST>
 __global__ void __launch_bounds__(kWarps * 32, MB <= 2 ? 8 : 4)
     qmm_packed_kernel(const uint8_t* data, int64_t N, int C, const uint32_t* planes,
                       const float2* dxs, int64_t M, Segments out, DType ydt) {
     __shared__ float part[kWarps][MB][16];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, tig = lane & 3;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     const int64_t rt = blockIdx.x, m0 = blockIdx.y * int64_t(MB);
     const int mb = int(min(int64_t(MB), M - m0));
     const int64_t R = record_bytes(SYM);
-    int c0, c1;
-    plane_weights(tig, c0, c1);
     float acc_lo[MB], acc_hi[MB];
 #pragma unroll
     for (int i = 0; i < MB; ++i) acc_lo[i] = acc_hi[i] = 0.0f;
     // software pipeline: the next chunk's weights and scales are in flight while this one computes
     const uint8_t* rec = data + rt * C * R;
-    struct Chunk {
-        uint4 wl, wh;
-        uint2 sv;
-    };
-    auto load = [&](int c) {
-        const uint8_t* r = rec + int64_t(c) * R;
-        Chunk k;
-        k.wl = __ldg(reinterpret_cast<const uint4*>(r) + lane);
-        k.wh = __ldg(reinterpret_cast<const uint4*>(r + 512) + lane);
-        if constexpr (SYM)
-            k.sv.x = __ldg(reinterpret_cast<const uint32_t*>(r + kWordBytes) + lane), k.sv.y = 0;
-        else
-            k.sv = __ldg(reinterpret_cast<const uint2*>(r + kWordBytes) + lane);
-        return k;
-    };
     // The weights are constant, so they need not wait for the kernel that made the activations:
     // this warp's first record is loaded, and its later ones prefetched into L2, while that
     // kernel may still run (programmatic dependent launch); only then the wait.
-    Chunk next = warp < C ? load(warp) : Chunk{};
-    for (int c = warp + kWarps; c < C; c += kWarps)
-        for (int64_t off = lane * 128; off < R; off += 32 * 128) prefetch_l2(rec + c * R + off);
+    DecodeChunk next = warp < C ? load_chunk<SYM>(rec, R, warp, lane) : DecodeChunk{};
+    for (int c = warp + kWarps; c < C; c += kWarps) prefetch_chunk(rec, R, c, lane);
     wait_for_prior_grids();
     for (int c = warp; c < C; c += kWarps) {
-        const Chunk cur = next;
-        if (c + kWarps < C) next = load(c + kWarps);
-        float s_lo, s_hi, b_lo, b_hi;
-        if constexpr (SYM) {
-            s_lo = to_f<ST>(cur.sv.x), s_hi = to_f<ST>(cur.sv.x >> 16);
-            b_lo = -0.5f * s_lo, b_hi = -0.5f * s_hi;
-        } else {
-            s_lo = to_f<ST>(cur.sv.x), b_lo = to_f<ST>(cur.sv.x >> 16);
-            s_hi = to_f<ST>(cur.sv.y), b_hi = to_f<ST>(cur.sv.y >> 16);
-        }
-        const uint32_t a0[4] = {cur.wl.x, cur.wl.y, cur.wl.z, cur.wl.w};
-        const uint32_t a1[4] = {cur.wh.x, cur.wh.y, cur.wh.z, cur.wh.w};
-#pragma unroll
-        for (int i = 0; i < MB; ++i) {
-            if (i >= mb) break;
-            const int64_t at = (m0 + i) * C + c;
-            const uint4 pv = __ldg(reinterpret_cast<const uint4*>(planes) + at * 32 + lane);
-            const float2 d = __ldg(dxs + at * 4 + tig);
-            const uint32_t b[4] = {pv.x, pv.y, pv.z, pv.w};
-            int p_lo[4], p_hi[4];
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-                int cc[4];
-                mma_b1(cc, a0[u], a1[u], b[u]);
-                p_lo[u] = cc[0] * c0 + cc[1] * c1;
-                p_hi[u] = cc[2] * c0 + cc[3] * c1;
-            }
-            const int g_lo = reduce_scatter4(p_lo, tig), g_hi = reduce_scatter4(p_hi, tig);
-            acc_lo[i] = __fmaf_rn(__fmul_rn(s_lo, d.x), float(g_lo), __fmaf_rn(b_lo, d.y, acc_lo[i]));
-            acc_hi[i] = __fmaf_rn(__fmul_rn(s_hi, d.x), float(g_hi), __fmaf_rn(b_hi, d.y, acc_hi[i]));
-        }
+        const DecodeChunk cur = next;
+        if (c + kWarps < C) next = load_chunk<SYM>(rec, R, c + kWarps, lane);
+        chunk_step<MB, SYM, ST>(cur, planes, dxs, m0, mb, C, c, lane, acc_lo, acc_hi);
     }
     store_rows<MB, kWarps>(part, acc_lo, acc_hi, mb, rt * 16, N, [&](int i, int64_t n, float v) {
         store_segment(out, ydt, m0 + i, n, v);

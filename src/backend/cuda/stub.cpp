@@ -102,6 +102,16 @@ PackedActivations norm_pack(const float*, const float*, float*, const float*, in
     not_built();
 }
 PackedActivations silu_pack(const float*, const float*, int64_t, int64_t) { not_built(); }
+PackedActivations attention_qk_pack(float*, float*, const float*, const float*,
+                                    const float*, int64_t, int64_t, int64_t, int64_t, float,
+                                    const int32_t*, const float*, float, CacheRows, int64_t,
+                                    float*, float, AttentionSplit) {
+    not_built();
+}
+PackedActivations gate_up_silu_pack(const PackedOneBit&, const PackedActivations&, int64_t, float*,
+                                    float*) {
+    not_built();
+}
 void qk_norm_rope_store(float*, float*, const float*, const float*, const float*, int64_t, int64_t,
                         int64_t, int64_t, float, const int32_t*, const float*, float, CacheRows) {
     not_built();
