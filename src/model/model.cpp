@@ -15,6 +15,7 @@
 
 #include "core/convert.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/mmap.h"
 #include "io/safetensors.h"
 #include "model/rope.h"
@@ -99,6 +100,19 @@ void read_generation(Model::Impl& m, const std::string& gen_json, const std::str
     m.generation = GenerationDefaults::parse(gen_json, label + "/generation_config.json");
     for (int32_t id : m.generation.eos_token_ids)
         if (std::find(m.eos.begin(), m.eos.end(), id) == m.eos.end()) m.eos.push_back(id);
+}
+
+// out [rows, n] = silu(gate row) * up row (nn::silu_mul's arithmetic, element by element), split
+// over the thread pool: a decode step's one row in chunks, a prompt's rows together.
+template <typename G, typename U>
+void swiglu(int64_t rows, int64_t n, G gate, U up, float* out) {
+    parallel_for(rows * n, 512, [&](int64_t b, int64_t e) {
+        while (b < e) {
+            const int64_t r = b / n, c = b % n, len = std::min(e - b, n - c);
+            nn::silu_mul(gate(r) + c, up(r) + c, len, out + r * n + c);
+            b += len;
+        }
+    });
 }
 
 }  // namespace
@@ -253,13 +267,14 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
         if (L.gate_up.q) {  // [T, 2 ff]: each row's gate, then its up
             joined.resize(joined_size);
             L.gate_up.forward(h.data(), t, joined.data());
-            for (int64_t i = 0; i < t; ++i)
-                nn::silu_mul(&joined[i * 2 * ff], &joined[i * 2 * ff + ff], ff, &g[i * ff]);
+            swiglu(t, ff, [&](int64_t r) { return &joined[r * 2 * ff]; },
+                   [&](int64_t r) { return &joined[r * 2 * ff + ff]; }, g.data());
         } else {
             u.resize(static_cast<size_t>(t * ff));
             L.gate.forward(h.data(), t, g.data());  // [T, ff]
             L.up.forward(h.data(), t, u.data());
-            nn::silu_mul(g.data(), u.data(), t * ff, g.data());
+            swiglu(t, ff, [&](int64_t r) { return &g[r * ff]; }, [&](int64_t r) { return &u[r * ff]; },
+                   g.data());
         }
         L.down.forward(g.data(), t, o.data());
         for (int64_t i = 0; i < t * d; ++i) x[i] += o[i];
