@@ -77,11 +77,14 @@ void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int6
             const int64_t cn = d - c0 < 16 ? d - c0 : 16;
             const __mmask16 cols = static_cast<__mmask16>(cn == 16 ? 0xffffu : (1u << cn) - 1);
             __m512 r[16];
-            for (int64_t j = 0; j < 16; ++j)
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; ++j)
                 r[j] = j < np ? _mm512_maskz_loadu_ps(cols, k0 + (p0 + j) * ldk + c0)
                               : _mm512_setzero_ps();
             transpose16(r);
-            for (int64_t c = 0; c < cn; ++c) _mm512_storeu_ps(kt + (c0 + c) * 16, r[c]);
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; ++c)
+                if (c < cn) _mm512_storeu_ps(kt + (c0 + c) * 16, r[c]);
         }
         for (int64_t p = p0; p < p0 + np; ++p) _mm512_storeu_ps(st + p * 16, _mm512_set1_ps(-INFINITY));
         const __mmask16 keys = static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);

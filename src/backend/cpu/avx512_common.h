@@ -11,23 +11,30 @@ namespace {
 
 // r[k] lane j = r[j] lane k (16 x 16 floats).
 inline void transpose16(__m512 r[16]) {
+    // fully unrolled, so that r and t stay in registers
     __m512 t[16];
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 4)
+#pragma GCC unroll 2
         for (int j = 0; j < 2; ++j) {
             r[i + 2 * j] = _mm512_castpd_ps(
                 _mm512_unpacklo_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
             r[i + 2 * j + 1] = _mm512_castpd_ps(
                 _mm512_unpackhi_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
         }
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i += 8)
+#pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) {
             t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
             t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
         }
+#pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
         r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
         r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
