@@ -61,13 +61,16 @@ ThreadPool& default_pool();
 void set_num_threads(int n);
 int num_threads();
 
-// Splits [0, n) into about 4 chunks per thread, each a multiple of `align` (except the last),
-// and runs fn(begin, end) on the default pool. Runs inline for one chunk.
+// Splits [0, n) into one chunk per thread, each a multiple of `align` (except the last), and
+// runs fn(begin, end) on the default pool. Runs inline for one chunk. One chunk a thread: each
+// further chunk restarts a matmul's weight stream, and on the 2-core AVX-512 machine 4 chunks a
+// thread cost 6% of a decoded token against 1 (BENCHMARKS.md, 2026-12-07); the price is no
+// dynamic balancing on machines whose cores run at unequal speeds.
 template <typename F>
 void parallel_for(int64_t n, int64_t align, F&& fn) {
     ThreadPool& pool = default_pool();
     int64_t threads = pool.size();
-    int64_t chunk = (n + 4 * threads - 1) / (4 * threads);
+    int64_t chunk = (n + threads - 1) / threads;
     chunk = (chunk + align - 1) / align * align;
     if (chunk <= 0) chunk = align;
     int64_t n_chunks = (n + chunk - 1) / chunk;
