@@ -8,6 +8,11 @@
 
 namespace onebit::cuda {
 
+// Warps of a packed decode block, one 16-row tile: warp w takes chunks c with c % kDecodeWarps = w
+// and the block sums the warps' partials in order. 8 blocks fit an SM, so a 12288-row matrix runs
+// in one wave. The fused gate / up kernel keeps these partials apart to give the same bits.
+inline constexpr int kDecodeWarps = 4;
+
 // A warp's share of one record: the words of rows gid / gid + 8, and their scales (and biases).
 struct DecodeChunk {
     uint4 wl, wh;

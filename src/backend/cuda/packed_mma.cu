@@ -26,7 +26,7 @@ namespace onebit::cuda {
 
 namespace {
 
-constexpr int kWarps = 4;  // per block: 8 blocks fit an SM, so a 12288-row matrix runs in one wave
+constexpr int kWarps = kDecodeWarps;
 
 // Where result rows go: rows [begin[s], begin[s + 1]) to y[s] ([M, rows of s]).
 struct Segments {

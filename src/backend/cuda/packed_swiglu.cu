@@ -20,7 +20,7 @@ namespace {
 constexpr int kGroupTiles = 8;            // 128 rows of gate (and of up): one packed group
 constexpr int kSwigluWarps = 2 * kGroupTiles;
 constexpr int kRing = 4;                  // chunks a warp holds in registers ahead of use
-constexpr int kParts = 4;                 // qmm_packed_kernel's warps a tile (kWarps there)
+constexpr int kParts = kDecodeWarps;      // the decode kernel's partials a tile
 static_assert(kRing == kParts, "chunk c of a ring pass goes to partial c % kParts");
 
 // Block (kSwigluWarps) per (group G of the ff SwiGLU values, activation row m).
