@@ -1,11 +1,12 @@
-// The forward-pass kernels of the CUDA backend (backend/cuda/nn.h: nn.cu and fused.cu), each
-// against the CPU's ops/nn.h (the float32 reference of the model) or quant's reference, on fresh
-// random inputs with poisoned outputs: embedding rows, RMSNorm, RoPE, attention over per-row KV
-// caches, the KV store, SwiGLU, residual adds, dense linears, and the fused decode stages
-// (residual + RMSNorm + int8 packing, SwiGLU + packing, q / k norm + RoPE + store). Shapes include
-// sizes that are not multiples of a warp or a block. Float results agree within a few float32
-// ulps of the row's scale (the reductions run in another order); copies and dequantized rows are
-// exact. Skips where no GPU is.
+// The forward-pass kernels of the CUDA backend (backend/cuda/nn.h: nn.cu, attention.cu,
+// fused.cu, packed_swiglu.cu), each against the CPU's ops/nn.h (the float32 reference of the
+// model) or quant's reference, on fresh random inputs with poisoned outputs: embedding rows,
+// RMSNorm, RoPE, attention over per-row KV caches, the KV store, SwiGLU, residual adds, dense
+// linears, and the fused decode stages (residual + RMSNorm + int8 packing, SwiGLU + packing, q / k
+// norm + RoPE + store, and the kernels that fuse those into attention and the gate / up matmul,
+// bit for bit against the kernels apart). Shapes include sizes that are not multiples of a warp
+// or a block. Float results agree within a few float32 ulps of the row's scale (the reductions
+// run in another order); copies and dequantized rows are exact. Skips where no GPU is.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,4 +1,5 @@
-// Block-wide reductions in a fixed order (the forward pass's kernels: nn.cu, fused.cu).
+// Block-wide reductions in a fixed order (the forward pass's kernels: nn.cu, attention.cu,
+// fused.cu).
 #pragma once
 
 #include "backend/cuda/internal.h"
