@@ -63,9 +63,10 @@ int num_threads();
 
 // Splits [0, n) into one chunk per thread, each a multiple of `align` (except the last), and
 // runs fn(begin, end) on the default pool. Runs inline for one chunk. One chunk a thread: each
-// further chunk restarts a matmul's weight stream, and on the 2-core AVX-512 machine 4 chunks a
-// thread cost 6% of a decoded token against 1 (BENCHMARKS.md, 2026-12-07); the price is no
-// dynamic balancing on machines whose cores run at unequal speeds.
+// further chunk restarts a matmul's weight stream; on the 2-core AVX-512 machine 4 -> 2 -> 1 chunks
+// a thread took decoding from 129.5 to 133 to 137.5 tokens/s (each step measured against the one
+// before; BENCHMARKS.md, 2026-12-07). The price is no dynamic balancing on machines whose cores
+// run at unequal speeds.
 template <typename F>
 void parallel_for(int64_t n, int64_t align, F&& fn) {
     ThreadPool& pool = default_pool();

@@ -309,29 +309,28 @@ void forward_device(const Model::Impl& m, std::span<const Model::SequenceInput> 
                 const auto* kn = static_cast<const float*>(L.k_norm.data());
                 const auto* inv_freq = static_cast<const float*>(D.inv_freq.data());
                 const float factor = m.rope.attention_factor;
-                if (prefill_gemm) {
+                // a decode step's attention kernel norms, rotates and stores q / k itself
+                const bool fused_attention = !prefill_gemm && decode_step && hd == 128 && L.o.packed;
+                if (!fused_attention)
                     cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
                                                  inv_freq, factor, kv);
+                if (prefill_gemm) {
                     cuda::nn::attention_prefill(q, t, nh, nkv, hd,
                                                 F(dc0.k) + static_cast<int64_t>(l) * layer_floats,
                                                 F(dc0.v) + static_cast<int64_t>(l) * layer_floats,
                                                 p0, att, scale);
                     L.o.forward(att, t, o);
-                } else if (hd == 128 && L.o.packed && decode_step) {
+                } else if (fused_attention) {
                     // q / k norms, RoPE, KV store and attention in one kernel, packing for o
                     const auto xo = cuda::nn::attention_qk_pack(q, k, v, qn, kn, t, nh, nkv, hd,
                                                                 eps, dpos, inv_freq, factor, kv,
                                                                 capacity, att, scale, split);
                     L.o.forward(att, t, o, &xo);
                 } else if (hd == 128 && L.o.packed) {  // a head per group: attention packs for o
-                    cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
-                                                 inv_freq, factor, kv);
                     const auto xo = cuda::nn::attention_pack(q, t, nh, nkv, hd, kv, dpos, capacity,
                                                              att, scale, split);
                     L.o.forward(att, t, o, &xo);
                 } else {
-                    cuda::nn::qk_norm_rope_store(q, k, v, qn, kn, t, nh, nkv, hd, eps, dpos,
-                                                 inv_freq, factor, kv);
                     cuda::nn::attention(q, t, nh, nkv, hd, kv, dpos, capacity, att, scale, split);
                     L.o.forward(att, t, o);
                 }

@@ -3,8 +3,6 @@
 // chunk of positions), split over chunks for long contexts (flash-decoding).
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/internal.h"
@@ -443,9 +441,9 @@ PackedActivations attention_qk_pack(float* q, float* k, const float* v,
                                     float* out, float scale, AttentionSplit split) {
     if (d != kPrepDim)
         fail("cuda", "attention_qk_pack needs head_dim ", kPrepDim, " (a head per group), got ", d);
-    if (const char* env = std::getenv("ONEBIT_CUDA_FUSED_ATTENTION"); env && std::strcmp(env, "0") == 0) {
-        qk_norm_rope_store(q, k, v, q_norm, k_norm, t,
-                           n_head, n_kv, d, eps, positions, inv_freq, attention_factor, cache);
+    if (switched_off("ONEBIT_CUDA_FUSED_ATTENTION")) {
+        qk_norm_rope_store(q, k, v, q_norm, k_norm, t, n_head, n_kv, d, eps, positions, inv_freq,
+                           attention_factor, cache);
         return attention_pack(q, t, n_head, n_kv, d, cache, positions, capacity, out, scale, split);
     }
     const int64_t K = n_head * d, C = (K + 511) / 512;
@@ -458,6 +456,5 @@ PackedActivations attention_qk_pack(float* q, float* k, const float* v,
                       prep);
     return packed_activations(t, K, o);
 }
-
 
 }  // namespace onebit::cuda::nn

@@ -39,6 +39,9 @@ void* workspace(int slot, size_t bytes);
 // prefetches (they write no register), which is how the packed matmuls, attention, norm_pack and
 // qk_norm_rope_store hide their first loads. Elsewhere it is a plain launch and the wait a no-op.
 bool programmatic_launch();
+// Whether the environment variable `name` is set to "0" (how the ONEBIT_CUDA_* switches that are
+// on by default are turned off).
+bool switched_off(const char* name);
 
 // The packed matmul past kDecodeMaxM rows on cuBLAS (gemm.cu; cuda.h: PrefillMode::gemm), with
 // the activations' int8 values (xa.q8) and its segments' outputs.

@@ -5,9 +5,6 @@
 // qmm_packed_one_bit then silu_pack give it: each warp runs the decode kernel's chunk step
 // (packed_decode.cuh) over all of K, keeping apart the partials that kernel's four warps would
 // hold (chunks c with c % 4 = w), and sums them in that kernel's order.
-#include <cstdlib>
-#include <cstring>
-
 #include "backend/cuda/nn.h"
 #include "backend/cuda/packed_decode.cuh"
 #include "backend/cuda/packed_layout.cuh"
@@ -75,11 +72,6 @@ __global__ void __launch_bounds__(kSwigluWarps * 32, 1)
     pack_group(v, lane, m, C_out, G, o);
 }
 
-bool fusion_on() {
-    const char* env = std::getenv("ONEBIT_CUDA_FUSED_SWIGLU");
-    return !(env && std::strcmp(env, "0") == 0);
-}
-
 }  // namespace
 
 PackedActivations gate_up_silu_pack(const PackedOneBit& gate_up, const PackedActivations& xa,
@@ -87,7 +79,7 @@ PackedActivations gate_up_silu_pack(const PackedOneBit& gate_up, const PackedAct
     if (gate_up.N != 2 * ff)
         fail("cuda", "gate_up_silu_pack: the matrix has ", gate_up.N, " rows, not 2 x ", ff);
     const int64_t M = xa.M;
-    if (M != 1 || ff % 512 || !xa.planes || !fusion_on()) {
+    if (M != 1 || ff % 512 || !xa.planes || switched_off("ONEBIT_CUDA_FUSED_SWIGLU")) {
         const OutSegment gu[2] = {{g, ff}, {u, ff}};
         qmm_packed_one_bit(gate_up, xa, gu, 2, DType::float32);
         return silu_pack(g, u, M, ff);

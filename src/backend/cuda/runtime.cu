@@ -50,11 +50,13 @@ DeviceInfo device_info() {
     return info;
 }
 
+bool switched_off(const char* name) {
+    const char* env = std::getenv(name);
+    return env && std::strcmp(env, "0") == 0;
+}
+
 bool programmatic_launch() {
-    static const bool on = [] {
-        const char* env = std::getenv("ONEBIT_CUDA_PDL");
-        return device_info().cc_major >= 9 && !(env && std::string(env) == "0");
-    }();
+    static const bool on = device_info().cc_major >= 9 && !switched_off("ONEBIT_CUDA_PDL");
     return on;
 }
 
