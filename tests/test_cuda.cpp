@@ -398,7 +398,6 @@ TEST_P(CudaPackedOneBit, MatchesOracleAndBatchInvariant) {
             from_device(dy, y2);
             ASSERT_EQ(std::memcmp(y2.data(), y.data(), y.nbytes()), 0);
             if (gemm && sh.M > cuda::kDecodeMaxM) continue;  // a prefill GEMM: not M = 1's bits
-            if (gemm && sh.M > cuda::kDecodeMaxM) continue;  // a prefill GEMM: not M = 1's bits
             for (int64_t m = 0; m < sh.M; ++m) {
                 Tensor y1(DType::float32, {1, sh.N});
                 dy.fill(0xff);

@@ -373,12 +373,13 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
             ASSERT_EQ(std::memcmp(download<float>(d1, hw).data(), &gots[s * hw], hw * 4), 0)
                 << "row " << s << " alone differs from the batch";
         }
-        // a prompt's prefill on cuBLAS (positions past .. past + t - 1): float32, the CPU's
+        // a prompt's prefill (positions past .. past + t - 1) on cuBLAS: float32, the CPU's
         // result within the same bound; tf32, within nn.h's bound; with all scores at once and
-        // in blocks of 7 query rows
+        // in blocks of 7 query rows; flash (head size 64 and 128; else tf32) within tf32's bound
         const std::vector<float> tf32_bound = tf32_attention_bound(
             q, kc.data() + layer, vc.data() + layer, pos, c.n_head, c.n_kv, c.d, want);
-        for (const auto math : {cuda::nn::AttentionMath::float32, cuda::nn::AttentionMath::tf32})
+        for (const auto math : {cuda::nn::AttentionMath::float32, cuda::nn::AttentionMath::tf32,
+                                cuda::nn::AttentionMath::flash})
             for (const int64_t budget :
                  {cuda::nn::kPrefillScoreBytes, 7 * c.n_head * (c.past + c.t) * 4}) {
                 SCOPED_TRACE(budget == cuda::nn::kPrefillScoreBytes ? "attention_prefill"
@@ -396,7 +397,8 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
                 }
                 for (size_t i = 0; i < want.size(); ++i)
                     ASSERT_LE(std::abs(double(pre[i]) - want[i]), tf32_bound[i])
-                        << "attention_prefill, tf32, element " << i << ": got " << pre[i]
+                        << "attention_prefill, " << (math == cuda::nn::AttentionMath::flash ? "flash" : "tf32")
+                        << ", element " << i << ": got " << pre[i]
                         << ", want " << want[i];
             }
         if (c.d != 128) continue;

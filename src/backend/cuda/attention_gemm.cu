@@ -1,4 +1,5 @@
-// Causal grouped-query attention of one sequence's prompt on cuBLAS (nn.h: attention_prefill):
+// Causal grouped-query attention of one sequence's prompt on cuBLAS (nn.h: attention_prefill,
+// AttentionMath tf32 and float32; flash is attention_flash.cu):
 // per KV head, the scores of its G query heads' rows against the cached keys as one float32 GEMM,
 // a masked softmax over each row, and the values' weighted sum as a second GEMM. The query rows
 // are regrouped first so that a KV head's G * t rows are one matrix, and the result is put back.
@@ -84,17 +85,20 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
 
 AttentionMath prefill_attention_math() {
     const char* env = std::getenv("ONEBIT_CUDA_PREFILL_ATTENTION");
-    if (!env || !*env || std::strcmp(env, "tf32") == 0) return AttentionMath::tf32;
+    if (!env || !*env || std::strcmp(env, "flash") == 0) return AttentionMath::flash;
+    if (std::strcmp(env, "tf32") == 0) return AttentionMath::tf32;
     if (std::strcmp(env, "float32") == 0) return AttentionMath::float32;
-    fail("cuda", "ONEBIT_CUDA_PREFILL_ATTENTION must be tf32 or float32, got '", env, "'");
+    fail("cuda", "ONEBIT_CUDA_PREFILL_ATTENTION must be flash, tf32 or float32, got '", env, "'");
 }
 
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                        const float* k_layer, const float* v_layer, int64_t p0, float* out,
                        float scale, int64_t score_bytes, AttentionMath math) {
     if (t <= 0) return;
+    if (math == AttentionMath::flash && flash_prefill_supports(d))
+        return attention_prefill_flash(q, t, n_head, n_kv, d, k_layer, v_layer, p0, out, scale);
     const cublasComputeType_t compute =
-        math == AttentionMath::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+        math == AttentionMath::float32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
     const int64_t G = n_head / n_kv, L = p0 + t;
     auto* qp = static_cast<float*>(workspace(12, size_t(t * n_head * d) * 4));
     auto* op = static_cast<float*>(workspace(13, size_t(t * n_head * d) * 4));

@@ -48,6 +48,15 @@ bool switched_off(const char* name);
 void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
                      int segments, DType ydt);
 
+// The flash prefill attention (attention_flash.cu; nn.h: attention_prefill, AttentionMath::flash)
+// and the head sizes it takes.
+bool flash_prefill_supports(int64_t d);
+namespace nn {
+void attention_prefill_flash(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                             const float* k_layer, const float* v_layer, int64_t p0, float* out,
+                             float scale);
+}  // namespace nn
+
 // Calls f(std::integral_constant<int, bits>) for the runtime bits value (1-6, else 8).
 template <typename F>
 void with_bits(int bits, F&& f) {

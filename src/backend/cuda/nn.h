@@ -69,17 +69,20 @@ PackedActivations attention_qk_pack(float* q, float* k, const float* v,
                                     float attention_factor, CacheRows cache, int64_t capacity,
                                     float* out, float scale, AttentionSplit split = {});
 // One sequence's prompt of t tokens at positions p0 .. p0 + t - 1 (their keys and values already
-// in the cache): out [t, n_head, d] as attention gives it, on cuBLAS (float32 GEMMs for the scores
-// and the weighted sum, a masked softmax between), for prefill past kDecodeMaxM rows
+// in the cache): out [t, n_head, d] as attention gives it, for prefill past kDecodeMaxM rows
 // (PrefillMode::gemm). k_layer / v_layer: the sequence's cache of this layer, [capacity, n_kv, d].
-// The scores of score_bytes at most are held at once (query rows in blocks; at least one row a
-// block). Numerics by math (ONEBIT_CUDA_PREFILL_ATTENTION, default tf32):
-//   float32  float32 GEMMs: within float32 rounding of attention's result, not its bits
-//   tf32     the GEMMs' inputs (q, k, then the softmax's p and v) rounded to TF32 (10 mantissa
-//            bits) on the tensor cores, float32 accumulation: with u = 2^-10 and
-//            delta = 2u scale max_j sum_i |q_i k_ji|, each output element within
-//            (e^(2 delta) - 1 + 3u) max_j |v_ji| of attention's (plus float32 rounding)
-enum class AttentionMath : uint8_t { float32, tf32 };
+// By math (ONEBIT_CUDA_PREFILL_ATTENTION: flash, the default, tf32 or float32):
+//   flash    one kernel (attention_flash.cu) on the tensor cores for head size 64 or 128 (else
+//            as tf32): the scores and P stay in registers, softmax online; its inputs (q, k,
+//            then p and v) rounded to TF32, float32 accumulation: tf32's bound below
+//   tf32     on cuBLAS: the scores as GEMMs, a masked softmax, P . V as GEMMs, with the GEMMs'
+//            inputs rounded to TF32 (10 mantissa bits) on the tensor cores, float32
+//            accumulation: with u = 2^-10 and delta = 2u scale max_j sum_i |q_i k_ji|, each
+//            output element within (e^(2 delta) - 1 + 3u) max_j |v_ji| of attention's (plus
+//            float32 rounding). The scores of score_bytes at most are held at once (query rows
+//            in blocks; at least one row a block).
+//   float32  as tf32 with float32 GEMMs: within float32 rounding of attention's result
+enum class AttentionMath : uint8_t { float32, tf32, flash };
 AttentionMath prefill_attention_math();
 inline constexpr int64_t kPrefillScoreBytes = int64_t(256) << 20;
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
