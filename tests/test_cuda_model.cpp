@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -18,8 +18,8 @@
 #include "core/error.h"
 #include "engine/generate.h"
 #include "model/model.h"
-#include "ops/nn.h"
 #include "model_fixtures.h"
+#include "ops/nn.h"
 #include "scoped_env.h"
 #include "scratch_dir.h"
 #include "tokenizer/tokenizer.h"
@@ -71,9 +71,9 @@ TEST(CudaModel, LogitsMatchTheCpu) {
         DType sdt;
     };
     const DType f32 = DType::float32, f16 = DType::float16;
-    for (const Case cs : {Case{0, 128, false, f32}, Case{1, 128, true, f16}, Case{1, 128, true, f32},
-                          Case{1, 128, false, f16}, Case{1, 64, true, f32}, Case{2, 64, false, f32},
-                          Case{4, 32, false, f16}}) {
+    for (const Case cs : {Case{0, 128, false, f32}, Case{1, 128, true, f16},
+                          Case{1, 128, true, f32}, Case{1, 128, false, f16}, Case{1, 64, true, f32},
+                          Case{2, 64, false, f32}, Case{4, 32, false, f16}}) {
         SCOPED_TRACE(::testing::Message() << "bits " << cs.bits << " g " << cs.group
                                           << (cs.int8 ? " int8 " : " ") << dtype_name(cs.sdt));
         const fs::path dir = tmpdir("m" + std::to_string(cs.bits) + "_" + std::to_string(cs.group) +
@@ -143,8 +143,10 @@ TEST(CudaModel, LogitsMatchTheCpu) {
             nn::top_k(one.data(), int64_t(one.size()), k, want.data());
             ASSERT_EQ(top.size(), size_t(k));
             for (int64_t j = 0; j < k; ++j) {
-                EXPECT_EQ(top[j].id, want[j].id) << "top-" << k << " at position " << i << " rank " << j;
-                EXPECT_EQ(top[j].logit, want[j].logit) << "top-" << k << " at position " << i << " rank " << j;
+                EXPECT_EQ(top[j].id, want[j].id)
+                    << "top-" << k << " at position " << i << " rank " << j;
+                EXPECT_EQ(top[j].logit, want[j].logit)
+                    << "top-" << k << " at position " << i << " rank " << j;
             }
         }
     }
@@ -164,7 +166,8 @@ TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
         lo.device = model::Device::cuda;
         const model::Model m = model::Model::load(dir.string(), lo);
         const int64_t V = m.config().vocab_size;
-        const std::vector<std::vector<int32_t>> prompts = {{3, 17, 250}, {9}, {100, 42, 299, 0, 5}, {7, 7}};
+        const std::vector<std::vector<int32_t>> prompts = {
+            {3, 17, 250}, {9}, {100, 42, 299, 0, 5}, {7, 7}};
         std::vector<model::KVCache> alone, together, selected;
         std::vector<int32_t> next;
         std::vector<float> l;
@@ -181,26 +184,31 @@ TEST(CudaModel, BatchedDecodeEqualsSingleBitForBit) {
             // sequences 0 .. n-1 this step: 4, 3, 2, 4, ...
             const size_t n = step % 4 == 3 ? 4 : 4 - static_cast<size_t>(step % 4);
             std::vector<model::Model::SequenceInput> in;
-            for (size_t s = 0; s < n; ++s) in.push_back({std::span<const int32_t>(&next[s], 1), &together[s]});
+            for (size_t s = 0; s < n; ++s)
+                in.push_back({std::span<const int32_t>(&next[s], 1), &together[s]});
             std::vector<float> got;
             m.forward_batch(in, got);
             ASSERT_EQ(got.size(), n * V);
             // the batch's candidates selected on the device: nn::top_k of each row
             std::vector<model::Model::SequenceInput> in_sel;
-            for (size_t s = 0; s < n; ++s) in_sel.push_back({std::span<const int32_t>(&next[s], 1), &selected[s]});
+            for (size_t s = 0; s < n; ++s)
+                in_sel.push_back({std::span<const int32_t>(&next[s], 1), &selected[s]});
             std::vector<nn::Candidate> top, want(40);
             m.forward_batch_top_k(in_sel, 40, top);
             ASSERT_EQ(top.size(), n * 40);
             for (size_t s = 0; s < n; ++s) {
                 nn::top_k(&got[s * V], V, 40, want.data());
                 for (int j = 0; j < 40; ++j)
-                    ASSERT_EQ(top[s * 40 + j].id, want[j].id) << "step " << step << " seq " << s << " rank " << j;
+                    ASSERT_EQ(top[s * 40 + j].id, want[j].id)
+                        << "step " << step << " seq " << s << " rank " << j;
             }
             for (size_t s = 0; s < n; ++s) {
                 std::vector<float> one;
                 m.forward(std::span<const int32_t>(&next[s], 1), alone[s], one);
-                ASSERT_EQ(0, std::memcmp(one.data(), &got[s * V], V * sizeof(float))) << "step " << step << " seq " << s;
-                next[s] = static_cast<int32_t>(std::max_element(one.begin(), one.end()) - one.begin());
+                ASSERT_EQ(0, std::memcmp(one.data(), &got[s * V], V * sizeof(float)))
+                    << "step " << step << " seq " << s;
+                next[s] =
+                    static_cast<int32_t>(std::max_element(one.begin(), one.end()) - one.begin());
             }
         }
     }
@@ -241,7 +249,8 @@ TEST(CudaModel, FusedDecodeStagesKeepTheBits) {
             model::KVCache* caches[2] = {&alone, &other};
             const int32_t tok[2] = {int32_t(step * 7 + 1), int32_t(step * 11 + 2)};
             std::vector<model::Model::SequenceInput> in;
-            for (int s = 0; s < 2; ++s) in.push_back({std::span<const int32_t>(&tok[s], 1), caches[s]});
+            for (int s = 0; s < 2; ++s)
+                in.push_back({std::span<const int32_t>(&tok[s], 1), caches[s]});
             m.forward_batch(in, one);
             out[2].insert(out[2].end(), one.begin(), one.end());
         }
@@ -266,8 +275,7 @@ TEST(CudaModel, Stories260KGoldenGreedy) {
     o.sampler.temperature = 0;
     std::string text;
     engine::generate(m, t, {1}, o, [&](std::string_view s) { text += s; });
-    std::ifstream f(data_dir() + "/stories260K/expected_greedy_200.txt",
-                    std::ios::binary);
+    std::ifstream f(data_dir() + "/stories260K/expected_greedy_200.txt", std::ios::binary);
     const std::string want((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     ASSERT_FALSE(want.empty());
     EXPECT_EQ(text, want);
@@ -286,7 +294,8 @@ TEST(CudaModel, TinyQwen3OneBitGoldenGreedy) {
     o.sampler.temperature = 0;
     std::string text;
     engine::generate(m, t, t.encode("ROMEO:"), o, [&](std::string_view s) { text += s; });
-    std::ifstream f(data_dir() + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt", std::ios::binary);
+    std::ifstream f(data_dir() + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt",
+                    std::ios::binary);
     const std::string want((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     ASSERT_FALSE(want.empty());
     EXPECT_EQ(text + "\n", want);  // the command ends its text with a newline
@@ -305,7 +314,8 @@ TEST(CudaModel, PrefillGemm) {
     for (const DType sdt : {DType::float16, DType::bfloat16}) {
         for (const bool tied : {true, false}) {
             SCOPED_TRACE(::testing::Message() << dtype_name(sdt) << (tied ? " tied" : ""));
-            const fs::path dir = tmpdir(std::string("gemm_") + dtype_name(sdt) + (tied ? "t" : "u"));
+            const fs::path dir =
+                tmpdir(std::string("gemm_") + dtype_name(sdt) + (tied ? "t" : "u"));
             test::write_qwen3(dir, 1, 128, tied, 31, {}, {}, 2, sdt);
             model::LoadOptions li, lf;
             li.int8_activations = true;
@@ -345,7 +355,8 @@ TEST(CudaModel, PrefillGemm) {
     lo.int8_activations = true;
     const model::Model m = model::Model::load(dir, lo);
     const tok::Tokenizer t = tok::Tokenizer::from_file(dir + "/tokenizer.json");
-    std::ifstream f(data_dir() + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt", std::ios::binary);
+    std::ifstream f(data_dir() + "/../tests/fixtures/tiny_qwen3_greedy_romeo.txt",
+                    std::ios::binary);
     const std::string prompt((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const std::vector<int32_t> ids = t.encode(prompt);
     ASSERT_GT(ids.size(), size_t(cuda::kDecodeMaxM));
@@ -368,22 +379,29 @@ TEST(CudaModel, PrefillGemm) {
         }
         return g;
     };
-    const Greedy gemm = greedy("gemm"), exact = greedy("exact");
-    // The two prefills differ in rounding (cuBLAS float16 / TF32 against the exact int8 kernels),
-    // so the greedy texts agree only until a near tie: every step's logits are within 2% of their
-    // scale, and where the choices part the exact run ranks the GEMM run's token within that.
-    size_t i = 0;
-    for (; i < gemm.tokens.size(); ++i) {
-        EXPECT_LE(rel_diff(exact.logits[i], gemm.logits[i]), 0.02) << "step " << i;
-        if (gemm.tokens[i] != exact.tokens[i]) break;
+    const Greedy exact = greedy("exact");
+    // the GEMM prefill with its attention on cuBLAS (what 2 heads choose) and in the flash kernel
+    for (const char* attention : {"tf32", "flash"}) {
+        SCOPED_TRACE(attention);
+        const test::ScopedEnv env("ONEBIT_CUDA_PREFILL_ATTENTION", attention);
+        const Greedy gemm = greedy("gemm");
+        // The two prefills differ in rounding (cuBLAS float16 / TF32 against the exact int8
+        // kernels), so the greedy texts agree only until a near tie: every step's logits are within
+        // 2% of their scale, and where the choices part the exact run ranks the GEMM run's token
+        // within that.
+        size_t i = 0;
+        for (; i < gemm.tokens.size(); ++i) {
+            EXPECT_LE(rel_diff(exact.logits[i], gemm.logits[i]), 0.02) << "step " << i;
+            if (gemm.tokens[i] != exact.tokens[i]) break;
+        }
+        if (i < gemm.tokens.size()) {
+            double scale = 1;
+            for (float v : exact.logits[i]) scale = std::max(scale, std::fabs(double(v)));
+            const double gap = exact.logits[i][exact.tokens[i]] - exact.logits[i][gemm.tokens[i]];
+            EXPECT_LE(gap, 0.02 * scale) << "the texts part at step " << i << " without a near tie";
+        }
+        EXPECT_GE(i, size_t(3)) << "the first tokens agree";
     }
-    if (i < gemm.tokens.size()) {
-        double scale = 1;
-        for (float v : exact.logits[i]) scale = std::max(scale, std::fabs(double(v)));
-        const double gap = exact.logits[i][exact.tokens[i]] - exact.logits[i][gemm.tokens[i]];
-        EXPECT_LE(gap, 0.02 * scale) << "the texts part at step " << i << " without a near tie";
-    }
-    EXPECT_GE(i, size_t(3)) << "the first tokens agree";
 }
 
 TEST(CudaModel, WithoutADeviceLoadingSaysSo) {

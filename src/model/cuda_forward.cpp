@@ -186,7 +186,9 @@ std::shared_ptr<DeviceModel> upload_to_device(const Model::Impl& m) {
         if (!L.q_norm.empty()) D.q_norm = upload(L.q_norm), D.k_norm = upload(L.k_norm);
         d->layers.push_back(std::move(D));
     }
-    d->fused = !d->layers.empty();
+    // the fused path's qk_norm_rope_store takes head sizes that are multiples of 32 up to 256
+    const int64_t hd = m.config.head_dim;
+    d->fused = !d->layers.empty() && hd % 32 == 0 && hd <= 256;
     for (const DeviceLayer& L : d->layers)
         d->fused = d->fused && L.qkv && L.gate_up && L.o.packed && L.down.packed;
     d->final_norm = upload(m.final_norm);

@@ -3,8 +3,8 @@
 //
 // A block of 4 warps takes 64 query rows of one head (16 a warp); key tiles of 64 positions
 // (keys, then values) come into shared memory by asynchronous copies, the next tile's keys while
-// the current values are used (the tensor cores read their float32 bits as TF32, i.e. truncated
-// to 10 mantissa bits, within the bound); per tile each warp computes its
+// the current values are used, and are rounded to TF32 there (as the queries, once); per tile
+// each warp computes its
 // 16 x 64 scores with mma.sync m16n8k8 (TF32 in, float32 out), masks the keys past each row's
 // position, updates its rows' running maximum and sum (online softmax, base 2), and adds
 // P . V to its 16 x d accumulators (P rounded to TF32). The scores' tiles take their keys in the
@@ -42,7 +42,9 @@ __device__ __forceinline__ void copy16(uint32_t* dst, const float* src, bool val
                  "r"(valid ? 16 : 0)
                  : "memory");
 }
-__device__ __forceinline__ void copies_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void copies_commit() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
 template <int N>
 __device__ __forceinline__ void copies_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
@@ -71,6 +73,20 @@ __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const uint32_t* 
                  : "r"(a));
 }
 
+// The 16-byte pieces this thread copied with load_tile (rows of `rows`), rounded to TF32 in
+// place once they have landed.
+template <int D, int ROWS>
+__device__ __forceinline__ void round_tile(uint32_t* dst, int stride) {
+#pragma unroll
+    for (int u = 0; u < ROWS * D / 4 / (kWarps * 32); ++u) {
+        const int i = u * kWarps * 32 + threadIdx.x;
+        uint4* p = reinterpret_cast<uint4*>(dst + (i / (D / 4)) * stride + (i % (D / 4)) * 4);
+        const uint4 x = *p;
+        *p = make_uint4(to_tf32(__uint_as_float(x.x)), to_tf32(__uint_as_float(x.y)),
+                        to_tf32(__uint_as_float(x.z)), to_tf32(__uint_as_float(x.w)));
+    }
+}
+
 // c (16 x 8, float32) += a (16 x 8, TF32) . b (8 x 8, TF32)
 __device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                          uint32_t b1) {
@@ -97,9 +113,9 @@ __global__ void __launch_bounds__(kWarps * 32)
                          const float* v, int p0, float* out, float scale_log2) {
     constexpr int KS = D + 4, VS = D + 8;  // row strides: conflict-free fragment reads
     extern __shared__ uint32_t smem[];
-    uint32_t* ks = smem;                  // [kKeys][KS] keys
-    uint32_t* vs = ks + kKeys * KS;       // [kKeys][VS] values
-    uint32_t* qs = vs + kKeys * VS;       // [kRows][KS] queries
+    uint32_t* ks = smem;             // [kKeys][KS] keys
+    uint32_t* vs = ks + kKeys * KS;  // [kKeys][VS] values
+    uint32_t* qs = vs + kKeys * VS;  // [kRows][KS] queries
     // blocks by work: the first half heaviest first, the second half lightest first, so that
     // the two blocks an SM holds at once (b and about b + SMs) take about the same keys together
     const int total = static_cast<int>(gridDim.x), half = (total + 1) / 2, b = blockIdx.x;
@@ -137,6 +153,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int j0 = 0; j0 < keys; j0 += kKeys) {
         const bool more = j0 + kKeys < keys;
         copies_wait<1>();  // this tile's keys (its values may still be on the way)
+        if (j0 == 0) round_tile<D, kRows>(qs, KS);
+        round_tile<D, kKeys>(ks, KS);
         __syncthreads();
         const bool live = j0 <= warp_last;  // else every key of the tile is past the warp's rows
         float s[kKeys / 8][4];  // scores: s[n][0..1] row r0, keys j0 + 8n + tig and + tig + 4
@@ -153,9 +171,11 @@ __global__ void __launch_bounds__(kWarps * 32)
                                              (kk + e) * 8 + (lane / 16) * 4);
 #pragma unroll
                 for (int n = 0; n < kKeys / 8; ++n) {
-                    // b of steps kk and kk + 1: key n * 8 + perm(g), k = 8 kk + tig (+ 4, + 8, + 12)
+                    // b of steps kk and kk + 1: key n * 8 + perm(g), k = 8 kk + tig (+ 4, + 8, +
+                    // 12)
                     uint32_t b[4];
-                    load_matrices(b, ks + (n * 8 + perm_of(lane % 8)) * KS + kk * 8 + (lane / 8) * 4);
+                    load_matrices(b,
+                                  ks + (n * 8 + perm_of(lane % 8)) * KS + kk * 8 + (lane / 8) * 4);
                     mma_tf32(s[n], qa[0], b[0], b[1]);
                     mma_tf32(s[n], qa[1], b[2], b[3]);
                 }
@@ -191,15 +211,18 @@ __global__ void __launch_bounds__(kWarps * 32)
             const float a = exp2f(s[n][0] - mx0), b = exp2f(s[n][1] - mx0);
             const float c = exp2f(s[n][2] - mx1), d = exp2f(s[n][3] - mx1);
             rs0 += a + b, rs1 += c + d;
-            pa[n][0] = to_tf32(a), pa[n][2] = to_tf32(b), pa[n][1] = to_tf32(c), pa[n][3] = to_tf32(d);
+            pa[n][0] = to_tf32(a), pa[n][2] = to_tf32(b), pa[n][1] = to_tf32(c),
+            pa[n][3] = to_tf32(d);
         }
         l0 = l0 * f0 + rs0, l1 = l1 * f1 + rs1;  // this thread's share of the rows' sums
 #pragma unroll
-        for (int nd = 0; nd < D / 8; ++nd) o[nd][0] *= f0, o[nd][1] *= f0, o[nd][2] *= f1, o[nd][3] *= f1;
+        for (int nd = 0; nd < D / 8; ++nd)
+            o[nd][0] *= f0, o[nd][1] *= f0, o[nd][2] *= f1, o[nd][3] *= f1;
         if (more)
             copies_wait<1>();  // the values (the next keys may still be on the way)
         else
             copies_wait<0>();
+        round_tile<D, kKeys>(vs, VS);
         __syncthreads();
         if (live)
 #pragma unroll

@@ -32,7 +32,7 @@ __global__ void regroup_kernel(const float4* src, float4* dst, int t, int n_head
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= t * n_head * d4) return;
     const int e = i % d4, h = (i / d4) % n_head, s = i / (d4 * n_head);  // i in [t][n_head][d4]
-    const int j = (((h / G) * t + s) * G + h % G) * d4 + e;               // j in [n_kv][t][G][d4]
+    const int j = (((h / G) * t + s) * G + h % G) * d4 + e;              // j in [n_kv][t][G][d4]
     if (to_groups)
         dst[j] = src[i];
     else
@@ -57,7 +57,8 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
         v[u] = j < n ? row[j] : -INFINITY;
         m = fmaxf(m, v[u]);
     }
-    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n; j += kSoftmaxThreads)
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n;
+         j += kSoftmaxThreads)
         m = fmaxf(m, row[j]);
     m = block_max(m, scratch);
     float sum = 0.0f;
@@ -66,7 +67,8 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
         v[u] = threadIdx.x + int64_t(u) * kSoftmaxThreads < n ? expf(v[u] - m) : 0.0f;
         sum += v[u];
     }
-    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n; j += kSoftmaxThreads) {
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < n;
+         j += kSoftmaxThreads) {
         const float e = expf(row[j] - m);
         row[j] = e;
         sum += e;
@@ -77,7 +79,8 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
         const int64_t j = threadIdx.x + int64_t(u) * kSoftmaxThreads;
         if (j < keys) row[j] = v[u] * inv;
     }
-    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < keys; j += kSoftmaxThreads)
+    for (int64_t j = threadIdx.x + int64_t(kPerThread) * kSoftmaxThreads; j < keys;
+         j += kSoftmaxThreads)
         row[j] = j < n ? row[j] * inv : 0.0f;
 }
 
@@ -85,16 +88,23 @@ __global__ void __launch_bounds__(kSoftmaxThreads)
 
 AttentionMath prefill_attention_math() {
     const char* env = std::getenv("ONEBIT_CUDA_PREFILL_ATTENTION");
-    if (!env || !*env || std::strcmp(env, "flash") == 0) return AttentionMath::flash;
+    if (!env || !*env || std::strcmp(env, "automatic") == 0) return AttentionMath::automatic;
+    if (std::strcmp(env, "flash") == 0) return AttentionMath::flash;
     if (std::strcmp(env, "tf32") == 0) return AttentionMath::tf32;
     if (std::strcmp(env, "float32") == 0) return AttentionMath::float32;
-    fail("cuda", "ONEBIT_CUDA_PREFILL_ATTENTION must be flash, tf32 or float32, got '", env, "'");
+    fail("cuda", "ONEBIT_CUDA_PREFILL_ATTENTION must be automatic, flash, tf32 or float32, got '",
+         env, "'");
 }
 
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                        const float* k_layer, const float* v_layer, int64_t p0, float* out,
                        float scale, int64_t score_bytes, AttentionMath math) {
     if (t <= 0) return;
+    if (math == AttentionMath::automatic) {
+        const int64_t blocks = (t + 63) / 64 * n_head;
+        math = 2 * blocks >= 3 * int64_t(device_info().sm_count) ? AttentionMath::flash
+                                                                 : AttentionMath::tf32;
+    }
     if (math == AttentionMath::flash && flash_prefill_supports(d))
         return attention_prefill_flash(q, t, n_head, n_kv, d, k_layer, v_layer, p0, out, scale);
     const cublasComputeType_t compute =
@@ -105,8 +115,10 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
     const int64_t tb = std::clamp<int64_t>(score_bytes / (n_head * L * 4), 1, t);
     auto* S = static_cast<float*>(workspace(14, size_t(n_head * tb * L) * 4));
     if (d % 4 || t * n_head * d >= (int64_t(1) << 31))
-        fail("cuda", "attention_prefill takes a head size that is a multiple of 4 and under 2^31 "
-                     "values a call, got head size ", d, " and ", t * n_head * d, " values");
+        fail("cuda",
+             "attention_prefill takes a head size that is a multiple of 4 and under 2^31 "
+             "values a call, got head size ",
+             d, " and ", t * n_head * d, " values");
     const unsigned blocks = static_cast<unsigned>((t * n_head * d / 4 + 255) / 256);
     auto regroup = [&](const float* src, float* dst, bool to_groups) {
         launch_dependent(regroup_kernel, dim3(blocks), dim3(256), 0,
@@ -122,21 +134,21 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
     for (int64_t s0 = 0; s0 < t; s0 += tb) {
         const int64_t rows = std::min(tb, t - s0), keys = p0 + s0 + rows;  // causal: no later key
         // column-major: S_kvh^T [keys, rows * G] = K_kvh [keys, d] . qp_kvh^T [d, rows * G]
-        check_blas(cublasGemmStridedBatchedEx(
-                       h, CUBLAS_OP_T, CUBLAS_OP_N, int(keys), int(rows * G), int(d), &scale,
-                       k_layer, CUDA_R_32F, ld_kv, d, qp + s0 * G * d, CUDA_R_32F, int(d),
-                       t * G * d, &zero, S, CUDA_R_32F, int(keys), rows * G * keys, int(n_kv),
-                       compute, CUBLAS_GEMM_DEFAULT),
+        check_blas(cublasGemmStridedBatchedEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(keys), int(rows * G),
+                                              int(d), &scale, k_layer, CUDA_R_32F, ld_kv, d,
+                                              qp + s0 * G * d, CUDA_R_32F, int(d), t * G * d, &zero,
+                                              S, CUDA_R_32F, int(keys), rows * G * keys, int(n_kv),
+                                              compute, CUBLAS_GEMM_DEFAULT),
                    "attention scores (cublasGemmStridedBatchedEx)");
         launch_dependent(masked_softmax_kernel, dim3(static_cast<unsigned>(n_kv * rows * G)),
                          dim3(kSoftmaxThreads), 0, S, keys, rows, G, p0, s0);
         check_launch("masked_softmax_kernel");
         // op_kvh^T [d, rows * G] = V_kvh^T [d, keys] . P_kvh^T [keys, rows * G]
-        check_blas(cublasGemmStridedBatchedEx(
-                       h, CUBLAS_OP_N, CUBLAS_OP_N, int(d), int(rows * G), int(keys), &one,
-                       v_layer, CUDA_R_32F, ld_kv, d, S, CUDA_R_32F, int(keys), rows * G * keys,
-                       &zero, op + s0 * G * d, CUDA_R_32F, int(d), t * G * d, int(n_kv),
-                       compute, CUBLAS_GEMM_DEFAULT),
+        check_blas(cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, int(d), int(rows * G),
+                                              int(keys), &one, v_layer, CUDA_R_32F, ld_kv, d, S,
+                                              CUDA_R_32F, int(keys), rows * G * keys, &zero,
+                                              op + s0 * G * d, CUDA_R_32F, int(d), t * G * d,
+                                              int(n_kv), compute, CUBLAS_GEMM_DEFAULT),
                    "attention output (cublasGemmStridedBatchedEx)");
     }
     check_blas(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_DEVICE), "cublasSetPointerMode");

@@ -25,7 +25,8 @@ constexpr int kNormThreads = 512;  // norm_pack: 16 warps share the row's sum, 4
 // block takes the whole row (gridDim.y 1) and its 16 warps pack all of the row's groups: the row
 // is summed once instead of once a chunk, with the same bits.
 __global__ void norm_pack_kernel(const float* x, const float* y, float* out, const float* weight,
-                                 int64_t n, float eps, int64_t C, ActivationOut o, bool whole_rows) {
+                                 int64_t n, float eps, int64_t C, ActivationOut o,
+                                 bool whole_rows) {
     __shared__ float scratch[32];
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
@@ -95,47 +96,80 @@ __global__ void silu_pack_kernel(const float* g, const float* u, int64_t n, int6
     wait_for_prior_grids();
     const int64_t m = blockIdx.x, c = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-    pack_group_of(n, lane, m, C, c * 4 + warp, o, [&](int64_t i) {
-        return swiglu(g[m * n + i], u[m * n + i]);
-    });
+    pack_group_of(n, lane, m, C, c * 4 + warp, o,
+                  [&](int64_t i) { return swiglu(g[m * n + i], u[m * n + i]); });
 }
 
-// Block (head_dim threads) per (token s, head hh): heads [0, n_head) of q, then [0, n_kv) of k.
-// Optional RMSNorm with the head's weight, then RoPE at positions[s]; k heads (and their v rows)
-// go to the caches' row positions[s]. What no kernel of a step writes (the norm weight, the
-// position, the rotation, the cache pointers) is read before the wait for the kernel before.
-__global__ void qk_norm_rope_store_kernel(float* q, float* k, const float* v, const float* q_w,
-                                          const float* k_w, int64_t n_head, int64_t n_kv,
-                                          int64_t hd, float eps, const int32_t* positions,
-                                          const float* inv_freq, float factor, CacheRows cache) {
-    extern __shared__ float row[];  // [hd]
-    __shared__ float scratch[32];
-    const int64_t s = blockIdx.x, hh = blockIdx.y, i = threadIdx.x, half = hd / 2;
-    const bool is_k = hh >= n_head;
-    const int64_t head = is_k ? hh - n_head : hh;
-    const float* w = is_k ? k_w : q_w;
-    const float wi = w ? w[i] : 0.0f;
+// Block (kQkWarps warps) per (token s, kQkWarps * kQkHeads heads): warp w takes heads
+// hh = (blockIdx.y * kQkWarps + w) * kQkHeads + u, u < kQkHeads, of [0, n_head) of q then
+// [0, n_kv) of k; lane l holds elements l + 32 j (j < E) of a head. Optional RMSNorm with the
+// head's weight (the sum of squares in block_sum's order over head_dim threads: each 32 in a
+// butterfly, then the 32s in order), then RoPE at positions[s] (the lane's angles made once for
+// its heads; the pairs meet in shared memory); k heads (and their v rows) go to the caches' row
+// positions[s]. What no kernel of a step writes (the position, the rotation, the cache
+// pointers) is read before the wait for the kernel before.
+constexpr int kQkWarps = 4, kQkHeads = 2;
+template <int E>
+__global__ void __launch_bounds__(kQkWarps * 32)
+    qk_norm_rope_store_kernel(float* q, float* k, const float* v, const float* q_w,
+                              const float* k_w, int64_t n_head, int64_t n_kv, float eps,
+                              const int32_t* positions, const float* inv_freq, float factor,
+                              CacheRows cache) {
+    constexpr int hd = 32 * E, half = hd / 2;
+    __shared__ float rows[kQkWarps][hd];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int64_t s = blockIdx.x;
     const int32_t pos = positions[s];
-    float cs = 0.0f, sn = 0.0f;
-    if (i < half) rope_angle(pos, inv_freq[i], factor, cs, sn);
-    float* k_cache = is_k ? cache.k[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
-    float* v_cache = is_k ? cache.v[s] + cache.offset + (int64_t(pos) * n_kv + head) * hd : nullptr;
+    float cs[E], sn[E];
+#pragma unroll
+    for (int j = 0; j < E; ++j) {
+        cs[j] = sn[j] = 0.0f;
+        if (lane + 32 * j < half) rope_angle(pos, inv_freq[lane + 32 * j], factor, cs[j], sn[j]);
+    }
+    float* const k_row = cache.k[s] + cache.offset + int64_t(pos) * n_kv * hd;
+    float* const v_row = cache.v[s] + cache.offset + int64_t(pos) * n_kv * hd;
+    float* row = rows[warp];
     wait_for_prior_grids();
-    float* r = is_k ? k + (s * n_kv + head) * hd : q + (s * n_head + head) * hd;
-    float val = r[i];
-    if (w) {
-        const float ss = block_sum(__fmaf_rn(val, val, 0.0f), scratch);
-        val = val * (1.0f / sqrtf(ss / float(hd) + eps)) * wi;
+    for (int u = 0; u < kQkHeads; ++u) {
+        const int64_t hh = (int64_t(blockIdx.y) * kQkWarps + warp) * kQkHeads + u;
+        if (hh >= n_head + n_kv) break;  // the same for the whole warp
+        const bool is_k = hh >= n_head;
+        const int64_t head = is_k ? hh - n_head : hh;
+        const float* w = is_k ? k_w : q_w;
+        float* r = is_k ? k + (s * n_kv + head) * hd : q + (s * n_head + head) * hd;
+        float val[E];
+#pragma unroll
+        for (int j = 0; j < E; ++j) val[j] = r[lane + 32 * j];
+        if (w) {
+            float ss = 0.0f;
+#pragma unroll
+            for (int j = 0; j < E; ++j) {
+                float x = __fmaf_rn(val[j], val[j], 0.0f);
+                for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+                ss += x;
+            }
+            const float inv = 1.0f / sqrtf(ss / float(hd) + eps);
+#pragma unroll
+            for (int j = 0; j < E; ++j) val[j] = val[j] * inv * w[lane + 32 * j];
+        }
+#pragma unroll
+        for (int j = 0; j < E; ++j) row[lane + 32 * j] = val[j];
+        __syncwarp();
+#pragma unroll
+        for (int j = 0; j < E; ++j) {
+            const int i = lane + 32 * j;
+            if (i >= half) continue;
+            float lo, hi;
+            rope_pair(row[i], row[i + half], cs[j], sn[j], lo, hi);
+            r[i] = lo, r[i + half] = hi;
+            if (is_k) k_row[head * hd + i] = lo, k_row[head * hd + i + half] = hi;
+        }
+        if (is_k)
+#pragma unroll
+            for (int j = 0; j < E; ++j)
+                v_row[head * hd + lane + 32 * j] = v[(s * n_kv + head) * hd + lane + 32 * j];
+        __syncwarp();  // the row is the next head's
     }
-    row[i] = val;
-    __syncthreads();
-    if (i < half) {
-        float lo, hi;
-        rope_pair(row[i], row[i + half], cs, sn, lo, hi);
-        r[i] = lo, r[i + half] = hi;
-        if (is_k) k_cache[i] = lo, k_cache[i + half] = hi;
-    }
-    if (is_k) v_cache[i] = v[(s * n_kv + head) * hd + i];
 }
 
 }  // namespace
@@ -148,8 +182,8 @@ PackedActivations norm_pack(const float* x, const float* residual, float* out, c
     // a decode batch spreads each row over C blocks; past it rows alone fill the GPU
     const bool whole_rows = rows > kDecodeMaxM;
     const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(whole_rows ? 1 : C));
-    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C, o,
-                     whole_rows);
+    launch_dependent(norm_pack_kernel, grid, kNormThreads, 0, x, residual, out, weight, n, eps, C,
+                     o, whole_rows);
     check_launch("norm_pack");
     return packed_activations(rows, n, o);
 }
@@ -169,10 +203,41 @@ void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
                         int64_t head_dim, float eps, const int32_t* positions,
                         const float* inv_freq, float attention_factor, CacheRows cache) {
     if (t == 0) return;
-    if (head_dim % 32 || head_dim > 1024)
-        fail("cuda", "head_dim ", head_dim, " is not a multiple of 32 up to 1024");
-    const dim3 grid(static_cast<unsigned>(t), static_cast<unsigned>(n_head + n_kv));
-    launch_dependent(qk_norm_rope_store_kernel, grid, static_cast<unsigned>(head_dim), head_dim * sizeof(float), q, k, v, q_norm, k_norm, n_head, n_kv, head_dim, eps, positions, inv_freq, attention_factor, cache);
+    if (head_dim % 32 || head_dim > 256)
+        fail("cuda", "head_dim ", head_dim, " is not a multiple of 32 up to 256");
+    const int64_t per_block = kQkWarps * kQkHeads;
+    const dim3 grid(static_cast<unsigned>(t),
+                    static_cast<unsigned>((n_head + n_kv + per_block - 1) / per_block));
+    auto go = [&](auto kernel) {
+        launch_dependent(kernel, grid, dim3(kQkWarps * 32), 0, q, k, v, q_norm, k_norm, n_head,
+                         n_kv, eps, positions, inv_freq, attention_factor, cache);
+    };
+    switch (head_dim / 32) {
+        case 1:
+            go(qk_norm_rope_store_kernel<1>);
+            break;
+        case 2:
+            go(qk_norm_rope_store_kernel<2>);
+            break;
+        case 3:
+            go(qk_norm_rope_store_kernel<3>);
+            break;
+        case 4:
+            go(qk_norm_rope_store_kernel<4>);
+            break;
+        case 5:
+            go(qk_norm_rope_store_kernel<5>);
+            break;
+        case 6:
+            go(qk_norm_rope_store_kernel<6>);
+            break;
+        case 7:
+            go(qk_norm_rope_store_kernel<7>);
+            break;
+        default:
+            go(qk_norm_rope_store_kernel<8>);
+            break;
+    }
     check_launch("qk_norm_rope_store");
 }
 

@@ -52,29 +52,32 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
 // The same, with out also packed for a packed 1-bit matmul (as pack_activations(out) gives it),
 // in one kernel; head_dim must be 128. The packed activations live in the backend's scratch until
 // the next packing call.
-PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv,
-                                 int64_t d, CacheRows cache, const int32_t* positions,
-                                 int64_t capacity, float* out, float scale,
-                                 AttentionSplit split = {});
+PackedActivations attention_pack(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
+                                 CacheRows cache, const int32_t* positions, int64_t capacity,
+                                 float* out, float scale, AttentionSplit split = {});
 // A decode step's qk_norm_rope_store then attention_pack in one kernel, with their bits: q [t,
 // n_head, d], k / v [t, n_kv, d] as the q / k / v matmul wrote them (left as they are); each
 // attention block norms (q_norm / k_norm, null: none) and rotates its heads' queries and its KV
 // head's key, and the block holding a row's newest position stores its key and value rows at
 // positions[s]. Each row s must be the only row of the call in its cache (a token per sequence);
 // head_dim 128. ONEBIT_CUDA_FUSED_ATTENTION=0: the two kernels instead (q and k rewritten).
-PackedActivations attention_qk_pack(float* q, float* k, const float* v,
-                                    const float* q_norm, const float* k_norm, int64_t t,
-                                    int64_t n_head, int64_t n_kv, int64_t d, float eps,
-                                    const int32_t* positions, const float* inv_freq,
-                                    float attention_factor, CacheRows cache, int64_t capacity,
-                                    float* out, float scale, AttentionSplit split = {});
+PackedActivations attention_qk_pack(float* q, float* k, const float* v, const float* q_norm,
+                                    const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
+                                    int64_t d, float eps, const int32_t* positions,
+                                    const float* inv_freq, float attention_factor, CacheRows cache,
+                                    int64_t capacity, float* out, float scale,
+                                    AttentionSplit split = {});
 // One sequence's prompt of t tokens at positions p0 .. p0 + t - 1 (their keys and values already
 // in the cache): out [t, n_head, d] as attention gives it, for prefill past kDecodeMaxM rows
 // (PrefillMode::gemm). k_layer / v_layer: the sequence's cache of this layer, [capacity, n_kv, d].
-// By math (ONEBIT_CUDA_PREFILL_ATTENTION: flash, the default, tf32 or float32):
+// By math (ONEBIT_CUDA_PREFILL_ATTENTION: automatic, the default, flash, tf32 or float32):
 //   flash    one kernel (attention_flash.cu) on the tensor cores for head size 64 or 128 (else
 //            as tf32): the scores and P stay in registers, softmax online; its inputs (q, k,
 //            then p and v) rounded to TF32, float32 accumulation: tf32's bound below
+//   automatic  flash where its blocks (64 query rows of a head each) number at least 1.5 a
+//            multiprocessor, else tf32: a block a multiprocessor or fewer leaves the longest
+//            rows' blocks alone on theirs (measured on the H100 at t = 512: 16 heads, 128
+//            blocks, 3% slower than tf32; 32 heads, 256 blocks, 4-5% faster)
 //   tf32     on cuBLAS: the scores as GEMMs, a masked softmax, P . V as GEMMs, with the GEMMs'
 //            inputs rounded to TF32 (10 mantissa bits) on the tensor cores, float32
 //            accumulation: with u = 2^-10 and delta = 2u scale max_j sum_i |q_i k_ji|, each
@@ -82,7 +85,7 @@ PackedActivations attention_qk_pack(float* q, float* k, const float* v,
 //            float32 rounding). The scores of score_bytes at most are held at once (query rows
 //            in blocks; at least one row a block).
 //   float32  as tf32 with float32 GEMMs: within float32 rounding of attention's result
-enum class AttentionMath : uint8_t { float32, tf32, flash };
+enum class AttentionMath : uint8_t { float32, tf32, flash, automatic };
 AttentionMath prefill_attention_math();
 inline constexpr int64_t kPrefillScoreBytes = int64_t(256) << 20;
 void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
@@ -132,7 +135,8 @@ PackedActivations silu_pack(const float* gate, const float* up, int64_t rows, in
 PackedActivations gate_up_silu_pack(const PackedOneBit& gate_up, const PackedActivations& xa,
                                     int64_t ff, float* g, float* u);
 // q [t, n_head, hd] and k [t, n_kv, hd]: per-head RMSNorm (weights null: none, as Llama), RoPE
-// at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of their caches.
+// at positions[t], and k / v [t, n_kv, hd] stored at rows positions[s] of their caches. hd a
+// multiple of 32 up to 256.
 void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
                         const float* k_norm, int64_t t, int64_t n_head, int64_t n_kv,
                         int64_t head_dim, float eps, const int32_t* positions,
