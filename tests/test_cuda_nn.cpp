@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backend/cuda/cuda.h"
@@ -534,6 +535,30 @@ TEST(CudaNn, AttentionRefusesHeadDimNotAMultipleOf4) {
         EXPECT_NE(std::string(e.what()).find("head_dim a multiple of 4"), std::string::npos)
             << e.what();
         EXPECT_EQ(std::string(e.what()).rfind("[cuda]", 0), 0u) << e.what();
+    }
+}
+
+// The flash prefill attention's preconditions (its copies are 16 bytes): clear errors, no launch.
+TEST(CudaNn, FlashPrefillRefusesMisalignedInputs) {
+    REQUIRE_GPU();
+    const int64_t d = 128, t = 2;
+    cuda::Buffer q(t * d * 4 + 16), k(t * d * 4), v(t * d * 4), out(t * d * 4);
+    const auto* qf = static_cast<const float*>(q.data());
+    auto run = [&](const float* qp, int64_t n_head, int64_t n_kv) {
+        cuda::nn::attention_prefill(qp, t, n_head, n_kv, d, static_cast<const float*>(k.data()),
+                                    static_cast<const float*>(v.data()), 0,
+                                    static_cast<float*>(out.data()), 1.0f,
+                                    cuda::nn::kPrefillScoreBytes, cuda::nn::AttentionMath::flash);
+    };
+    for (const auto& [qp, n_head, n_kv] :
+         {std::tuple{qf + 1, int64_t(1), int64_t(1)}, std::tuple{qf, int64_t(3), int64_t(2)}}) {
+        try {
+            run(qp, n_head, n_kv);
+            FAIL() << "accepted";
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find("16-byte aligned"), std::string::npos) << e.what();
+            EXPECT_EQ(std::string(e.what()).rfind("[cuda]", 0), 0u) << e.what();
+        }
     }
 }
 

@@ -284,6 +284,12 @@ void attention_prefill_flash(const float* q, int64_t t, int64_t n_head, int64_t 
     if (p0 + t >= (int64_t(1) << 30) || t * n_head * d >= (int64_t(1) << 31) ||
         (t + kRows - 1) / kRows * n_head >= (int64_t(1) << 31))
         fail("cuda", "the flash prefill attention takes under 2^30 positions, got ", p0 + t);
+    const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
+    if (misaligned(q) || misaligned(k_layer) || misaligned(v_layer) || misaligned(out) ||
+        n_head % n_kv)
+        fail("cuda",
+             "the flash prefill attention takes 16-byte aligned q, k, v and out and a head "
+             "count that is a multiple of the KV heads'");
     if (d == 128)
         launch_flash<128>(q, t, n_head, n_kv, k_layer, v_layer, p0, out, scale);
     else
