@@ -1,15 +1,15 @@
 // Causal grouped-query attention of one sequence's prompt on the tensor cores, flash style
-// (nn.h: attention_prefill with AttentionMath::tf32_flash): the scores never leave the SM.
+// (nn.h: attention_prefill with AttentionMath::flash): the scores never leave the SM.
 //
 // A block of 4 warps takes 64 query rows of one head (16 a warp); key tiles of 64 positions
 // (keys, then values) come into shared memory by asynchronous copies, the next tile's keys while
-// the current values are used, and are rounded to TF32 there (as the queries, once); per tile
-// each warp computes its
-// 16 x 64 scores with mma.sync m16n8k8 (TF32 in, float32 out), masks the keys past each row's
-// position, updates its rows' running maximum and sum (online softmax, base 2), and adds
-// P . V to its 16 x d accumulators (P rounded to TF32). The scores' tiles take their keys in the
-// order 0 4 1 5 2 6 3 7 within each 8, so that a thread's scores are exactly its fragment of P for
-// the second product: no shuffles between the two.
+// the current values are used, and are rounded to TF32 there (as the queries, once). Per tile
+// each warp computes its 16 x 64 scores with mma.sync m16n8k8 (TF32 in, float32 out; queries and
+// keys read by ldmatrix), masks the keys past each row's position, updates its rows' running
+// maximum and sum (online softmax, base 2), and adds P . V to its 16 x d accumulators (P rounded
+// to TF32). The scores' tiles take their keys in the order 0 4 1 5 2 6 3 7 within each 8, so that
+// a thread's scores are exactly its fragment of P for the second product: no shuffles between
+// the two.
 //
 //   q [t][n_head][d], k / v [keys][n_kv][d] (a layer of the cache), out [t][n_head][d]
 //   query s (position p0 + s) sees keys 0 .. p0 + s
