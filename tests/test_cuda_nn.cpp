@@ -698,7 +698,9 @@ TEST(CudaNn, FusedQkNormRopeStore) {
     const uint32_t seed = std::random_device{}();
     SCOPED_TRACE(::testing::Message() << "seed " << seed);
     std::mt19937 rng(seed);
-    for (int64_t hd : {int64_t(32), int64_t(128)})
+    // every head size the kernel is built for: one to eight 32-value slices a lane (pairs in one
+    // lane or across lanes)
+    for (int64_t hd : {int64_t(32), int64_t(64), int64_t(96), int64_t(128), int64_t(256)})
     for (bool norms : {true, false}) {  // Qwen3, and Llama (no q / k norms)
         SCOPED_TRACE(::testing::Message() << "head_dim " << hd << (norms ? " q/k norms" : ""));
         const int64_t t = 3, n_head = 4, n_kv = 2, capacity = 40;

@@ -298,4 +298,9 @@ void attention_prefill_flash(const float* q, int64_t t, int64_t n_head, int64_t 
 
 }  // namespace nn
 
+bool flash_prefill_fills(int64_t t, int64_t n_head) {
+    const int64_t blocks = (t + nn::kRows - 1) / nn::kRows * n_head;
+    return 2 * blocks >= 3 * int64_t(device_info().sm_count);
+}
+
 }  // namespace onebit::cuda

@@ -100,11 +100,8 @@ void attention_prefill(const float* q, int64_t t, int64_t n_head, int64_t n_kv, 
                        const float* k_layer, const float* v_layer, int64_t p0, float* out,
                        float scale, int64_t score_bytes, AttentionMath math) {
     if (t <= 0) return;
-    if (math == AttentionMath::automatic) {
-        const int64_t blocks = (t + 63) / 64 * n_head;
-        math = 2 * blocks >= 3 * int64_t(device_info().sm_count) ? AttentionMath::flash
-                                                                 : AttentionMath::tf32;
-    }
+    if (math == AttentionMath::automatic)
+        math = flash_prefill_fills(t, n_head) ? AttentionMath::flash : AttentionMath::tf32;
     if (math == AttentionMath::flash && flash_prefill_supports(d))
         return attention_prefill_flash(q, t, n_head, n_kv, d, k_layer, v_layer, p0, out, scale);
     const cublasComputeType_t compute =

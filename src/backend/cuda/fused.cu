@@ -208,36 +208,13 @@ void qk_norm_rope_store(float* q, float* k, const float* v, const float* q_norm,
     const int64_t per_block = kQkWarps * kQkHeads;
     const dim3 grid(static_cast<unsigned>(t),
                     static_cast<unsigned>((n_head + n_kv + per_block - 1) / per_block));
-    auto go = [&](auto kernel) {
-        launch_dependent(kernel, grid, dim3(kQkWarps * 32), 0, q, k, v, q_norm, k_norm, n_head,
-                         n_kv, eps, positions, inv_freq, attention_factor, cache);
-    };
-    switch (head_dim / 32) {
-        case 1:
-            go(qk_norm_rope_store_kernel<1>);
-            break;
-        case 2:
-            go(qk_norm_rope_store_kernel<2>);
-            break;
-        case 3:
-            go(qk_norm_rope_store_kernel<3>);
-            break;
-        case 4:
-            go(qk_norm_rope_store_kernel<4>);
-            break;
-        case 5:
-            go(qk_norm_rope_store_kernel<5>);
-            break;
-        case 6:
-            go(qk_norm_rope_store_kernel<6>);
-            break;
-        case 7:
-            go(qk_norm_rope_store_kernel<7>);
-            break;
-        default:
-            go(qk_norm_rope_store_kernel<8>);
-            break;
-    }
+    using Kernel = decltype(&qk_norm_rope_store_kernel<1>);
+    constexpr Kernel kernels[] = {qk_norm_rope_store_kernel<1>, qk_norm_rope_store_kernel<2>,
+                                  qk_norm_rope_store_kernel<3>, qk_norm_rope_store_kernel<4>,
+                                  qk_norm_rope_store_kernel<5>, qk_norm_rope_store_kernel<6>,
+                                  qk_norm_rope_store_kernel<7>, qk_norm_rope_store_kernel<8>};
+    launch_dependent(kernels[head_dim / 32 - 1], grid, dim3(kQkWarps * 32), 0, q, k, v, q_norm,
+                     k_norm, n_head, n_kv, eps, positions, inv_freq, attention_factor, cache);
     check_launch("qk_norm_rope_store");
 }
 

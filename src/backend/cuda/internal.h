@@ -48,9 +48,11 @@ bool switched_off(const char* name);
 void qmm_packed_gemm(const PackedOneBit& p, const PackedActivations& xa, const OutSegment* out,
                      int segments, DType ydt);
 
-// The flash prefill attention (attention_flash.cu; nn.h: attention_prefill, AttentionMath::flash)
-// and the head sizes it takes.
+// The flash prefill attention (attention_flash.cu; nn.h: attention_prefill, AttentionMath::flash),
+// the head sizes it takes, and whether its blocks for t rows of n_head heads fill the GPU (at
+// least 1.5 a multiprocessor: AttentionMath::automatic's choice).
 bool flash_prefill_supports(int64_t d);
+bool flash_prefill_fills(int64_t t, int64_t n_head);
 namespace nn {
 void attention_prefill_flash(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                              const float* k_layer, const float* v_layer, int64_t p0, float* out,
