@@ -61,8 +61,7 @@ __device__ __forceinline__ void qk_prep(const QkPrep& prep, const float* q, int6
         const int hh = e / d, i = e % d;
         const float val = hh < G ? q[(s * n_head + h0 + hh) * d + i] : kr[i];
         row(hh)[i] = val;
-        float sq = __fmaf_rn(val, val, 0.0f);
-        for (int o = 16; o; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+        const float sq = warp_sum(__fmaf_rn(val, val, 0.0f));
         if ((threadIdx.x & 31) == 0) wsum[e / 32] = sq;
     }
     if (newest)

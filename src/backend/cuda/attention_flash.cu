@@ -286,7 +286,7 @@ void attention_prefill_flash(const float* q, int64_t t, int64_t n_head, int64_t 
         fail("cuda", "the flash prefill attention takes under 2^30 positions, got ", p0 + t);
     const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
     if (misaligned(q) || misaligned(k_layer) || misaligned(v_layer) || misaligned(out) ||
-        n_head % n_kv)
+        n_kv <= 0 || n_head % n_kv)
         fail("cuda",
              "the flash prefill attention takes 16-byte aligned q, k, v and out and a head "
              "count that is a multiple of the KV heads'");

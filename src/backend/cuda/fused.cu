@@ -144,9 +144,7 @@ __global__ void __launch_bounds__(kQkWarps * 32)
             float ss = 0.0f;
 #pragma unroll
             for (int j = 0; j < E; ++j) {
-                float x = __fmaf_rn(val[j], val[j], 0.0f);
-                for (int o = 16; o; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-                ss += x;
+                ss += warp_sum(__fmaf_rn(val[j], val[j], 0.0f));
             }
             const float inv = 1.0f / sqrtf(ss / float(hd) + eps);
 #pragma unroll

@@ -6,9 +6,18 @@
 
 namespace onebit::cuda {
 
-// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Sum of v over the warp, a butterfly (every lane gets the same bits). block_sum's first step;
+// the kernels that sum a head a warp at a time (fused.cu, attention.cu) use it to keep
+// block_sum's bits.
+__device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum of v over the block (blockDim.x a multiple of 32, at most 1024), in a fixed order: each
+// warp's warp_sum, then the warps' sums in order.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+    v = warp_sum(v);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     __syncthreads();
     if (lane == 0) scratch[warp] = v;
