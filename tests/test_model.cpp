@@ -324,7 +324,8 @@ TEST(NN, OpsAgainstFloat64) {
     for (float& v : vc) v = nd(rng);
     for (float& v : qq) v = nd(rng);
     const int32_t p2[1] = {2};
-    nn::attention(qq.data(), 1, nh, nkv, d, kc.data(), vc.data(), p2, out.data());
+    const std::vector<float> kb = nn::blocked_keys(kc.data(), len, nkv, d);
+    nn::attention(qq.data(), 1, nh, nkv, d, kb.data(), vc.data(), p2, out.data());
     for (int64_t h = 0; h < nh; ++h) {
         double s[3], z = 0;
         for (int64_t p = 0; p < len; ++p) {

@@ -67,6 +67,21 @@ void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t 
     cpu::attention(a);
 }
 
+int64_t key_cache_floats(int64_t capacity, int64_t n_kv, int64_t d) {
+    return (capacity + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock * n_kv * d;
+}
+
+void store_keys(float* k_cache, int64_t p, int64_t n_kv, int64_t d, const float* k) {
+    for (int64_t h = 0; h < n_kv; ++h)
+        for (int64_t c = 0; c < d; ++c) k_cache[cpu::key_index(p, h, c, n_kv, d)] = k[h * d + c];
+}
+
+std::vector<float> blocked_keys(const float* rows, int64_t len, int64_t n_kv, int64_t d) {
+    std::vector<float> k(static_cast<size_t>(key_cache_floats(len, n_kv, d)), 0.0f);
+    for (int64_t p = 0; p < len; ++p) store_keys(k.data(), p, n_kv, d, rows + p * n_kv * d);
+    return k;
+}
+
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }

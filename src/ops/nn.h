@@ -25,10 +25,18 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
           const std::vector<float>& inv_freq, float attention_factor);
 
 // Causal grouped-query attention for T new tokens at positions[t] over a cache holding
-// positions [0, positions[t]] for each: q [T, n_head, d], k_cache / v_cache [capacity, n_kv, d]
-// -> out [T, n_head, d]. Scale 1/sqrt(d).
+// positions [0, positions[t]] for each: q [T, n_head, d], v_cache [capacity, n_kv, d], k_cache
+// in blocks of 16 positions (key_cache_floats, store_keys) -> out [T, n_head, d]. Scale
+// 1/sqrt(d).
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
                const float* k_cache, const float* v_cache, const int32_t* positions, float* out);
+// The key cache's floats for `capacity` positions: [ceil(capacity / 16), n_kv, d, 16], each KV
+// head's 16 positions of a block side by side per component.
+int64_t key_cache_floats(int64_t capacity, int64_t n_kv, int64_t d);
+// Stores the keys of position p (k [n_kv, d]) into the key cache.
+void store_keys(float* k_cache, int64_t p, int64_t n_kv, int64_t d, const float* k);
+// The key cache of rows [len, n_kv, d] (position-major keys), for tests and tools.
+std::vector<float> blocked_keys(const float* rows, int64_t len, int64_t n_kv, int64_t d);
 
 // out [n] = silu(gate) * up.
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);

@@ -1,7 +1,7 @@
 // Causal grouped-query attention, AVX2 + FMA: one KV head and up to kAttentionBlock query tokens
-// (all the group's heads) per call, attention_scalar's loops with 8 lanes along the head
-// dimension. Scores: each key row (while it is in L1) against every query of the call, two
-// 8-lane partial sums over d, added and reduced in a fixed order. Softmax: max, then e^(s - max)
+// (all the group's heads) per call, attention_scalar's loops in 8 lanes. Scores: 8 keys of a
+// block (registry.h: key_index) in the lanes, per query two sums over d (even and odd
+// components), each block read from L1 by every query of the call. Softmax: max, then e^(s - max)
 // 8 positions at a time with a degree-6 polynomial (relative error about 2e-7, like expf; masked
 // at the row's end), summed lane-wise. Output: per query, up to 64 outputs in registers over
 // its positions, scaled by 1 / sum. Everything a query's output goes through depends only on
@@ -32,20 +32,17 @@ inline float hsum(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-// a . b over n floats.
-inline float dot(const float* a, const float* b, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t c = 0;
-    for (; c + 16 <= n; c += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), acc1);
-    }
-    for (; c < n; c += 8) {
-        const __m256i m = first_lanes(n - c);
-        acc0 = _mm256_fmadd_ps(_mm256_maskload_ps(a + c, m), _mm256_maskload_ps(b + c, m), acc0);
-    }
-    return hsum(_mm256_add_ps(acc0, acc1));
-}
+// attention_scores_blocked's vector: 8 keys of a block.
+struct Keys8 {
+    static constexpr int64_t W = 8;
+    using T = __m256;
+    static T zero() { return _mm256_setzero_ps(); }
+    static T load(const float* p) { return _mm256_loadu_ps(p); }
+    static T set1(float x) { return _mm256_set1_ps(x); }
+    static T fma(T a, T b, T acc) { return _mm256_fmadd_ps(a, b, acc); }
+    static T add(T a, T b) { return _mm256_add_ps(a, b); }
+    static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+};
 
 // e^x for -87 <= x <= 0, lane-wise (attention_common.h: kExpPoly).
 inline __m256 exp8(__m256 x) {
@@ -87,8 +84,7 @@ void attention_avx2(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scores) noexcept {
     const AttentionQueries Q(a, kvh, s0, s1);
     const int64_t d = a.d, ld = a.n_kv * d, len = Q.len;
-    attention_scores(
-        Q, [](const float* x, const float* y, int64_t n) { return dot(x, y, n); }, scores);
+    attention_scores_blocked<Keys8>(Q, scores);
     for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = scores + i * len;
         const int64_t li = Q.limit(i);

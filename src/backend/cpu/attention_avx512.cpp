@@ -12,9 +12,10 @@
 // how many tokens came with it (batch invariance).
 //
 // With few queries (a decode step: one token, the group's heads) most lanes would be empty, so
-// the scores run with 16 key positions in the lanes instead: their rows transposed to [d][16],
-// then per query the same FMAs in the same order as the lane-per-query loop (even and odd
-// components in two sums, added at the end), so both give the same bits for every score.
+// the scores run with the 16 key positions of a cache block in the lanes instead (the key cache
+// keeps each block's components as [d][16] tiles: registry.h key_index), per query the same FMAs
+// in the same order as the lane-per-query loop (even and odd components in two sums, added at the
+// end), so both give the same bits for every score.
 #include <immintrin.h>
 
 #include <cmath>
@@ -63,29 +64,16 @@ void weighted_sum(const float* w, int64_t ldw, int64_t len, const float* v, int6
 constexpr int64_t kFewQueries = 8;
 
 // Scores of queries i < nq (one vector of lanes, nq <= 16) against key positions p < len:
-// st[p][16] = the score, -inf where p is past the query's position and in lanes i >= nq.
-// kt: scratch for [d][16] floats.
+// st[p][16] = the score, -inf where p is past the query's position and in lanes i >= nq. A key
+// block's [d][16] tile (registry.h: key_index) is one vector a component.
 void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int64_t nq,
-                          const float* qt, const float* lim, float* st, float* kt) {
-    const int64_t d = a.d, ldk = a.n_kv * d;
-    const float* k0 = a.k_cache + kvh * d;
+                          const float* qt, const float* lim, float* st) {
+    const int64_t d = a.d;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i row16 = _mm512_slli_epi32(lane, 4);  // lane j: offset of st row j
     for (int64_t p0 = 0; p0 < len; p0 += 16) {
         const int64_t np = len - p0 < 16 ? len - p0 : 16;
-        for (int64_t c0 = 0; c0 < d; c0 += 16) {  // kt[c][j] = k_{p0 + j}[c]
-            const int64_t cn = d - c0 < 16 ? d - c0 : 16;
-            const __mmask16 cols = static_cast<__mmask16>(cn == 16 ? 0xffffu : (1u << cn) - 1);
-            __m512 r[16];
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; ++j)
-                r[j] = j < np ? _mm512_maskz_loadu_ps(cols, k0 + (p0 + j) * ldk + c0)
-                              : _mm512_setzero_ps();
-            transpose16(r);
-#pragma GCC unroll 16
-            for (int c = 0; c < 16; ++c)
-                if (c < cn) _mm512_storeu_ps(kt + (c0 + c) * 16, r[c]);
-        }
+        const float* kt = a.k_cache + key_index(p0, kvh, 0, a.n_kv, d);  // kt[c][j] = k_{p0 + j}[c]
         for (int64_t p = p0; p < p0 + np; ++p) _mm512_storeu_ps(st + p * 16, _mm512_set1_ps(-INFINITY));
         const __mmask16 keys = static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);
         const __m512 pos = _mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p0))));
@@ -127,23 +115,24 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
         for (int64_t c = 0; c < d; ++c) qt[c * nq16 + i] = i < nq ? qrow(i)[c] * a.scale : 0.0f;
     }
     const bool few = nq <= kFewQueries;
-    if (few) scores_keys_in_lanes(a, kvh, len, nq, qt, lim, st, st + len * nq16 + 16);
+    if (few) scores_keys_in_lanes(a, kvh, len, nq, qt, lim, st);
     for (int64_t v = 0; v < nv; ++v) {
         const __m512 limv = _mm512_loadu_ps(lim + v * 16);
         __m512 mx = _mm512_set1_ps(-INFINITY);
         for (int64_t p = 0; few && p < len; ++p) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + p * 16));
         for (int64_t p = 0; !few && p < len; ++p) {
-            const float* kr = a.k_cache + (p * a.n_kv + kvh) * d;
+            // component c of key p at kr[16 c]
+            const float* kr = a.k_cache + key_index(p, kvh, 0, a.n_kv, d);
             const float* qc = qt + v * 16;
             __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
             int64_t c = 0;
             for (; c + 2 <= d; c += 2) {
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + c * nq16), _mm512_set1_ps(kr[c]), acc0);
-                acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + (c + 1) * nq16), _mm512_set1_ps(kr[c + 1]),
-                                       acc1);
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + c * nq16), _mm512_set1_ps(kr[16 * c]), acc0);
+                acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + (c + 1) * nq16),
+                                       _mm512_set1_ps(kr[16 * (c + 1)]), acc1);
             }
             if (c < d)
-                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + c * nq16), _mm512_set1_ps(kr[c]), acc0);
+                acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(qc + c * nq16), _mm512_set1_ps(kr[16 * c]), acc0);
             const __mmask16 live = _mm512_cmp_ps_mask(limv, _mm512_set1_ps(static_cast<float>(p)), _CMP_GT_OQ);
             const __m512 sc = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), _mm512_add_ps(acc0, acc1));
             mx = _mm512_max_ps(mx, sc);

@@ -1,6 +1,6 @@
 // What the attention kernels share (kernels_scalar.cpp, attention_avx2.cpp, attention_neon.cpp,
-// attention_avx512.cpp): which rows a call's queries are, the score loop and the exp polynomial's
-// constants. Internal linkage, as in simd_common.h: each kernel file compiles its own copy with
+// attention_avx512.cpp): which rows a call's queries are, the score loop over key blocks and the
+// exp polynomial's constants. Internal linkage, as in simd_common.h: each kernel file compiles its own copy with
 // its ISA's flags.
 #pragma once
 
@@ -29,18 +29,41 @@ struct AttentionQueries {
     const float* q(int64_t i) const { return a.q + row(i); }
     float* out(int64_t i) const { return a.out + row(i); }
     int64_t limit(int64_t i) const { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; }
-    const float* key(int64_t p) const { return a.k_cache + (p * a.n_kv + kvh) * a.d; }
+    // the [d][16] tile of the key block holding position p0 (registry.h: key_index)
+    const float* key_block(int64_t p0) const {
+        return a.k_cache + key_index(p0 - p0 % kKeyBlock, kvh, 0, a.n_kv, a.d);
+    }
     const float* value(int64_t p) const { return a.v_cache + (p * a.n_kv + kvh) * a.d; }
 };
 
-// scores [nq][len]: scores[i * len + p] = dot(q_i, k_p, d) * scale for p < limit(i), key rows
-// outer so that each is read from L1 by every query of the call.
-template <typename Dot>
-void attention_scores(const AttentionQueries& Q, Dot dot, float* scores) {
-    for (int64_t p = 0; p < Q.len; ++p) {
-        const float* kr = Q.key(p);
-        for (int64_t i = 0; i < Q.nq; ++i)
-            if (p < Q.limit(i)) scores[i * Q.len + p] = dot(Q.q(i), kr, Q.a.d) * Q.a.scale;
+// scores [nq][len]: scores[i * len + p] = (q_i . k_p) * scale for p < limit(i), with W keys of a
+// block in the lanes of a vector V (W divides 16): per query, the products of even and of odd
+// components in two sums over the components in order, added at the end. The same operations
+// for every query whatever else shares the call (batch invariance). Each block is read from L1
+// by every query of the call. V: W, T (the vector), zero(), load(p), set1(x), fma(a, b, acc),
+// add(a, b), store(p, v).
+template <typename V>
+void attention_scores_blocked(const AttentionQueries& Q, float* scores) {
+    const int64_t d = Q.a.d;
+    float lanes[kKeyBlock];
+    for (int64_t p0 = 0; p0 < Q.len; p0 += kKeyBlock) {
+        const float* kb = Q.key_block(p0);
+        for (int64_t i = 0; i < Q.nq; ++i) {
+            const int64_t n = Q.limit(i) - p0 < kKeyBlock ? Q.limit(i) - p0 : kKeyBlock;
+            if (n <= 0) continue;
+            const float* q = Q.q(i);
+            for (int64_t j0 = 0; j0 < n; j0 += V::W) {
+                typename V::T acc0 = V::zero(), acc1 = V::zero();
+                int64_t c = 0;
+                for (; c + 2 <= d; c += 2) {
+                    acc0 = V::fma(V::set1(q[c]), V::load(kb + c * kKeyBlock + j0), acc0);
+                    acc1 = V::fma(V::set1(q[c + 1]), V::load(kb + (c + 1) * kKeyBlock + j0), acc1);
+                }
+                if (c < d) acc0 = V::fma(V::set1(q[c]), V::load(kb + c * kKeyBlock + j0), acc0);
+                V::store(lanes + j0, V::add(acc0, acc1));
+            }
+            for (int64_t j = 0; j < n; ++j) scores[i * Q.len + p0 + j] = lanes[j] * Q.a.scale;
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-// Causal grouped-query attention, NEON: attention_avx2.cpp's method with 4 lanes along the head
-// dimension. NEON has no masked loads, so a row's last (d % 4 or length % 4) values go through
-// a 4-float buffer padded with zeros (scores with -inf). Every query's bits depend only on its
+// Causal grouped-query attention, NEON: attention_avx2.cpp's method with 4 lanes (4 keys of a
+// block for the scores). NEON has no masked loads, so a row's last (d % 4 or length % 4) values
+// go through a 4-float buffer padded with zeros (scores with -inf). Every query's bits depend only on its
 // own row and length (batch invariance); test_backend_consistency checks it against float64
 // under qemu-aarch64.
 #include <arm_neon.h>
@@ -28,20 +28,17 @@ inline void store_part(float* p, int64_t n, float32x4_t v) {
     std::memcpy(p, b, static_cast<size_t>(n) * sizeof(float));
 }
 
-// a . b over n floats.
-inline float dot(const float* a, const float* b, int64_t n) {
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t c = 0;
-    for (; c + 8 <= n; c += 8) {
-        acc0 = vfmaq_f32(acc0, vld1q_f32(a + c), vld1q_f32(b + c));
-        acc1 = vfmaq_f32(acc1, vld1q_f32(a + c + 4), vld1q_f32(b + c + 4));
-    }
-    for (; c < n; c += 4) {
-        const int64_t k = n - c < 4 ? n - c : 4;
-        acc0 = vfmaq_f32(acc0, load_part(a + c, k, 0.0f), load_part(b + c, k, 0.0f));
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
+// attention_scores_blocked's vector: 4 keys of a block.
+struct Keys4 {
+    static constexpr int64_t W = 4;
+    using T = float32x4_t;
+    static T zero() { return vdupq_n_f32(0.0f); }
+    static T load(const float* p) { return vld1q_f32(p); }
+    static T set1(float x) { return vdupq_n_f32(x); }
+    static T fma(T a, T b, T acc) { return vfmaq_f32(acc, a, b); }
+    static T add(T a, T b) { return vaddq_f32(a, b); }
+    static void store(float* p, T v) { vst1q_f32(p, v); }
+};
 
 // e^x for -87 <= x <= 0, lane-wise (attention_common.h: kExpPoly).
 inline float32x4_t exp4(float32x4_t x) {
@@ -81,8 +78,7 @@ void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scores) noexcept {
     const AttentionQueries Q(a, kvh, s0, s1);
     const int64_t d = a.d, ld = a.n_kv * d, len = Q.len;
-    attention_scores(
-        Q, [](const float* x, const float* y, int64_t n) { return dot(x, y, n); }, scores);
+    attention_scores_blocked<Keys4>(Q, scores);
     for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = scores + i * len;
         const int64_t li = Q.limit(i);

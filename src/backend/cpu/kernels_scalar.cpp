@@ -12,13 +12,18 @@ void qmm_t_scalar(const QmmTask& t) noexcept { quant::qmm_t_ref(t.a); }
 
 
 // The queries of all the group's heads for tokens [s0, s1) share every key and value row while
-// it is in L1. Scores [nq][len] in scratch.
+// it is in L1. Scores [nq][len] in scratch, then a key row.
 void attention_scalar(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                       float* scores) noexcept {
     const AttentionQueries Q(a, kvh, s0, s1);
     const int64_t d = a.d, len = Q.len;
-    const auto dot = [](const float* x, const float* y, int64_t n) { return dot_f32(x, y, n); };
-    attention_scores(Q, dot, scores);
+    float* krow = scores + Q.nq * len;  // [d]: key p gathered from its block
+    for (int64_t p = 0; p < len; ++p) {
+        const float* kb = Q.key_block(p);
+        for (int64_t c = 0; c < d; ++c) krow[c] = kb[c * kKeyBlock + p % kKeyBlock];
+        for (int64_t i = 0; i < Q.nq; ++i)
+            if (p < Q.limit(i)) scores[i * len + p] = dot_f32(Q.q(i), krow, d) * a.scale;
+    }
     for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = &scores[i * len];
         const int64_t li = Q.limit(i);

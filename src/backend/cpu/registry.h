@@ -50,9 +50,18 @@ using DequantizeFn = void (*)(const uint32_t* weight, const void* scales, const 
                               void* out) noexcept;
 using QmmFn = void (*)(const QmmTask& task) noexcept;
 
+// The key cache's layout: positions in blocks of kKeyBlock, each KV head's block a [d][16] tile
+// (a component's 16 positions side by side, so the kernels take 16 keys into vector lanes with no
+// transposes): keys [ceil(cap / 16)][n_kv][d][16]; key p of KV head h, component c at key_index.
+inline constexpr int64_t kKeyBlock = 16;
+inline int64_t key_index(int64_t p, int64_t h, int64_t c, int64_t n_kv, int64_t d) {
+    return ((p / kKeyBlock * n_kv + h) * d + c) * kKeyBlock + p % kKeyBlock;
+}
+
 // Causal grouped-query attention (see nn::attention) as kernels receive it. A kernel call is one
 // KV head and query tokens [s0, s1): q [t, n_head, d] rows of those tokens for the head group,
-// keys / values [cap, n_kv, d] up to the largest position + 1, out [t, n_head, d].
+// keys in blocks (key_index) and values [cap, n_kv, d] up to the largest position + 1, out
+// [t, n_head, d]. Lanes of a key block past the largest position may hold anything.
 struct AttentionTask {
     const float* q;
     int64_t t, n_head, n_kv, d;
@@ -66,7 +75,7 @@ struct AttentionTask {
 inline constexpr int64_t kAttentionBlock = 16;
 inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
     const int64_t nq = (kAttentionBlock * group + 15) / 16 * 16;
-    return nq * (len + d + 16) + 16 * d + 16;  // + the keys-in-lanes tile (attention_avx512.cpp)
+    return nq * (len + d + 16) + 16 * d + 16;
 }
 using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                              float* scratch) noexcept;
