@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "model/config.h"
 #include "ops/nn.h"
 
@@ -27,7 +28,7 @@ struct KVCache {
     int64_t length = 0;        // positions filled
     // CPU: v [n_layers, capacity, n_kv, head_dim]; k per layer in nn::attention's blocks of 16
     // positions (nn::key_cache_floats)
-    std::vector<float> k, v;
+    std::vector<float, HugePageAllocator<float>> k, v;
     std::shared_ptr<void> device;  // the same on the GPU (CUDA)
     KVCache(int64_t capacity, const ModelConfig& c);
     void ensure_host();
