@@ -454,18 +454,19 @@ TEST(Attention, EveryKernelAgainstFloat64AndBatchInvariant) {
             for (float& v : vc) v = nd(rng);
             std::vector<int32_t> pos(c.t);
             for (int64_t s = 0; s < c.t; ++s) pos[s] = static_cast<int32_t>(c.past + s);
-            // the kernels' key cache: blocks of 16 positions (cpu::key_index), the lanes past
-            // the last position NaN (no kernel may use them)
-            std::vector<float> kb((cap + 15) / 16 * 16 * nkv * d, NAN);
+            // the kernels' cache (cpu::key_index, value_index) with room for 5 more positions,
+            // NaN past the last one (no kernel may use them)
+            const int64_t rows = cpu::cache_rows(cap + 5);
+            std::vector<float> kb(rows * nkv * d, NAN), vb(rows * nkv * d, NAN);
             for (int64_t p = 0; p < cap; ++p)
                 for (int64_t h = 0; h < nkv; ++h)
-                    for (int64_t i = 0; i < d; ++i)
-                        kb[cpu::key_index(p, h, i, nkv, d)] = kc[(p * nkv + h) * d + i];
-            cpu::AttentionTask a{q.data(),   c.t,
-                                 nh,         nkv,
-                                 d,          kb.data(),
-                                 vc.data(),  pos.data(),
-                                 out.data(), 1.0f / std::sqrt(static_cast<float>(d))};
+                    for (int64_t i = 0; i < d; ++i) {
+                        kb[cpu::key_index(p, h, i, rows, d)] = kc[(p * nkv + h) * d + i];
+                        vb[cpu::value_index(p, h, i, rows, d)] = vc[(p * nkv + h) * d + i];
+                    }
+            cpu::AttentionTask a{q.data(), c.t,       nh,         nkv,        d,
+                                 rows,     kb.data(), vb.data(),  pos.data(), out.data(),
+                                 1.0f / std::sqrt(static_cast<float>(d))};
             cpu::run_attention(k, a);
             for (int64_t s = 0; s < c.t; ++s)
                 for (int64_t h = 0; h < nh; ++h) {
@@ -493,7 +494,7 @@ TEST(Attention, EveryKernelAgainstFloat64AndBatchInvariant) {
             for (int64_t s = 0; s < c.t; s += 7) {  // a token alone: the same bits
                 std::vector<float> one(nh * d, NAN);
                 cpu::AttentionTask a1{
-                    q.data() + s * nh * d, 1,          nh,     nkv, d, kb.data(), vc.data(),
+                    q.data() + s * nh * d, 1,          nh,     nkv, d, rows, kb.data(), vb.data(),
                     pos.data() + s,        one.data(), a.scale};
                 cpu::run_attention(k, a1);
                 ASSERT_EQ(std::memcmp(one.data(), out.data() + s * nh * d, one.size() * 4), 0)

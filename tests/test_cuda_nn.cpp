@@ -331,8 +331,8 @@ TEST(CudaNn, KvStoreAndAttentionMatchTheCpu) {
         ASSERT_EQ(download<float>(dk, kc.size()), kc) << "kv_store (exact, other rows untouched)";
         ASSERT_EQ(download<float>(dv, vc.size()), vc);
         std::vector<float> want(c.t * c.n_head * c.d);
-        const std::vector<float> kb = nn::blocked_keys(kc.data() + layer, capacity, c.n_kv, c.d);
-        nn::attention(q.data(), c.t, c.n_head, c.n_kv, c.d, kb.data(), vc.data() + layer,
+        const auto [kb, vb] = nn::kv_cache_of(kc.data() + layer, vc.data() + layer, capacity, c.n_kv, c.d);
+        nn::attention(q.data(), c.t, c.n_head, c.n_kv, c.d, capacity, kb.data(), vb.data(),
                       pos.data(), want.data());
         cuda::Buffer dout = poisoned(want.size() * 4);
         cuda::nn::attention(static_cast<float*>(dq.data()), c.t, c.n_head, c.n_kv, c.d, rows,

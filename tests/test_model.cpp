@@ -324,8 +324,8 @@ TEST(NN, OpsAgainstFloat64) {
     for (float& v : vc) v = nd(rng);
     for (float& v : qq) v = nd(rng);
     const int32_t p2[1] = {2};
-    const std::vector<float> kb = nn::blocked_keys(kc.data(), len, nkv, d);
-    nn::attention(qq.data(), 1, nh, nkv, d, kb.data(), vc.data(), p2, out.data());
+    const auto [kb, vb] = nn::kv_cache_of(kc.data(), vc.data(), len, nkv, d);
+    nn::attention(qq.data(), 1, nh, nkv, d, len, kb.data(), vb.data(), p2, out.data());
     for (int64_t h = 0; h < nh; ++h) {
         double s[3], z = 0;
         for (int64_t p = 0; p < len; ++p) {

@@ -29,8 +29,9 @@ KVCache::KVCache(int64_t cap, const ModelConfig& c)
 
 void KVCache::ensure_host() {
     if (!k.empty()) return;
-    k.assign(static_cast<size_t>(n_layers * nn::key_cache_floats(capacity, n_kv, head_dim)), 0.0f);
-    v.assign(static_cast<size_t>(n_layers * capacity * n_kv * head_dim), 0.0f);
+    const size_t n = static_cast<size_t>(n_layers * nn::kv_cache_floats(capacity, n_kv, head_dim));
+    k.assign(n, 0.0f);
+    v.assign(n, 0.0f);
 }
 
 namespace {
@@ -253,11 +254,11 @@ void Model::run(std::span<const SequenceInput> seqs, std::vector<float>& logits,
         for (size_t si = 0; si < seqs.size(); ++si) {
             KVCache& cache = *seqs[si].cache;
             const int64_t r0 = first[si], n = first[si + 1] - r0;
-            for (int64_t i = r0; i < r0 + n; ++i) {
-                nn::store_keys(cache.k_layer(li), pos[i], nkv, hd, &k[i * nkv * hd]);
-                std::copy_n(&v[i * nkv * hd], nkv * hd, cache.v_at(li, pos[i]));
-            }
-            nn::attention(&q[r0 * nh * hd], n, nh, nkv, hd, cache.k_layer(li), cache.v_at(li, 0), &pos[r0],
+            for (int64_t i = r0; i < r0 + n; ++i)
+                nn::store_kv(cache.k_layer(li), cache.v_layer(li), cache.capacity, pos[i], nkv, hd,
+                             &k[i * nkv * hd], &v[i * nkv * hd]);
+            nn::attention(&q[r0 * nh * hd], n, nh, nkv, hd, cache.capacity, cache.k_layer(li),
+                          cache.v_layer(li), &pos[r0],
                           &att[r0 * nh * hd]);
         }
         L.o.forward(att.data(), t, o.data());

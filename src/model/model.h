@@ -26,14 +26,13 @@ enum class Device : uint8_t { cpu, cuda };
 struct KVCache {
     int64_t capacity = 0, n_layers = 0, n_kv = 0, head_dim = 0;
     int64_t length = 0;        // positions filled
-    // CPU: v [n_layers, capacity, n_kv, head_dim]; k per layer in nn::attention's blocks of 16
-    // positions (nn::key_cache_floats)
+    // CPU: each layer's keys and values in nn::attention's layout (nn::kv_cache_floats each)
     std::vector<float, HugePageAllocator<float>> k, v;
     std::shared_ptr<void> device;  // the same on the GPU (CUDA)
     KVCache(int64_t capacity, const ModelConfig& c);
     void ensure_host();
     float* k_layer(int64_t layer) { return &k[layer * (k.size() / n_layers)]; }
-    float* v_at(int64_t layer, int64_t pos) { return &v[((layer * capacity + pos) * n_kv) * head_dim]; }
+    float* v_layer(int64_t layer) { return &v[layer * (v.size() / n_layers)]; }
     size_t bytes() const { return size_t(2 * n_layers * capacity * n_kv * head_dim) * sizeof(float); }
 };
 

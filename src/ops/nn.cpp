@@ -61,25 +61,34 @@ void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* p
 }
 
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
-               const float* k_cache, const float* v_cache, const int32_t* positions, float* out) {
-    cpu::AttentionTask a{q, t, n_head, n_kv, d, k_cache, v_cache, positions, out,
+               int64_t capacity, const float* k_cache, const float* v_cache,
+               const int32_t* positions, float* out) {
+    cpu::AttentionTask a{q, t, n_head, n_kv, d, cpu::cache_rows(capacity), k_cache, v_cache, positions, out,
                          1.0f / std::sqrt(static_cast<float>(d))};
     cpu::attention(a);
 }
 
-int64_t key_cache_floats(int64_t capacity, int64_t n_kv, int64_t d) {
-    return (capacity + cpu::kKeyBlock - 1) / cpu::kKeyBlock * cpu::kKeyBlock * n_kv * d;
+int64_t kv_cache_floats(int64_t capacity, int64_t n_kv, int64_t d) {
+    return cpu::cache_rows(capacity) * n_kv * d;
 }
 
-void store_keys(float* k_cache, int64_t p, int64_t n_kv, int64_t d, const float* k) {
-    for (int64_t h = 0; h < n_kv; ++h)
-        for (int64_t c = 0; c < d; ++c) k_cache[cpu::key_index(p, h, c, n_kv, d)] = k[h * d + c];
+void store_kv(float* k_cache, float* v_cache, int64_t capacity, int64_t p, int64_t n_kv,
+              int64_t d, const float* k, const float* v) {
+    const int64_t rows = cpu::cache_rows(capacity);
+    for (int64_t h = 0; h < n_kv; ++h) {
+        for (int64_t c = 0; c < d; ++c) k_cache[cpu::key_index(p, h, c, rows, d)] = k[h * d + c];
+        std::copy_n(v + h * d, d, v_cache + cpu::value_index(p, h, 0, rows, d));
+    }
 }
 
-std::vector<float> blocked_keys(const float* rows, int64_t len, int64_t n_kv, int64_t d) {
-    std::vector<float> k(static_cast<size_t>(key_cache_floats(len, n_kv, d)), 0.0f);
-    for (int64_t p = 0; p < len; ++p) store_keys(k.data(), p, n_kv, d, rows + p * n_kv * d);
-    return k;
+std::pair<std::vector<float>, std::vector<float>> kv_cache_of(const float* k, const float* v,
+                                                              int64_t len, int64_t n_kv, int64_t d) {
+    const size_t n = static_cast<size_t>(kv_cache_floats(len, n_kv, d));
+    std::pair<std::vector<float>, std::vector<float>> c{std::vector<float>(n, 0.0f),
+                                                        std::vector<float>(n, 0.0f)};
+    for (int64_t p = 0; p < len; ++p)
+        store_kv(c.first.data(), c.second.data(), len, p, n_kv, d, k + p * n_kv * d, v + p * n_kv * d);
+    return c;
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -24,19 +25,23 @@ void rms_norm(const float* x, const float* weight, int64_t rows, int64_t n, floa
 void rope(float* x, int64_t t, int64_t heads, int64_t head_dim, const int32_t* positions,
           const std::vector<float>& inv_freq, float attention_factor);
 
-// Causal grouped-query attention for T new tokens at positions[t] over a cache holding
-// positions [0, positions[t]] for each: q [T, n_head, d], v_cache [capacity, n_kv, d], k_cache
-// in blocks of 16 positions (key_cache_floats, store_keys) -> out [T, n_head, d]. Scale
-// 1/sqrt(d).
+// Causal grouped-query attention for T new tokens at positions[t] over a cache of `capacity`
+// positions holding [0, positions[t]] for each: q [T, n_head, d], k_cache / v_cache in the
+// cache layout below -> out [T, n_head, d]. Scale 1/sqrt(d).
 void attention(const float* q, int64_t t, int64_t n_head, int64_t n_kv, int64_t d,
-               const float* k_cache, const float* v_cache, const int32_t* positions, float* out);
-// The key cache's floats for `capacity` positions: [ceil(capacity / 16), n_kv, d, 16], each KV
-// head's 16 positions of a block side by side per component.
-int64_t key_cache_floats(int64_t capacity, int64_t n_kv, int64_t d);
-// Stores the keys of position p (k [n_kv, d]) into the key cache.
-void store_keys(float* k_cache, int64_t p, int64_t n_kv, int64_t d, const float* k);
-// The key cache of rows [len, n_kv, d] (position-major keys), for tests and tools.
-std::vector<float> blocked_keys(const float* rows, int64_t len, int64_t n_kv, int64_t d);
+               int64_t capacity, const float* k_cache, const float* v_cache,
+               const int32_t* positions, float* out);
+// The KV cache for `capacity` positions (each of k and v: kv_cache_floats), head-major so that
+// a head's positions stream: values [n_kv, rows, d], keys [n_kv, rows / 16, d, 16] (a block's
+// 16 positions side by side per component), rows = capacity rounded up to 16.
+int64_t kv_cache_floats(int64_t capacity, int64_t n_kv, int64_t d);
+// Stores the keys and values of position p (k, v [n_kv, d]).
+void store_kv(float* k_cache, float* v_cache, int64_t capacity, int64_t p, int64_t n_kv,
+              int64_t d, const float* k, const float* v);
+// The cache of `len` positions from position-major keys and values [len, n_kv, d] (for tests
+// and tools): {k_cache, v_cache} with capacity len.
+std::pair<std::vector<float>, std::vector<float>> kv_cache_of(const float* k, const float* v,
+                                                              int64_t len, int64_t n_kv, int64_t d);
 
 // out [n] = silu(gate) * up.
 void silu_mul(const float* gate, const float* up, int64_t n, float* out);

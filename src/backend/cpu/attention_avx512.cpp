@@ -73,7 +73,7 @@ void scores_keys_in_lanes(const AttentionTask& a, int64_t kvh, int64_t len, int6
     const __m512i row16 = _mm512_slli_epi32(lane, 4);  // lane j: offset of st row j
     for (int64_t p0 = 0; p0 < len; p0 += 16) {
         const int64_t np = len - p0 < 16 ? len - p0 : 16;
-        const float* kt = a.k_cache + key_index(p0, kvh, 0, a.n_kv, d);  // kt[c][j] = k_{p0 + j}[c]
+        const float* kt = a.k_cache + key_index(p0, kvh, 0, a.rows, d);  // kt[c][j] = k_{p0 + j}[c]
         for (int64_t p = p0; p < p0 + np; ++p) _mm512_storeu_ps(st + p * 16, _mm512_set1_ps(-INFINITY));
         const __mmask16 keys = static_cast<__mmask16>(np == 16 ? 0xffffu : (1u << np) - 1);
         const __m512 pos = _mm512_cvtepi32_ps(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(p0))));
@@ -122,7 +122,7 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
         for (int64_t p = 0; few && p < len; ++p) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + p * 16));
         for (int64_t p = 0; !few && p < len; ++p) {
             // component c of key p at kr[16 c]
-            const float* kr = a.k_cache + key_index(p, kvh, 0, a.n_kv, d);
+            const float* kr = a.k_cache + key_index(p, kvh, 0, a.rows, d);
             const float* qc = qt + v * 16;
             __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
             int64_t c = 0;
@@ -156,8 +156,8 @@ void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s
             for (int64_t c0 = 0; c0 < d; c0 += 128) {
                 const int64_t li = static_cast<int64_t>(lim[i]);
                 const int64_t cn = d - c0 < 128 ? d - c0 : 128;
-                const float* vc = a.v_cache + kvh * d + c0;
-                const int64_t ld = a.n_kv * d;
+                const float* vc = a.v_cache + value_index(0, kvh, c0, a.rows, d);
+                const int64_t ld = d;
                 float* o = orow(i) + c0;
                 switch ((cn + 15) / 16) {
                     case 1: weighted_sum<1>(st + i, nq16, li, vc, ld, cn, inv[i - v * 16], o); break;

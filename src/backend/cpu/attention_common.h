@@ -31,9 +31,10 @@ struct AttentionQueries {
     int64_t limit(int64_t i) const { return static_cast<int64_t>(a.positions[s0 + i / group]) + 1; }
     // the [d][16] tile of the key block holding position p0 (registry.h: key_index)
     const float* key_block(int64_t p0) const {
-        return a.k_cache + key_index(p0 - p0 % kKeyBlock, kvh, 0, a.n_kv, a.d);
+        return a.k_cache + key_index(p0 - p0 % kKeyBlock, kvh, 0, a.rows, a.d);
     }
-    const float* value(int64_t p) const { return a.v_cache + (p * a.n_kv + kvh) * a.d; }
+    // value row p; rows are d floats apart
+    const float* value(int64_t p) const { return a.v_cache + value_index(p, kvh, 0, a.rows, a.d); }
 };
 
 // scores [nq][len]: scores[i * len + p] = (q_i . k_p) * scale for p < limit(i), with W keys of a

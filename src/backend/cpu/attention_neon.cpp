@@ -77,7 +77,7 @@ void weighted_sum(const float* w, int64_t len, const float* v, int64_t ldv, int6
 void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                     float* scores) noexcept {
     const AttentionQueries Q(a, kvh, s0, s1);
-    const int64_t d = a.d, ld = a.n_kv * d, len = Q.len;
+    const int64_t d = a.d, ld = d, len = Q.len;
     attention_scores_blocked<Keys4>(Q, scores);
     for (int64_t i = 0; i < Q.nq; ++i) {
         float* sc = scores + i * len;

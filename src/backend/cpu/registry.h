@@ -50,21 +50,28 @@ using DequantizeFn = void (*)(const uint32_t* weight, const void* scales, const 
                               void* out) noexcept;
 using QmmFn = void (*)(const QmmTask& task) noexcept;
 
-// The key cache's layout: positions in blocks of kKeyBlock, each KV head's block a [d][16] tile
-// (a component's 16 positions side by side, so the kernels take 16 keys into vector lanes with no
-// transposes): keys [ceil(cap / 16)][n_kv][d][16]; key p of KV head h, component c at key_index.
+// The KV cache's layout, head-major so that a head's positions are one stream: `rows` positions
+// a head (the capacity rounded up to kKeyBlock: cache_rows). Values [n_kv][rows][d]; keys in
+// blocks of kKeyBlock positions, each block a [d][16] tile (a component's 16 positions side by
+// side, so the kernels take 16 keys into vector lanes with no transposes): [n_kv][rows / 16][d][16].
 inline constexpr int64_t kKeyBlock = 16;
-inline int64_t key_index(int64_t p, int64_t h, int64_t c, int64_t n_kv, int64_t d) {
-    return ((p / kKeyBlock * n_kv + h) * d + c) * kKeyBlock + p % kKeyBlock;
+inline int64_t cache_rows(int64_t capacity) { return (capacity + kKeyBlock - 1) / kKeyBlock * kKeyBlock; }
+inline int64_t key_index(int64_t p, int64_t h, int64_t c, int64_t rows, int64_t d) {
+    return (h * rows + p - p % kKeyBlock) * d + c * kKeyBlock + p % kKeyBlock;
+}
+inline int64_t value_index(int64_t p, int64_t h, int64_t c, int64_t rows, int64_t d) {
+    return (h * rows + p) * d + c;
 }
 
 // Causal grouped-query attention (see nn::attention) as kernels receive it. A kernel call is one
 // KV head and query tokens [s0, s1): q [t, n_head, d] rows of those tokens for the head group,
-// keys in blocks (key_index) and values [cap, n_kv, d] up to the largest position + 1, out
-// [t, n_head, d]. Lanes of a key block past the largest position may hold anything.
+// keys (key_index) and values (value_index) of `rows` positions a head, read up to the largest
+// position + 1, out [t, n_head, d]. Lanes of a key block past the largest position may hold
+// anything.
 struct AttentionTask {
     const float* q;
     int64_t t, n_head, n_kv, d;
+    int64_t rows;  // cache_rows(capacity)
     const float* k_cache;
     const float* v_cache;
     const int32_t* positions;  // [t]: token s attends to cache rows 0 .. positions[s]
