@@ -1,7 +1,7 @@
 // What the attention kernels share (kernels_scalar.cpp, attention_avx2.cpp, attention_neon.cpp,
 // attention_avx512.cpp): which rows a call's queries are, the score loop over key blocks and the
-// exp polynomial's constants. Internal linkage, as in simd_common.h: each kernel file compiles its own copy with
-// its ISA's flags.
+// exp polynomial's constants. Internal linkage, as in simd_common.h: each kernel file compiles
+// its own copy with its ISA's flags.
 #pragma once
 
 #include <cstdint>
