@@ -1,5 +1,4 @@
 #include "core/mmap.h"
-#include "core/huge_pages.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -7,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <cstring>
@@ -79,21 +77,5 @@ void MappedFile::release(const void* p, size_t n) const {
     const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
     if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
-
-void* huge_page_alloc(size_t bytes) {
-    constexpr size_t kHuge = size_t(2) << 20;
-    if (bytes < kHuge) {
-        void* p = std::malloc(bytes ? bytes : 1);
-        if (!p) throw std::bad_alloc();
-        return p;
-    }
-    const size_t size = (bytes + kHuge - 1) / kHuge * kHuge;
-    void* p = std::aligned_alloc(kHuge, size);
-    if (!p) throw std::bad_alloc();
-    madvise(p, size, MADV_HUGEPAGE);  // advice only: without huge pages the buffer still works
-    return p;
-}
-
-void huge_page_free(void* p) noexcept { std::free(p); }
 
 }  // namespace onebit

@@ -28,7 +28,8 @@ struct KVCache {
     int64_t length = 0;        // positions filled
     // CPU: each layer's keys and values in nn::attention's layout (nn::kv_cache_floats each)
     std::vector<float, HugePageAllocator<float>> k, v;
-    std::shared_ptr<void> device;  // the same on the GPU (CUDA)
+    // the GPU's (CUDA): [n_layers, capacity, n_kv, head_dim] each of k and v, bytes() in all
+    std::shared_ptr<void> device;
     KVCache(int64_t capacity, const ModelConfig& c);
     void ensure_host();
     float* k_layer(int64_t layer) { return &k[layer * (k.size() / n_layers)]; }

@@ -1,8 +1,8 @@
 // Causal grouped-query attention, NEON: attention_avx2.cpp's method with 4 lanes (4 keys of a
 // block for the scores). NEON has no masked loads, so a row's last (d % 4 or length % 4) values
-// go through a 4-float buffer padded with zeros (scores with -inf). Every query's bits depend only on its
-// own row and length (batch invariance); test_backend_consistency checks it against float64
-// under qemu-aarch64.
+// go through a 4-float buffer padded with zeros (scores with -inf). Every query's bits depend
+// only on its own row and length (batch invariance); test_backend_consistency checks it against
+// float64 under qemu-aarch64.
 #include <arm_neon.h>
 
 #include <cmath>

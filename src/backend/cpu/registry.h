@@ -78,11 +78,12 @@ struct AttentionTask {
     float* out;
     float scale;  // applied to q . k
 };
-// Largest number of query tokens in one call, and the floats of scratch one call needs.
+// Largest number of query tokens in one call, and the floats of scratch one call needs (queries
+// rounded up to 16 x (scores, a transposed query or a key row, limits)).
 inline constexpr int64_t kAttentionBlock = 16;
 inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
     const int64_t nq = (kAttentionBlock * group + 15) / 16 * 16;
-    return nq * (len + d + 16) + 16 * d + 16;
+    return nq * (len + d + 16);
 }
 using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                              float* scratch) noexcept;
