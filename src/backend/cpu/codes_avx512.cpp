@@ -54,7 +54,7 @@ void blocks_rows(const PackedWeights& p, const int8_t* xq, const float* dx, cons
                 __m512i xb[kParts];
                 for (int q = 0; q < kParts; ++q) xb[q] = bcast4(xm + gi * G + l * kPerLine + 4 * q);
                 for (int j = 0; j < NB; ++j) {
-                    if (m == 0) _mm_prefetch(blk[j].ahead(gi, l * 64), _MM_HINT_T0);
+                    if (m == 0) _mm_prefetch(blk[j].ahead(gi, l * 64, NB), _MM_HINT_T0);
                     const __m512i w = _mm512_loadu_si512(blk[j].bits(gi) + l * 64);
                     if constexpr (BITS == 8) {
                         lo[j] = _mm512_dpbusd_epi32(lo[j], w, xb[0]);

@@ -40,8 +40,13 @@ struct Block {
     const uint8_t* bits(int64_t gi) const { return base + gi * stride; }
     // off bytes into group gi's record, 2 KiB further on in the block's stream: what to
     // prefetch (about a microsecond before it is read; past the buffer's end is harmless)
-    const char* ahead(int64_t gi, int64_t off) const {
-        return reinterpret_cast<const char*>(bits(gi) + off + 2048);
+    // A kernel that reads nb consecutive blocks side by side goes on to the block nb further on:
+    // past this block's end, the prefetch lands there (the same distance into it), so the next
+    // pass starts in cache.
+    const char* ahead(int64_t gi, int64_t off, int nb = 1) const {
+        int64_t pos = gi * stride + off + 2048;
+        if (pos >= ng * stride) pos += (nb - 1) * ng * stride;
+        return reinterpret_cast<const char*>(base + pos);
     }
     __m512 scale(DType dt, int64_t gi) const { return load16(dt, bits(gi) + code_bytes); }
     // accb += bias * xsum_g for the 16 rows (-scale / 2 in the symmetric form)

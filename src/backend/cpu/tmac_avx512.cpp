@@ -59,7 +59,7 @@ void blocks_rows(const PackedWeights& p, const uint8_t* tables, const float* dx,
                 const __m512i t0 = _mm512_loadu_si512(tc), t1 = _mm512_loadu_si512(tc + 64);
                 const __m512i t2 = _mm512_loadu_si512(tc + 128), t3 = _mm512_loadu_si512(tc + 192);
                 for (int j = 0; j < NB; ++j) {
-                    if (m == 0) _mm_prefetch(blk[j].ahead(gi, c * 64), _MM_HINT_T0);
+                    if (m == 0) _mm_prefetch(blk[j].ahead(gi, c * 64, NB), _MM_HINT_T0);
                     const __m512i w = _mm512_loadu_si512(blk[j].bits(gi) + c * 64);
                     // (w & 0x0f) | 16 t, and the same for the high nibbles
                     const __m512i il = _mm512_ternarylogic_epi32(w, nib, quad, 0xea);
