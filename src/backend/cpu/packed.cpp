@@ -1,5 +1,5 @@
 // Packing for the lookup-table kernel and its driver (activation quantization and tables are
-// built once per call and shared by all threads).
+// built once per call: shared by all threads, or by each thread for itself at M = 1).
 #include "backend/cpu/packed.h"
 
 #include <algorithm>
@@ -196,32 +196,77 @@ void packed_float32(const PackedWeights& p, const void* x, DType xdt, int64_t M,
     });
 }
 
-// int8 activations: per row the lookup tables (K * 8 bytes: [K/32][4][64], tmac_tables_avx512,
-// or [K/32][8][32], tmac_tables_avx2), the activation scales and the group sums of x.
+// int8 activations prepared for the kernels: per row the quantized values, their group scales and
+// sums, and (lookup-table kernels) the tables (K * 8 bytes: [K/32][4][64], tmac_tables_avx512, or
+// [K/32][8][32], tmac_tables_avx2).
+struct Int8Rows {
+    int8_t* xq;
+    float* dx;
+    float* xsum;
+    uint8_t* tables;  // nullptr: none
+};
+
+// Prepares groups [G0, G1) of row m of x [M, K].
+void prepare_int8(const void* x, DType xdt, int64_t K, int64_t g, bool avx2, int64_t m,
+                  int64_t G0, int64_t G1, const Int8Rows& r) {
+    const int64_t ng = K / g;
+    const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
+    (avx2 ? quantize_activations_int8_avx2 : quantize_activations_int8_avx512)(
+        xf, (G1 - G0) * g, static_cast<int>(g), r.xq + m * K + G0 * g, r.dx + m * ng + G0,
+        r.xsum + m * ng + G0);
+    if (r.tables)
+        (avx2 ? tmac_tables_avx2 : tmac_tables_avx512)(r.xq + m * K, G0 * g / 4, G1 * g / 4,
+                                                       r.tables + m * K * 8);
+}
+
+// Blocks [b0, b1) of rows [0, M) by the kernel for int8 activations that reads 4 blocks at once.
+void run_int8_blocks(const PackedWeights& p, const Int8Rows& r, bool avx2, int64_t M, int64_t b0,
+                     int64_t b1, void* y, DType ydt) {
+    if (avx2) tmac_one_bit_avx2(p, r.tables, r.dx, r.xsum, M, b0, b1, y, ydt);
+    else if (p.bits > 1) qmm_codes_avx512vnni(p, r.xq, r.dx, r.xsum, M, b0, b1, y, ydt);
+    else tmac_one_bit_avx512(p, r.tables, r.dx, r.xsum, M, b0, b1, y, ydt);
+}
+
 void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, void* y, DType ydt,
                  bool vnni) {
     const bool avx2 = !packed_vnni_available();  // the AVX2 lookup-table kernel alone
     const int64_t K = p.K, g = p.group_size, ng = K / g;
+    const bool use_tables = p.bits == 1 && !vnni;  // the lookup-table kernel's
+    if (M == 1 && !vnni) {
+        // Decoding: one job in which every thread prepares the row itself (the same bits on
+        // each) and then runs its blocks. Sharing one preparation costs a second hand-off, and
+        // each thread then reads the half the other prepared across cores: 1.7B int8 tg128
+        // 191-194 -> 194-201 t/s on the 2-core Zen 4 VM (BENCHMARKS.md, 2026-12-07).
+        parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {
+            thread_local std::vector<float> dx1, xsum1;
+            thread_local std::vector<int8_t> xq1;
+            thread_local std::vector<uint8_t> tables1;
+            xq1.resize(K);
+            dx1.resize(ng);
+            xsum1.resize(ng);
+            tables1.resize(use_tables ? static_cast<size_t>(K * 8) : 0);
+            const Int8Rows r{xq1.data(), dx1.data(), xsum1.data(),
+                             use_tables ? tables1.data() : nullptr};
+            prepare_int8(x, xdt, K, g, avx2, 0, 0, ng, r);
+            run_int8_blocks(p, r, avx2, 1, b0, b1, y, ydt);
+        });
+        return;
+    }
     thread_local std::vector<float> dx_buf, xsum_buf;
     thread_local std::vector<int8_t> xq_buf;
     thread_local std::vector<uint8_t> tables_buf;
     xq_buf.resize(M * K);
     dx_buf.resize(M * ng);
     xsum_buf.resize(M * ng);
-    const bool use_tables = p.bits == 1 && !vnni;  // the lookup-table kernel's
     tables_buf.resize(use_tables ? static_cast<size_t>(M * K * 8) : 0);
-    int8_t* xq = xq_buf.data();
-    float* dx = dx_buf.data();
-    float* xsum = xsum_buf.data();
-    uint8_t* tables = tables_buf.data();
+    const Int8Rows r{xq_buf.data(), dx_buf.data(), xsum_buf.data(),
+                     use_tables ? tables_buf.data() : nullptr};
+    int8_t* xq = r.xq;
+    float* dx = r.dx;
+    float* xsum = r.xsum;
+    uint8_t* tables = r.tables;
     for_group_ranges(M, ng, [&](int64_t m, int64_t G0, int64_t G1) {
-        const float* xf = float_values(x, xdt, m * K + G0 * g, (G1 - G0) * g);
-        (avx2 ? quantize_activations_int8_avx2 : quantize_activations_int8_avx512)(
-            xf, (G1 - G0) * g, static_cast<int>(g), xq + m * K + G0 * g, dx + m * ng + G0,
-            xsum + m * ng + G0);
-        if (use_tables)
-            (avx2 ? tmac_tables_avx2 : tmac_tables_avx512)(xq + m * K, G0 * g / 4, G1 * g / 4,
-                                                           tables + m * K * 8);
+        prepare_int8(x, xdt, K, g, avx2, m, G0, G1, r);
     });
     if (avx2) {
         // activation rows in chunks whose tables (K * 8 bytes a row) stay in cache while every
@@ -238,7 +283,7 @@ void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, vo
     }
     if (p.bits > 1) {
         parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {  // 4 blocks at once
-            qmm_codes_avx512vnni(p, xq, dx, xsum, M, b0, b1, y, ydt);
+            run_int8_blocks(p, r, avx2, M, b0, b1, y, ydt);
         });
         return;
     }
@@ -252,7 +297,7 @@ void packed_int8(const PackedWeights& p, const void* x, DType xdt, int64_t M, vo
         return;
     }
     parallel_for(p.blocks(), 4, [&](int64_t b0, int64_t b1) {  // the kernel takes 4 blocks at once
-        tmac_one_bit_avx512(p, tables, dx, xsum, M, b0, b1, y, ydt);
+        run_int8_blocks(p, r, avx2, M, b0, b1, y, ydt);
     });
 }
 
