@@ -92,7 +92,7 @@ std::pair<std::vector<float>, std::vector<float>> kv_cache_of(const float* k, co
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
-    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    cpu::silu_mul(gate, up, n, out);
 }
 
 int32_t argmax(const float* x, int64_t n) {

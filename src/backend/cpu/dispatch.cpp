@@ -66,6 +66,10 @@ void run_attention(const Kernel& k, const AttentionTask& a) {
 
 void attention(const AttentionTask& a) { run_attention(select_attention(), a); }
 
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+    select_silu_mul().silu_mul(gate, up, n, out);
+}
+
 void run_qmm(const Kernel& k, const quant::QmmArgs& a) {
     thread_local std::vector<float> xf_buf, xsum_buf, dx_buf;
     thread_local std::vector<int8_t> xq_buf;

@@ -22,4 +22,7 @@ void run_qmm(const Kernel& k, const quant::QmmArgs& a);
 void attention(const AttentionTask& a);
 void run_attention(const Kernel& k, const AttentionTask& a);
 
+// out [n] = silu(gate) * up with the active ISA's kernel (on the calling thread).
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
 }  // namespace onebit::cpu

@@ -25,6 +25,20 @@ void attention_neon(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
 void attention_avx512(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                       float* scratch) noexcept;
 
+// SwiGLU's silu(gate) * up (SiluMulFn). silu_mul_scalar (kernels_scalar.cpp) is the formula with
+// std::exp. The SIMD kernels (silu_avx512.cpp, silu_avx2.cpp, silu_neon.cpp) compute x = -gate's
+// exp the same way in every lane, with the same operations (bit-identical to each other): x
+// clamped to [-87, 88], k = round(x / ln 2), r = x - k C1 - k C2 with ln 2 = C1 + C2 in two parts
+// (C1 = 0.693359375, C2 = -2.12194440e-4), exp(r) = 1 + r + r^2 p(r) with Cephes expf's degree-5
+// p by FMAs, times 2^k; infinite where x > 88 (as the formula's exp overflows). Within a few ulp
+// of float64 (test_backend_consistency).
+void silu_mul_scalar(const float* gate, const float* up, int64_t n, float* out) noexcept;
+void silu_mul_avx512(const float* gate, const float* up, int64_t n, float* out) noexcept;
+void silu_mul_avx2(const float* gate, const float* up, int64_t n, float* out) noexcept;
+void silu_mul_neon(const float* gate, const float* up, int64_t n, float* out) noexcept;
+inline constexpr float kExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                      4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 // scalar: the reference itself (kernels_scalar.cpp)
 void qmm_t_scalar(const QmmTask& t) noexcept;
 void qmm_t_int8_scalar(const QmmTask& t) noexcept;

@@ -10,6 +10,10 @@ namespace onebit::cpu {
 
 void qmm_t_scalar(const QmmTask& t) noexcept { quant::qmm_t_ref(t.a); }
 
+void silu_mul_scalar(const float* gate, const float* up, int64_t n, float* out) noexcept {
+    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 
 // The queries of all the group's heads for tokens [s0, s1) share every key and value row while
 // it is in L1. Scores [nq][len] in scratch, then a key row.

@@ -38,8 +38,12 @@ const std::vector<Kernel> kKernels = {
      nullptr, dequantize_avx512, nullptr},
     {"attention_avx512",     Op::attention,  Isa::avx512, 0,          0,          kF32,         kAnyM, F32, 0,
      nullptr, nullptr, nullptr, attention_avx512},
+    {"silu_mul_avx512",      Op::silu_mul,   Isa::avx512, 0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, nullptr, silu_mul_avx512},
     {"attention_avx2",       Op::attention,  Isa::avx2,   0,          0,          kF32,         kAnyM, F32, 0,
      nullptr, nullptr, nullptr, attention_avx2},
+    {"silu_mul_avx2",        Op::silu_mul,   Isa::avx2,   0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, nullptr, silu_mul_avx2},
     {"qmm_t_int8_1bit_avx2", Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  0,
      nullptr, nullptr, qmm_t_int8_1bit_avx2},
     {"qmm_t_1bit_avx2",      Op::qmm_t,      Isa::avx2,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -54,6 +58,8 @@ const std::vector<Kernel> kKernels = {
 #if defined(__aarch64__)
     {"attention_neon",       Op::attention,  Isa::neon,   0,          0,          kF32,         kAnyM, F32, 0,
      nullptr, nullptr, nullptr, attention_neon},
+    {"silu_mul_neon",        Op::silu_mul,   Isa::neon,   0,          0,          kF32,         kAnyM, F32, 0,
+     nullptr, nullptr, nullptr, nullptr, silu_mul_neon},
     {"qmm_t_int8_1bit_neon", Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, I8,  kDotProd,
      nullptr, nullptr, qmm_t_int8_1bit_neon},
     {"qmm_t_1bit_neon",      Op::qmm_t,      Isa::neon,   kOneBit,    kAllGroups, kFloatDtypes, kAnyM, F32, 0,
@@ -78,6 +84,8 @@ const std::vector<Kernel> kKernels = {
     // plain loops (the reference for the SIMD variants, and what a CPU without them runs)
     {"attention_scalar",     Op::attention,  Isa::scalar, 0,          0,          kF32,         kAnyM, F32, kPortable,
      nullptr, nullptr, nullptr, attention_scalar},
+    {"silu_mul_scalar",      Op::silu_mul,   Isa::scalar, 0,          0,          kF32,         kAnyM, F32, kPortable,
+     nullptr, nullptr, nullptr, nullptr, silu_mul_scalar},
 };
 // clang-format on
 
@@ -183,6 +191,8 @@ const char* op_name(Op op) {
             return "quantized_matmul(transpose=false)";
         case Op::attention:
             return "attention";
+        case Op::silu_mul:
+            return "silu_mul";
     }
     return "?";
 }
@@ -242,6 +252,13 @@ const Kernel& select_attention() {
     const Isa isa = active_isa();
     const Kernel* k = first_runnable(isa, [](const Kernel& k) { return k.op == Op::attention; });
     if (!k) fail("cpu", "no attention kernel on ", isa_name(isa));
+    return *k;
+}
+
+const Kernel& select_silu_mul() {
+    const Isa isa = active_isa();
+    const Kernel* k = first_runnable(isa, [](const Kernel& k) { return k.op == Op::silu_mul; });
+    if (!k) fail("cpu", "no silu_mul kernel on ", isa_name(isa));
     return *k;
 }
 

@@ -16,7 +16,7 @@ namespace onebit::cpu {
 enum class Isa : uint8_t { scalar, avx2, avx512, neon };
 const char* isa_name(Isa isa);
 
-enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n, attention };
+enum class Op : uint8_t { quantize, dequantize, qmm_t, qmm_n, attention, silu_mul };
 const char* op_name(Op op);
 
 using quant::Precision;
@@ -88,6 +88,11 @@ inline int64_t attention_scratch_floats(int64_t group, int64_t len, int64_t d) {
 using AttentionFn = void (*)(const AttentionTask& a, int64_t kvh, int64_t s0, int64_t s1,
                              float* scratch) noexcept;
 
+// out [n] = silu(gate) * up = gate / (1 + exp(-gate)) * up (nn::silu_mul). The scalar kernel is
+// that formula with std::exp; the SIMD kernels use exp_poly's arithmetic (kernels.h), the same
+// for every element whatever n and its position (tails are masked, never a different formula).
+using SiluMulFn = void (*)(const float* gate, const float* up, int64_t n, float* out) noexcept;
+
 using quant::bits_bit;
 using quant::dtype_bit;
 using quant::group_bit;
@@ -111,6 +116,7 @@ struct Kernel {
     DequantizeFn dequantize = nullptr;
     QmmFn qmm = nullptr;
     AttentionFn attention = nullptr;
+    SiluMulFn silu_mul = nullptr;
 
     bool supports(int bits, int g, DType dt) const {
         return (bits_mask & bits_bit(bits)) && (group_mask & group_bit(g)) &&
@@ -141,5 +147,7 @@ const Kernel& select(Op op, int bits, int g, DType dt, int64_t m = 1,
                      Precision precision = Precision::float32);
 // The attention kernel for the active ISA (float32 only).
 const Kernel& select_attention();
+// The silu_mul kernel for the active ISA.
+const Kernel& select_silu_mul();
 
 }  // namespace onebit::cpu
